@@ -1,0 +1,155 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// Options configure the embedded server.
+type Options struct {
+	// Addr is host:port for the TCP listener; empty serves in-process clients
+	// only. Port 0 picks a free port.
+	Addr string
+	// Log receives the server's log lines, tagged component=nats.
+	Log *slog.Logger
+	// Debug forwards the server's debug and trace lines.
+	Debug bool
+}
+
+// Server is the embedded NATS server.
+type Server struct {
+	ns  *server.Server
+	log *slog.Logger
+}
+
+// Start starts the embedded server and waits until it accepts connections.
+func Start(opts Options) (*Server, error) {
+	log := opts.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	sopts := &server.Options{
+		ServerName: "ringwatch",
+		NoSigs:     true, // the process owns its signals and its shutdown order
+		DontListen: opts.Addr == "",
+		MaxPayload: 1 << 20,
+	}
+	if opts.Addr != "" {
+		host, port, err := net.SplitHostPort(opts.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("bus: nats address %q: %w", opts.Addr, err)
+		}
+		p, err := strconv.Atoi(port)
+		if err != nil || p < 0 || p > 65535 {
+			return nil, fmt.Errorf("bus: nats address %q: bad port", opts.Addr)
+		}
+		if p == 0 {
+			p = server.RANDOM_PORT // nats-server reads 0 as its default 4222
+		}
+		if host == "" {
+			host = "0.0.0.0"
+		}
+		sopts.Host, sopts.Port = host, p
+	}
+	ns, err := server.NewServer(sopts)
+	if err != nil {
+		return nil, fmt.Errorf("bus: %w", err)
+	}
+	ns.SetLoggerV2(&logAdapter{log: log.With("component", "nats")}, opts.Debug, opts.Debug, false)
+	ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		ns.Shutdown()
+		return nil, errors.New("bus: nats server not ready within 10s (is the address in use?)")
+	}
+	return &Server{ns: ns, log: log}, nil
+}
+
+// Addr is the TCP address clients can dial, or "" when in-process only.
+func (s *Server) Addr() string {
+	if a, ok := s.ns.Addr().(*net.TCPAddr); ok && a != nil {
+		return a.String()
+	}
+	return ""
+}
+
+// Connect opens an in-process client connection named name.
+func (s *Server) Connect(name string) (*Conn, error) {
+	nc, err := nats.Connect("", nats.InProcessServer(s.ns), nats.Name(name),
+		nats.MaxReconnects(-1), nats.ErrorHandler(errorHandler(s.log)))
+	if err != nil {
+		return nil, fmt.Errorf("bus: connect %s: %w", name, err)
+	}
+	return &Conn{NC: nc}, nil
+}
+
+// Shutdown stops the server and waits for it.
+func (s *Server) Shutdown() {
+	s.ns.Shutdown()
+	s.ns.WaitForShutdown()
+}
+
+// Run is the bus as an actor: it holds the server until ctx is done, then shuts
+// it down. It is stopped last.
+func (s *Server) Run(ctx context.Context) error {
+	<-ctx.Done()
+	s.Shutdown()
+	return nil
+}
+
+// Dial connects to a remote hub's bus (an agent's connection). It keeps trying
+// forever and buffers publishes while disconnected.
+func Dial(urls, name string, log *slog.Logger) (*Conn, error) {
+	nc, err := nats.Connect(urls, nats.Name(name), nats.MaxReconnects(-1),
+		nats.RetryOnFailedConnect(true), nats.ReconnectWait(time.Second),
+		nats.ErrorHandler(errorHandler(log)),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				log.Warn("bus disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("bus reconnected", "url", nc.ConnectedUrl()) }))
+	if err != nil {
+		return nil, fmt.Errorf("bus: dial %s: %w", urls, err)
+	}
+	return &Conn{NC: nc}, nil
+}
+
+func errorHandler(log *slog.Logger) nats.ErrHandler {
+	// Slow-consumer errors arrive once per dropped batch; count, do not log each.
+	var slow atomic.Uint64
+	return func(_ *nats.Conn, sub *nats.Subscription, err error) {
+		if errors.Is(err, nats.ErrSlowConsumer) {
+			if n := slow.Add(1); n&(n-1) == 0 { // log the 1st, 2nd, 4th, 8th ... time
+				subj := ""
+				if sub != nil {
+					subj = sub.Subject
+				}
+				log.Warn("bus slow consumer: messages dropped", "subject", subj, "times", n)
+			}
+			return
+		}
+		log.Error("bus error", "err", err)
+	}
+}
+
+// logAdapter routes nats-server's log into slog. Fatalf is logged as an error
+// instead of exiting the process; ReadyForConnections then reports the failure.
+type logAdapter struct{ log *slog.Logger }
+
+func (l *logAdapter) Noticef(f string, a ...any) { l.log.Info(fmt.Sprintf(f, a...)) }
+func (l *logAdapter) Warnf(f string, a ...any)   { l.log.Warn(fmt.Sprintf(f, a...)) }
+func (l *logAdapter) Fatalf(f string, a ...any)  { l.log.Error(fmt.Sprintf(f, a...), "fatal", true) }
+func (l *logAdapter) Errorf(f string, a ...any)  { l.log.Error(fmt.Sprintf(f, a...)) }
+func (l *logAdapter) Debugf(f string, a ...any)  { l.log.Debug(fmt.Sprintf(f, a...)) }
+func (l *logAdapter) Tracef(f string, a ...any)  { l.log.Debug(fmt.Sprintf(f, a...), "trace", true) }
+
+var _ server.Logger = (*logAdapter)(nil)

@@ -1,0 +1,55 @@
+package bus
+
+import "strings"
+
+// Subject prefixes.
+const (
+	RawPrefix = "ringwatch.raw."
+	AggPrefix = "ringwatch.agg."
+)
+
+// MaxTokenLen bounds a sanitised host name.
+const MaxTokenLen = 64
+
+// Token turns a host name into one subject token: lower case, and every
+// character outside a-z 0-9 - _ becomes '-'. An empty name becomes "unknown".
+func Token(name string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(name) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-', r == '_':
+			b.WriteRune(r)
+		default:
+			b.WriteByte('-')
+		}
+		if b.Len() >= MaxTokenLen {
+			break
+		}
+	}
+	if b.Len() == 0 {
+		return "unknown"
+	}
+	return b.String()
+}
+
+// ValidToken reports whether s is already a sanitised token.
+func ValidToken(s string) bool { return s != "" && Token(s) == s }
+
+// Raw is the subject of host's raw samples of kind.
+func Raw(host, kind string) string { return RawPrefix + host + "." + kind }
+
+// Agg is the subject of host's closed buckets of kind for period.
+func Agg(host, kind, period string) string { return AggPrefix + host + "." + kind + "." + period }
+
+// ParseRaw splits a raw subject into host and kind.
+func ParseRaw(subject string) (host, kind string, ok bool) {
+	rest, ok := strings.CutPrefix(subject, RawPrefix)
+	if !ok {
+		return "", "", false
+	}
+	host, kind, ok = strings.Cut(rest, ".")
+	if !ok || host == "" || kind == "" || strings.Contains(kind, ".") {
+		return "", "", false
+	}
+	return host, kind, true
+}
