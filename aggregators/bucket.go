@@ -1,0 +1,178 @@
+package aggregators
+
+import (
+	"math"
+)
+
+// Acc aggregates one numeric series within a bucket: the count, the mean (or,
+// for a cumulative counter, the last value), the minimum and the maximum.
+type Acc struct {
+	N   uint32
+	Val float64
+	Min float64
+	Max float64
+}
+
+func (a *Acc) add(x float64, counter bool) {
+	if a.N == 0 {
+		*a = Acc{N: 1, Val: x, Min: x, Max: x}
+		return
+	}
+	a.N++
+	if counter {
+		a.Val = x
+	} else {
+		a.Val += (x - a.Val) / float64(a.N) // running mean: no overflow, no drift worth noting
+	}
+	a.Min = math.Min(a.Min, x)
+	a.Max = math.Max(a.Max, x)
+}
+
+// merge folds o, which covers later samples than a, into a.
+func (a *Acc) merge(o Acc, counter bool) {
+	switch {
+	case o.N == 0:
+		return
+	case a.N == 0:
+		*a = o
+		return
+	}
+	n := a.N + o.N
+	if counter {
+		a.Val = o.Val
+	} else {
+		a.Val = a.Val*(float64(a.N)/float64(n)) + o.Val*(float64(o.N)/float64(n))
+	}
+	a.Min = math.Min(a.Min, o.Min)
+	a.Max = math.Max(a.Max, o.Max)
+	a.N = n
+}
+
+// Stat selects which aggregate of a bucket to read.
+type Stat uint8
+
+// Stats.
+const (
+	Mean Stat = iota
+	Min
+	Max
+)
+
+// ParseStat parses avg, min or max ("" is avg).
+func ParseStat(s string) (Stat, bool) {
+	switch s {
+	case "", "avg":
+		return Mean, true
+	case "min":
+		return Min, true
+	case "max":
+		return Max, true
+	}
+	return 0, false
+}
+
+func (a Acc) get(s Stat) float64 {
+	switch s {
+	case Min:
+		return a.Min
+	case Max:
+		return a.Max
+	}
+	return a.Val
+}
+
+// Bucket aggregates the samples whose timestamps fall in [Start, Start+interval).
+// A bucket that has been closed or shown to readers is frozen: the downsampler
+// copies it before any further change, so readers may keep it.
+type Bucket struct {
+	Start  int64 // Unix seconds, a multiple of the interval
+	Count  uint32
+	Acc    []Acc    // by layout node index
+	Lits   [][]byte // by layout node index; nil when unset
+	frozen bool
+}
+
+// NewBucket returns an empty bucket starting at start.
+func NewBucket(start int64) *Bucket { return &Bucket{Start: start} }
+
+func (b *Bucket) grow(n int) {
+	if len(b.Acc) < n {
+		b.Acc = append(b.Acc, make([]Acc, n-len(b.Acc))...)
+	}
+}
+
+// Add folds one sample into b.
+func (b *Bucket) Add(v *Values) {
+	nodes := v.Layout.Nodes
+	b.grow(len(v.Num))
+	for i, x := range v.Num {
+		if x != x { // NaN: absent
+			continue
+		}
+		b.Acc[i].add(x, nodes[i].Counter)
+	}
+	if len(v.Lits) > 0 {
+		if len(b.Lits) < len(v.Num) {
+			b.Lits = append(b.Lits, make([][]byte, len(v.Num)-len(b.Lits))...)
+		}
+		for _, l := range v.Lits {
+			b.Lits[l.Index] = l.Raw
+		}
+	}
+	b.Count++
+}
+
+// Merge folds o (the same bucket, later samples) into b.
+func (b *Bucket) Merge(o *Bucket, l *Layout) {
+	b.grow(len(o.Acc))
+	for i := range o.Acc {
+		b.Acc[i].merge(o.Acc[i], l.Nodes[i].Counter)
+	}
+	if len(b.Lits) < len(o.Lits) {
+		b.Lits = append(b.Lits, make([][]byte, len(o.Lits)-len(b.Lits))...)
+	}
+	for i, r := range o.Lits {
+		if r != nil {
+			b.Lits[i] = r
+		}
+	}
+	b.Count += o.Count
+}
+
+// Clone returns an unfrozen copy.
+func (b *Bucket) Clone() *Bucket {
+	c := &Bucket{Start: b.Start, Count: b.Count, Acc: append([]Acc(nil), b.Acc...)}
+	if b.Lits != nil {
+		c.Lits = append([][]byte(nil), b.Lits...)
+	}
+	return c
+}
+
+// Has reports whether node n was present in any of b's samples.
+func (b *Bucket) Has(n *Node) bool {
+	return n != nil && n.Index < len(b.Acc) && b.Acc[n.Index].N > 0
+}
+
+// Get returns node n's aggregate s.
+func (b *Bucket) Get(n *Node, s Stat) (float64, bool) {
+	if !b.Has(n) || n.Type != Number {
+		return 0, false
+	}
+	return b.Acc[n.Index].get(s), true
+}
+
+// AccOf returns node n's accumulator.
+func (b *Bucket) AccOf(n *Node) (Acc, bool) {
+	if !b.Has(n) {
+		return Acc{}, false
+	}
+	return b.Acc[n.Index], true
+}
+
+// Lit returns literal node n's last raw JSON value.
+func (b *Bucket) Lit(n *Node) []byte {
+	if n == nil || n.Index >= len(b.Lits) {
+		return nil
+	}
+	return b.Lits[n.Index]
+}

@@ -1,0 +1,86 @@
+package aggregators
+
+import (
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+)
+
+// Kind is what the aggregation side knows about one kind of sample.
+type Kind struct {
+	// Name is the kind's subject token and API path, e.g. "system_info".
+	Name string
+	// Counters name cumulative series (dotted paths, "*" for any key); a
+	// bucket reports their last value instead of their mean.
+	Counters []string
+	// Modes are the kind's aggregate modes by name.
+	Modes map[string]Mode
+}
+
+// Mode turns a period's entries, oldest first, into response points. It is a
+// pure function. It returns an error (a client error) for a bad query.
+type Mode func(entries []Entry, q Query) ([]any, error)
+
+// Query is what a mode may read from the request.
+type Query struct {
+	Stat   Stat
+	Values url.Values
+}
+
+// ModeNames lists k's modes, sorted, for error messages.
+func (k Kind) ModeNames() string {
+	names := make([]string, 0, len(k.Modes))
+	for n := range k.Modes {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+// Aggregate runs mode name over entries.
+func (k Kind) Aggregate(name string, entries []Entry, q Query) ([]any, error) {
+	m, ok := k.Modes[name]
+	if !ok {
+		if name == "" {
+			return nil, fmt.Errorf("aggregate is required with a period: one of %s", k.ModeNames())
+		}
+		return nil, fmt.Errorf("invalid aggregate %q: want one of %s", name, k.ModeNames())
+	}
+	return m(entries, q)
+}
+
+// Entry is one bucket of a period as a mode sees it.
+type Entry struct {
+	Layout *Layout
+	*Bucket
+}
+
+// Time is the bucket's start, Unix seconds.
+func (e Entry) Time() int64 { return e.Start }
+
+// Value returns the stat of the numeric series at path.
+func (e Entry) Value(s Stat, path ...string) (float64, bool) {
+	return e.Get(e.Layout.Lookup(path...), s)
+}
+
+// Present reports whether path was present in the bucket's samples.
+func (e Entry) Present(path ...string) bool { return e.Has(e.Layout.Lookup(path...)) }
+
+// View is an immutable picture of one (host, kind)'s period, safe to share.
+type View struct {
+	Host, Kind string
+	Period     Period
+	Layout     *Layout
+	Buckets    []*Bucket // oldest first
+	Version    uint64    // grows with every change
+}
+
+// Entries returns the buckets as entries, oldest first.
+func (v *View) Entries() []Entry {
+	out := make([]Entry, len(v.Buckets))
+	for i, b := range v.Buckets {
+		out[i] = Entry{Layout: v.Layout, Bucket: b}
+	}
+	return out
+}
