@@ -1,0 +1,197 @@
+package persistence
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/valyala/fastjson"
+
+	"github.com/ringwatch/ringwatch/aggregators"
+)
+
+// FormatVersion is written in every file's "ringwatch" object.
+const FormatVersion = 1
+
+// MaxFileSize is the largest state file that is loaded. A full file is a few
+// megabytes; anything far larger is not one of ours.
+const MaxFileSize = 64 << 20
+
+// State is one (host, kind)'s persisted state.
+type State struct {
+	Host, Kind string
+	Layout     *aggregators.Layout
+	Buckets    map[string][]*aggregators.Bucket // by period name
+	Last       []byte                           // last raw sample, or nil
+	LastTime   int64
+	Skipped    int // entries that could not be read and were left out
+}
+
+// Encode renders one (host, kind)'s state. views are by period name (missing
+// periods are written empty); l is the layout that covers every bucket.
+func Encode(dst []byte, host, kind string, l *aggregators.Layout, views map[string]*aggregators.View, last *aggregators.Latest, saved time.Time) []byte {
+	dst = append(dst, `{"entries":{`...)
+	for i, p := range aggregators.Periods {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = aggregators.AppendString(dst, p.Name)
+		dst = append(dst, `:{"entries":[`...)
+		var bs []*aggregators.Bucket
+		if v := views[p.Name]; v != nil {
+			bs = v.Buckets
+		}
+		for j, b := range bs {
+			if j > 0 {
+				dst = append(dst, ',')
+			}
+			dst = aggregators.AppendSample(dst, l, b, aggregators.Mean)
+		}
+		dst = append(dst, `],"interval":`...)
+		dst = strconv.AppendInt(dst, int64(p.Interval), 10)
+		dst = append(dst, `,"buckets":[`...)
+		for j, b := range bs {
+			if j > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, `{"start":`...)
+			dst = strconv.AppendInt(dst, b.Start, 10)
+			dst = append(dst, `,"count":`...)
+			dst = strconv.AppendUint(dst, uint64(b.Count), 10)
+			dst = append(dst, `,"min":`...)
+			dst = aggregators.AppendSample(dst, l, b, aggregators.Min)
+			dst = append(dst, `,"max":`...)
+			dst = aggregators.AppendSample(dst, l, b, aggregators.Max)
+			dst = append(dst, '}')
+		}
+		dst = append(dst, "]}"...)
+	}
+	dst = append(dst, `},"ringwatch":{"version":`...)
+	dst = strconv.AppendInt(dst, FormatVersion, 10)
+	dst = append(dst, `,"host":`...)
+	dst = aggregators.AppendString(dst, host)
+	dst = append(dst, `,"kind":`...)
+	dst = aggregators.AppendString(dst, kind)
+	dst = append(dst, `,"saved":`...)
+	dst = strconv.AppendInt(dst, saved.Unix(), 10)
+	dst = append(dst, `,"last":`...)
+	if last != nil && len(last.Raw) > 0 {
+		dst = append(dst, last.Raw...)
+	} else {
+		dst = append(dst, "null"...)
+	}
+	return append(dst, "}}"...)
+}
+
+// ErrCorrupt wraps every reason a file cannot be loaded.
+var ErrCorrupt = errors.New("corrupt state file")
+
+func corrupt(format string, a ...any) error {
+	return fmt.Errorf("%w: %s", ErrCorrupt, fmt.Sprintf(format, a...))
+}
+
+// Decode reads a state file (ringwatch's or GoDoxy's). counters name the
+// kind's cumulative series.
+func Decode(data []byte, host, kind string, counters []string) (*State, error) {
+	if len(data) == 0 {
+		return nil, corrupt("empty file")
+	}
+	if len(data) > MaxFileSize {
+		return nil, corrupt("%d bytes is over the %d byte limit", len(data), MaxFileSize)
+	}
+	var p fastjson.Parser
+	root, err := p.ParseBytes(data)
+	if err != nil {
+		return nil, corrupt("%v", err)
+	}
+	if root.Type() != fastjson.TypeObject {
+		return nil, corrupt("top level is not an object")
+	}
+	periods := root.Get("entries")
+	if periods == nil || periods.Type() != fastjson.TypeObject {
+		return nil, corrupt(`no "entries" object`)
+	}
+	st := &State{Host: host, Kind: kind, Buckets: map[string][]*aggregators.Bucket{}}
+	f := aggregators.NewFlattener(nil, aggregators.ParsePatterns(counters...))
+	for _, per := range aggregators.Periods {
+		pv := periods.Get(per.Name)
+		if pv == nil || pv.Type() == fastjson.TypeNull {
+			continue
+		}
+		if pv.Type() != fastjson.TypeObject {
+			return nil, corrupt("period %s is not an object", per.Name)
+		}
+		entries := pv.GetArray("entries")
+		extra := pv.GetArray("buckets")
+		for i, ev := range entries {
+			var bv *fastjson.Value
+			if i < len(extra) {
+				bv = extra[i]
+			}
+			b, err := decodeBucket(f, per, ev, bv)
+			if err != nil {
+				st.Skipped++
+				continue
+			}
+			st.Buckets[per.Name] = append(st.Buckets[per.Name], b)
+		}
+	}
+	if rw := root.Get("ringwatch"); rw != nil {
+		if last := rw.Get("last"); last != nil && last.Type() == fastjson.TypeObject {
+			st.Last = last.MarshalTo(nil)
+			st.LastTime = last.GetInt64("timestamp")
+		}
+	}
+	st.Layout = f.Layout()
+	return st, nil
+}
+
+// decodeBucket turns one entry (a mean sample) and its optional ringwatch
+// addition into a bucket aligned to per's interval.
+func decodeBucket(f *aggregators.Flattener, per aggregators.Period, ev, extra *fastjson.Value) (*aggregators.Bucket, error) {
+	mean, err := f.FlattenValue(ev)
+	if err != nil {
+		return nil, err
+	}
+	start, count := mean.Time, uint64(1)
+	var minV, maxV *aggregators.Values
+	if extra != nil && extra.Type() == fastjson.TypeObject {
+		if s := extra.Get("start"); s != nil && s.Type() == fastjson.TypeNumber {
+			start = s.GetInt64()
+		}
+		if c := extra.GetUint64("count"); c > 0 && c < math.MaxUint32 {
+			count = c
+		}
+		if m := extra.Get("min"); m != nil {
+			minV, _ = f.FlattenValue(m)
+		}
+		if m := extra.Get("max"); m != nil {
+			maxV, _ = f.FlattenValue(m)
+		}
+	}
+	b := aggregators.NewBucket(aggregators.NewRing(per.Seconds()).Start(start))
+	b.Count = uint32(count)
+	b.Acc = make([]aggregators.Acc, len(mean.Num))
+	for i, x := range mean.Num {
+		if x != x {
+			continue
+		}
+		a := aggregators.Acc{N: uint32(count), Val: x, Min: x, Max: x}
+		if minV != nil && i < len(minV.Num) && minV.Num[i] == minV.Num[i] {
+			a.Min = minV.Num[i]
+		}
+		if maxV != nil && i < len(maxV.Num) && maxV.Num[i] == maxV.Num[i] {
+			a.Max = maxV.Num[i]
+		}
+		b.Acc[i] = a
+	}
+	if len(mean.Lits) > 0 {
+		b.Lits = make([][]byte, len(mean.Num))
+		for _, l := range mean.Lits {
+			b.Lits[l.Index] = l.Raw
+		}
+	}
+	return b, nil
+}

@@ -1,0 +1,249 @@
+package persistence
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/ringwatch/ringwatch/actors"
+	"github.com/ringwatch/ringwatch/aggregators"
+	"github.com/ringwatch/ringwatch/bus"
+)
+
+// Path is where host's kind is kept under dir (<data-dir>/metrics).
+func Path(dir, host, kind string) string { return filepath.Join(dir, host, kind+".json") }
+
+// LoadFile reads one state file. A file that cannot be loaded is renamed
+// aside and the error says where it went.
+func LoadFile(path, host, kind string, counters []string) (*State, error) {
+	st, err := readState(path, host, kind, counters)
+	if err == nil || errors.Is(err, fs.ErrNotExist) {
+		return st, err
+	}
+	if !errors.Is(err, ErrCorrupt) {
+		return nil, err // unreadable for another reason (permissions): leave it be
+	}
+	aside := path + ".corrupt-" + strconv.FormatInt(time.Now().Unix(), 10)
+	if rerr := os.Rename(path, aside); rerr != nil {
+		return nil, fmt.Errorf("%w (and could not set it aside: %v)", err, rerr)
+	}
+	return nil, &SetAsideError{Path: path, Aside: aside, Err: err}
+}
+
+// SetAsideError reports a corrupt file that was renamed aside.
+type SetAsideError struct {
+	Path, Aside string
+	Err         error
+}
+
+func (e *SetAsideError) Error() string {
+	return fmt.Sprintf("%s: %v; set aside as %s", e.Path, e.Err, e.Aside)
+}
+
+func (e *SetAsideError) Unwrap() error { return e.Err }
+
+func readState(path, host, kind string, counters []string) (*State, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if fi.Size() > MaxFileSize {
+		return nil, corrupt("%d bytes is over the %d byte limit", fi.Size(), MaxFileSize)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Decode(data, host, kind, counters)
+}
+
+// LoadAll loads every state file under dir for the given kinds and logs one
+// line per file that was set aside or could not be read. A GoDoxy layout
+// (dir/<kind>.json, no host folder) is imported as ownHost's when ownHost has
+// no file of its own. Leftover temporary files are removed.
+func LoadAll(dir, ownHost string, kinds []aggregators.Kind, log *slog.Logger) []*State {
+	var out []*State
+	hosts, err := os.ReadDir(dir)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			log.Error("cannot read state folder", "dir", dir, "err", err)
+		}
+		return nil
+	}
+	load := func(path, host string, k aggregators.Kind) bool {
+		st, err := LoadFile(path, host, k.Name, k.Counters)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return false
+		case err != nil:
+			log.Error("state file not loaded; starting empty for it", "host", host, "kind", k.Name, "err", err)
+			return true
+		}
+		if st.Skipped > 0 {
+			log.Warn("state file had unreadable entries; they were left out", "file", path, "skipped", st.Skipped)
+		}
+		out = append(out, st)
+		return true
+	}
+	for _, h := range hosts {
+		if !h.IsDir() {
+			continue
+		}
+		if !bus.ValidToken(h.Name()) {
+			log.Warn("ignoring state folder that is not a host name", "dir", filepath.Join(dir, h.Name()))
+			continue
+		}
+		removeTemps(filepath.Join(dir, h.Name()), log)
+		for _, k := range kinds {
+			load(Path(dir, h.Name(), k.Name), h.Name(), k)
+		}
+	}
+	for _, k := range kinds {
+		if _, err := os.Stat(Path(dir, ownHost, k.Name)); err == nil {
+			continue
+		}
+		if load(filepath.Join(dir, k.Name+".json"), ownHost, k) {
+			log.Info("imported GoDoxy state file", "file", filepath.Join(dir, k.Name+".json"), "host", ownHost)
+		}
+	}
+	return out
+}
+
+func removeTemps(dir string, log *slog.Logger) {
+	es, _ := os.ReadDir(dir)
+	for _, e := range es {
+		if isTemp(e.Name()) {
+			if err := os.Remove(filepath.Join(dir, e.Name())); err == nil {
+				log.Info("removed temporary file left by an interrupted write", "file", filepath.Join(dir, e.Name()))
+			}
+		}
+	}
+}
+
+// Snapshotter is the persistence actor. Every Interval, and once more when it
+// is stopped, it takes each downsampler's views and the ingest stage's last
+// samples and writes every (host, kind) that changed since its last write.
+type Snapshotter struct {
+	Dir      string // <data-dir>/metrics
+	Interval time.Duration
+	Pipeline *aggregators.Pipeline
+	Log      *slog.Logger
+
+	written map[string]string // key -> signature of what was written
+
+	// Writes and Failures count files; LastWrite is the Unix time of the last
+	// successful pass.
+	Writes, Failures, LastWrite atomic.Int64
+}
+
+// Run writes snapshots until ctx is done, then writes the final one.
+func (s *Snapshotter) Run(ctx context.Context) error {
+	t := time.NewTicker(s.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			s.SnapshotAll()
+		case <-ctx.Done():
+			s.SnapshotAll()
+			return nil
+		}
+	}
+}
+
+type series struct {
+	host, kind string
+	views      map[string]*aggregators.View
+	layout     *aggregators.Layout
+	last       *aggregators.Latest
+}
+
+// SnapshotAll writes every (host, kind) that changed; it returns the first error.
+func (s *Snapshotter) SnapshotAll() error {
+	if s.written == nil {
+		s.written = map[string]string{}
+	}
+	all := map[string]*series{}
+	get := func(host, kind string) *series {
+		k := host + "\x00" + kind
+		if all[k] == nil {
+			all[k] = &series{host: host, kind: kind, views: map[string]*aggregators.View{}}
+		}
+		return all[k]
+	}
+	for _, d := range s.Pipeline.Downsamplers {
+		d.Views(func(v *aggregators.View) {
+			se := get(v.Host, v.Kind)
+			se.views[v.Period.Name] = v
+			if se.layout == nil || len(v.Layout.Nodes) > len(se.layout.Nodes) {
+				se.layout = v.Layout
+			}
+		})
+	}
+	for _, l := range s.Pipeline.Ingest.AllLatest() {
+		get(l.Host, l.Kind).last = l
+	}
+	keys := make([]string, 0, len(all))
+	for k := range all {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var first error
+	now := time.Now()
+	for _, k := range keys {
+		se := all[k]
+		sig := signature(se)
+		if s.written[k] == sig {
+			continue
+		}
+		if se.layout == nil {
+			se.layout = &aggregators.Layout{}
+		}
+		data := Encode(nil, se.host, se.kind, se.layout, se.views, se.last, now)
+		path := Path(s.Dir, se.host, se.kind)
+		err := os.MkdirAll(filepath.Dir(path), 0o755)
+		if err == nil {
+			err = WriteFile(path, data, 0o644)
+		}
+		if err != nil {
+			s.Failures.Add(1)
+			s.Log.Error("snapshot failed", "file", path, "err", err)
+			if first == nil {
+				first = err
+			}
+			continue
+		}
+		s.Writes.Add(1)
+		s.written[k] = sig
+	}
+	if first == nil {
+		s.LastWrite.Store(now.Unix())
+	}
+	return first
+}
+
+func signature(se *series) string {
+	var b strings.Builder
+	for _, p := range aggregators.Periods {
+		if v := se.views[p.Name]; v != nil {
+			fmt.Fprintf(&b, "%d,", v.Version)
+		} else {
+			b.WriteString("-,")
+		}
+	}
+	if se.last != nil {
+		fmt.Fprintf(&b, "%p", se.last)
+	}
+	return b.String()
+}
+
+var _ actors.Actor = (*Snapshotter)(nil)
