@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -29,6 +30,9 @@ type Options struct {
 type Server struct {
 	ns  *server.Server
 	log *slog.Logger
+
+	mu    sync.Mutex
+	conns []*Conn // in-process connections, closed before the server stops
 }
 
 // Start starts the embedded server and waits until it accepts connections.
@@ -88,11 +92,23 @@ func (s *Server) Connect(name string) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bus: connect %s: %w", name, err)
 	}
-	return &Conn{NC: nc}, nil
+	c := &Conn{NC: nc}
+	s.mu.Lock()
+	s.conns = append(s.conns, c)
+	s.mu.Unlock()
+	return c, nil
 }
 
-// Shutdown stops the server and waits for it.
+// Shutdown closes the in-process connections (which would otherwise keep
+// trying to reconnect), then stops the server and waits for it.
 func (s *Server) Shutdown() {
+	s.mu.Lock()
+	conns := s.conns
+	s.conns = nil
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
 	s.ns.Shutdown()
 	s.ns.WaitForShutdown()
 }
@@ -145,7 +161,9 @@ func errorHandler(log *slog.Logger) nats.ErrHandler {
 // instead of exiting the process; ReadyForConnections then reports the failure.
 type logAdapter struct{ log *slog.Logger }
 
-func (l *logAdapter) Noticef(f string, a ...any) { l.log.Info(fmt.Sprintf(f, a...)) }
+// Noticef goes to debug: nats-server's notices are its multi-line start-up
+// banner and routine lifecycle lines; ringwatch logs its own summary.
+func (l *logAdapter) Noticef(f string, a ...any) { l.log.Debug(fmt.Sprintf(f, a...)) }
 func (l *logAdapter) Warnf(f string, a ...any)   { l.log.Warn(fmt.Sprintf(f, a...)) }
 func (l *logAdapter) Fatalf(f string, a ...any)  { l.log.Error(fmt.Sprintf(f, a...), "fatal", true) }
 func (l *logAdapter) Errorf(f string, a ...any)  { l.log.Error(fmt.Sprintf(f, a...)) }

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/ringwatch/ringwatch/bus"
+)
+
+// Settings is the resolved configuration. Each setting comes from, in order
+// of precedence: its flag, the environment (RINGWATCH_<FLAG>), the --config
+// YAML file (same key as the flag), its default.
+type Settings struct {
+	ConfigFile       string
+	DataDir          string
+	HTTPAddr         string
+	NATSAddr         string
+	Host             string
+	PollInterval     time.Duration
+	SnapshotInterval time.Duration
+	ShutdownTimeout  time.Duration
+	Bus              string
+	LogLevel         string
+	LogFormat        string
+	NetExclude       string
+	IncludeNetworkFS bool
+}
+
+type option struct {
+	name, def, usage string
+	set              func(s *Settings, v string) error
+}
+
+func str(p func(*Settings) *string) func(*Settings, string) error {
+	return func(s *Settings, v string) error { *p(s) = v; return nil }
+}
+
+func dur(min time.Duration, p func(*Settings) *time.Duration) func(*Settings, string) error {
+	return func(s *Settings, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("not a duration (like 1s or 5m): %q", v)
+		}
+		if d < min {
+			return fmt.Errorf("%s is below the minimum of %s", d, min)
+		}
+		*p(s) = d
+		return nil
+	}
+}
+
+func boolean(p func(*Settings) *bool) func(*Settings, string) error {
+	return func(s *Settings, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("not true or false: %q", v)
+		}
+		*p(s) = b
+		return nil
+	}
+}
+
+func oneOf(choices ...string) func(p func(*Settings) *string) func(*Settings, string) error {
+	return func(p func(*Settings) *string) func(*Settings, string) error {
+		return func(s *Settings, v string) error {
+			for _, c := range choices {
+				if v == c {
+					*p(s) = v
+					return nil
+				}
+			}
+			return fmt.Errorf("%q is not one of %s", v, strings.Join(choices, ", "))
+		}
+	}
+}
+
+func defaultHost() string {
+	h, err := os.Hostname()
+	if err != nil {
+		return "localhost"
+	}
+	return h
+}
+
+func options() []option {
+	return []option{
+		{"config", "", "YAML file with the same keys as these flags", str(func(s *Settings) *string { return &s.ConfigFile })},
+		{"data-dir", "./data", "snapshots go under <data-dir>/metrics/", str(func(s *Settings) *string { return &s.DataDir })},
+		{"http-addr", "127.0.0.1:8080", "the API's listen address", str(func(s *Settings) *string { return &s.HTTPAddr })},
+		{"nats-addr", "", "also serve NATS on this TCP address (empty: in-process only)", str(func(s *Settings) *string { return &s.NATSAddr })},
+		{"host", defaultHost(), "this host's name on the bus", str(func(s *Settings) *string { return &s.Host })},
+		{"poll-interval", "1s", "how often the pollers sample", dur(100*time.Millisecond, func(s *Settings) *time.Duration { return &s.PollInterval })},
+		{"snapshot-interval", "5m", "how often state is written to disk (and always on shutdown)", dur(time.Second, func(s *Settings) *time.Duration { return &s.SnapshotInterval })},
+		{"shutdown-timeout", "4s", "how long the ordered shutdown may take", dur(100*time.Millisecond, func(s *Settings) *time.Duration { return &s.ShutdownTimeout })},
+		{"bus", "", "NATS URL(s) of the hub, comma-separated (agent)", str(func(s *Settings) *string { return &s.Bus })},
+		{"log-level", "info", "debug, info, warn or error", oneOf("debug", "info", "warn", "error")(func(s *Settings) *string { return &s.LogLevel })},
+		{"log-format", "text", "text or json", oneOf("text", "json")(func(s *Settings) *string { return &s.LogFormat })},
+		{"net-exclude", "", "regexp of interfaces left out of network totals besides lo (empty: veth, docker, bridges...; '-': none)", str(func(s *Settings) *string { return &s.NetExclude })},
+		{"include-network-fs", "false", "report NFS, CIFS and other network mounts", boolean(func(s *Settings) *bool { return &s.IncludeNetworkFS })},
+	}
+}
+
+func envName(flag string) string {
+	return "RINGWATCH_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// reservedConfigKeys are config-file keys that are not flags.
+var reservedConfigKeys = map[string]bool{"routes": true}
+
+// parseSettings resolves the settings of a subcommand from its arguments, the
+// environment and the config file.
+func parseSettings(cmd string, args []string, getenv func(string) string, stderr io.Writer) (Settings, error) {
+	opts := options()
+	fs := flag.NewFlagSet("ringwatch "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	vals := map[string]*string{}
+	for _, o := range opts {
+		v := new(string)
+		vals[o.name] = v
+		fs.StringVar(v, o.name, o.def, o.usage+" (env "+envName(o.name)+")")
+	}
+	if err := fs.Parse(args); err != nil {
+		return Settings{}, err
+	}
+	if fs.NArg() > 0 {
+		return Settings{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	explicit := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { explicit[f.Name] = true })
+
+	final := map[string]string{}
+	source := map[string]string{}
+	for _, o := range opts {
+		final[o.name], source[o.name] = o.def, "default"
+	}
+	configPath := *vals["config"]
+	if !explicit["config"] && getenv(envName("config")) != "" {
+		configPath = getenv(envName("config"))
+	}
+	if configPath != "" {
+		fromFile, err := readConfig(configPath, opts)
+		if err != nil {
+			return Settings{}, err
+		}
+		for k, v := range fromFile {
+			final[k], source[k] = v, "config file "+configPath
+		}
+	}
+	for _, o := range opts {
+		if v, ok := lookupEnv(getenv, envName(o.name)); ok {
+			final[o.name], source[o.name] = v, "environment "+envName(o.name)
+		}
+		if explicit[o.name] {
+			final[o.name], source[o.name] = *vals[o.name], "flag --"+o.name
+		}
+	}
+	final["config"] = configPath
+	var s Settings
+	for _, o := range opts {
+		if err := o.set(&s, final[o.name]); err != nil {
+			return Settings{}, fmt.Errorf("%s (from %s): %w", o.name, source[o.name], err)
+		}
+	}
+	s.Host = bus.Token(s.Host)
+	return s, nil
+}
+
+func lookupEnv(getenv func(string) string, name string) (string, bool) {
+	v := getenv(name)
+	return v, v != ""
+}
+
+func readConfig(path string, opts []option) (map[string]string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	var raw map[string]any
+	if err := yaml.Unmarshal(data, &raw); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	known := map[string]bool{}
+	for _, o := range opts {
+		known[o.name] = true
+	}
+	out := map[string]string{}
+	for k, v := range raw {
+		if reservedConfigKeys[k] {
+			continue
+		}
+		if !known[k] || k == "config" {
+			return nil, fmt.Errorf("config %s: unknown key %q", path, k)
+		}
+		switch v := v.(type) {
+		case string, bool, int, float64:
+			out[k] = fmt.Sprint(v)
+		case nil:
+		default:
+			return nil, fmt.Errorf("config %s: %s: want a single value", path, k)
+		}
+	}
+	return out, nil
+}
+
+var errUsage = errors.New("usage")

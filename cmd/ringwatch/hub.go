@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	"github.com/ringwatch/ringwatch/actors"
+	"github.com/ringwatch/ringwatch/aggregators"
+	"github.com/ringwatch/ringwatch/api"
+	"github.com/ringwatch/ringwatch/bus"
+	"github.com/ringwatch/ringwatch/persistence"
+)
+
+// hub is a running `ringwatch serve`.
+type hub struct {
+	settings Settings
+	log      *slog.Logger
+	sup      *actors.Supervisor
+	bus      *bus.Server
+	pipeline *aggregators.Pipeline
+	snap     *persistence.Snapshotter
+	api      *api.Server
+	kinds    []kind
+}
+
+// startHub starts the bus, restores state and starts every actor.
+func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (h *hub, err error) {
+	h = &hub{settings: s, log: log, kinds: ks}
+	h.bus, err = bus.Start(bus.Options{Addr: s.NATSAddr, Log: log, Debug: s.LogLevel == "debug"})
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			h.bus.Shutdown()
+		}
+	}()
+	if a := h.bus.Addr(); a != "" {
+		log.Info("nats listening", "addr", a)
+	}
+	conn := func(name string) *bus.Conn {
+		if err != nil {
+			return nil
+		}
+		var c *bus.Conn
+		c, err = h.bus.Connect("ringwatch-" + name)
+		return c
+	}
+	pollConn, ingestConn, aggConn := conn("pollers"), conn("ingest"), conn("downsamplers")
+	if err != nil {
+		return nil, err
+	}
+	aggKinds := make([]aggregators.Kind, len(ks))
+	for i, k := range ks {
+		aggKinds[i] = k.agg
+	}
+	h.pipeline = aggregators.NewPipeline(aggKinds, ingestConn, aggConn, log)
+
+	dir := filepath.Join(s.DataDir, "metrics")
+	for _, st := range persistence.LoadAll(dir, s.Host, aggKinds, log) {
+		h.pipeline.Restore(st.Host, st.Kind, st.Layout, st.Buckets, st.Last, st.LastTime)
+		if st.Host != s.Host || st.Last == nil {
+			continue
+		}
+		for _, k := range ks {
+			if r, ok := k.source.(restorer); ok && k.agg.Name == st.Kind {
+				if rerr := r.Restore(st.Last); rerr != nil {
+					log.Warn("could not resume from the last sample", "kind", st.Kind, "err", rerr)
+				}
+			}
+		}
+	}
+	h.snap = &persistence.Snapshotter{Dir: dir, Interval: s.SnapshotInterval, Pipeline: h.pipeline, Log: log}
+	h.sup = actors.NewSupervisor(log, actors.DefaultBackoff)
+	h.api = api.New(api.Config{
+		Addr: s.HTTPAddr, Pipeline: h.pipeline, Supervisor: h.sup, OwnHost: s.Host,
+		PollInterval: s.PollInterval, Log: log,
+		Counters: func() map[string]int64 {
+			return map[string]int64{
+				"snapshot_writes":   h.snap.Writes.Load(),
+				"snapshot_failures": h.snap.Failures.Load(),
+				"snapshot_last":     h.snap.LastWrite.Load(),
+			}
+		},
+	})
+
+	specs := []actors.Spec{{Name: "bus", Stage: actors.StageBus, Actor: h.bus}}
+	for _, k := range ks {
+		specs = append(specs, actors.Spec{Name: "poller/" + k.agg.Name, Stage: actors.StagePoller, Actor: &actors.Poller{
+			Name: k.agg.Name, Subject: bus.Raw(s.Host, k.agg.Name), Interval: s.PollInterval,
+			Source: k.source, Pub: pollConn, Log: log,
+		}})
+	}
+	specs = append(specs, actors.Spec{Name: "ingest", Stage: actors.StageIngest, Actor: h.pipeline.Ingest})
+	for _, d := range h.pipeline.Downsamplers {
+		specs = append(specs, actors.Spec{Name: "downsampler/" + d.Period.Name, Stage: actors.StageDownsampler, Actor: d})
+	}
+	specs = append(specs,
+		actors.Spec{Name: "persistence", Stage: actors.StagePersistence, Actor: h.snap},
+		actors.Spec{Name: "api", Stage: actors.StageAPI, Actor: h.api})
+	// Start consumers before producers, so the first sample is not missed.
+	for i := len(specs) - 1; i >= 0; i-- {
+		if err = h.sup.Start(ctx, specs[i]); err != nil {
+			return nil, err
+		}
+	}
+	return h, nil
+}
+
+// waitReady waits until the API listens.
+func (h *hub) waitReady(ctx context.Context) error {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for h.api.Addr() == "" {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("api did not start: %w", ctx.Err())
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// stop runs the ordered shutdown within timeout.
+func (h *hub) stop(timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	err := h.sup.Stop(ctx)
+	for _, k := range h.kinds {
+		if c, ok := k.source.(closer); ok {
+			c.Close()
+		}
+	}
+	return err
+}

@@ -1,0 +1,139 @@
+// Command ringwatch is a system-metrics and uptime service: `ringwatch serve`
+// runs the hub, `ringwatch agent --bus URL` runs pollers that publish to a
+// remote hub, `ringwatch version` prints the version.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/ringwatch/ringwatch/actors"
+	"github.com/ringwatch/ringwatch/bus"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
+}
+
+func run(args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	cmd := "serve"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "version":
+		fmt.Fprintln(stdout, versionString())
+		return 0
+	case "serve", "agent":
+	case "help":
+		fmt.Fprintln(stdout, "usage: ringwatch [serve|agent|version] [flags]; ringwatch serve -h lists the flags")
+		return 0
+	default:
+		fmt.Fprintf(stderr, "ringwatch: unknown command %q (want serve, agent or version)\n", cmd)
+		return 2
+	}
+	s, err := parseSettings(cmd, args, getenv, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "ringwatch: %v\n", err)
+		return 2
+	}
+	log := newLogger(s, stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if cmd == "agent" {
+		err = runAgent(ctx, s, log)
+	} else {
+		err = runServe(ctx, s, log)
+	}
+	if err != nil {
+		log.Error("ringwatch stopped with an error", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(s Settings, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(s.LogLevel))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if s.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func versionString() string {
+	rev := ""
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, kv := range bi.Settings {
+			if kv.Key == "vcs.revision" && len(kv.Value) >= 12 {
+				rev = " " + kv.Value[:12]
+			}
+		}
+	}
+	return fmt.Sprintf("ringwatch %s%s (%s %s/%s)", version, rev, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+}
+
+func runServe(ctx context.Context, s Settings, log *slog.Logger) error {
+	ks, err := kinds(s)
+	if err != nil {
+		return err
+	}
+	h, err := startHub(ctx, s, ks, log)
+	if err != nil {
+		return err
+	}
+	log.Info("ringwatch serving", "version", version, "host", s.Host, "http", s.HTTPAddr, "data", s.DataDir)
+	<-ctx.Done()
+	log.Info("shutting down")
+	if err := h.stop(s.ShutdownTimeout); err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// runAgent runs the pollers only, publishing to the hub at --bus.
+func runAgent(ctx context.Context, s Settings, log *slog.Logger) error {
+	if s.Bus == "" {
+		return errors.New("agent: --bus is required (the hub's NATS URL, e.g. nats://hub:4222)")
+	}
+	ks, err := kinds(s)
+	if err != nil {
+		return err
+	}
+	conn, err := bus.Dial(s.Bus, "ringwatch-agent-"+s.Host, log)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	sup := actors.NewSupervisor(log, actors.DefaultBackoff)
+	for _, k := range ks {
+		if err := sup.Start(ctx, actors.Spec{Name: "poller/" + k.agg.Name, Stage: actors.StagePoller, Actor: &actors.Poller{
+			Name: k.agg.Name, Subject: bus.Raw(s.Host, k.agg.Name), Interval: s.PollInterval,
+			Source: k.source, Pub: conn, Log: log,
+		}}); err != nil {
+			return err
+		}
+	}
+	log.Info("ringwatch agent publishing", "host", s.Host, "bus", s.Bus)
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), s.ShutdownTimeout)
+	defer cancel()
+	return sup.Stop(sctx)
+}
