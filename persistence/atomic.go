@@ -60,4 +60,6 @@ func syncDir(dir string) error {
 }
 
 // isTemp reports whether name is a temporary file left by WriteFile.
-func isTemp(name string) bool { return strings.HasPrefix(name, ".") && strings.Contains(name, tempMarker) }
+func isTemp(name string) bool {
+	return strings.HasPrefix(name, ".") && strings.Contains(name, tempMarker)
+}

@@ -196,7 +196,7 @@ func ParseMemInfo(b []byte) (MemInfo, error) {
 
 // DiskCounters are one /proc/diskstats line's counters.
 type DiskCounters struct {
-	Name                                    string
+	Name                                     string
 	Reads, Writes, ReadSectors, WriteSectors uint64
 }
 
