@@ -24,8 +24,12 @@ func (a *Acc) add(x float64, counter bool) {
 	} else {
 		a.Val += (x - a.Val) / float64(a.N) // running mean: no overflow, no drift worth noting
 	}
-	a.Min = math.Min(a.Min, x)
-	a.Max = math.Max(a.Max, x)
+	if x < a.Min {
+		a.Min = x
+	}
+	if x > a.Max {
+		a.Max = x
+	}
 }
 
 // merge folds o, which covers later samples than a, into a.
@@ -87,8 +91,8 @@ func (a Acc) get(s Stat) float64 {
 type Bucket struct {
 	Start  int64 // Unix seconds, a multiple of the interval
 	Count  uint32
-	Acc    []Acc    // by layout node index
-	Lits   [][]byte // by layout node index; nil when unset
+	Acc    []Acc // by layout node index
+	Lits   []Lit // the literal nodes' last values, few and sparse
 	frozen bool
 }
 
@@ -105,21 +109,37 @@ func (b *Bucket) grow(n int) {
 func (b *Bucket) Add(v *Values) {
 	nodes := v.Layout.Nodes
 	b.grow(len(v.Num))
+	acc := b.Acc[:len(v.Num)]
 	for i, x := range v.Num {
 		if x != x { // NaN: absent
 			continue
 		}
-		b.Acc[i].add(x, nodes[i].Counter)
+		acc[i].add(x, nodes[i].Counter)
 	}
-	if len(v.Lits) > 0 {
-		if len(b.Lits) < len(v.Num) {
-			b.Lits = append(b.Lits, make([][]byte, len(v.Num)-len(b.Lits))...)
-		}
-		for _, l := range v.Lits {
-			b.Lits[l.Index] = l.Raw
-		}
-	}
+	b.setLits(v.Lits)
 	b.Count++
+}
+
+// setLits records literal values. Samples of one kind list their literals in
+// the same order, so the common case is a position-wise overwrite.
+func (b *Bucket) setLits(ls []Lit) {
+	for i, l := range ls {
+		if i < len(b.Lits) && b.Lits[i].Index == l.Index {
+			b.Lits[i].Raw = l.Raw
+			continue
+		}
+		b.setLit(l)
+	}
+}
+
+func (b *Bucket) setLit(l Lit) {
+	for i := range b.Lits {
+		if b.Lits[i].Index == l.Index {
+			b.Lits[i].Raw = l.Raw
+			return
+		}
+	}
+	b.Lits = append(b.Lits, l)
 }
 
 // Merge folds o (the same bucket, later samples) into b.
@@ -128,14 +148,7 @@ func (b *Bucket) Merge(o *Bucket, l *Layout) {
 	for i := range o.Acc {
 		b.Acc[i].merge(o.Acc[i], l.Nodes[i].Counter)
 	}
-	if len(b.Lits) < len(o.Lits) {
-		b.Lits = append(b.Lits, make([][]byte, len(o.Lits)-len(b.Lits))...)
-	}
-	for i, r := range o.Lits {
-		if r != nil {
-			b.Lits[i] = r
-		}
-	}
+	b.setLits(o.Lits)
 	b.Count += o.Count
 }
 
@@ -143,7 +156,7 @@ func (b *Bucket) Merge(o *Bucket, l *Layout) {
 func (b *Bucket) Clone() *Bucket {
 	c := &Bucket{Start: b.Start, Count: b.Count, Acc: append([]Acc(nil), b.Acc...)}
 	if b.Lits != nil {
-		c.Lits = append([][]byte(nil), b.Lits...)
+		c.Lits = append([]Lit(nil), b.Lits...)
 	}
 	return c
 }
@@ -171,8 +184,13 @@ func (b *Bucket) AccOf(n *Node) (Acc, bool) {
 
 // Lit returns literal node n's last raw JSON value.
 func (b *Bucket) Lit(n *Node) []byte {
-	if n == nil || n.Index >= len(b.Lits) {
+	if n == nil {
 		return nil
 	}
-	return b.Lits[n.Index]
+	for _, l := range b.Lits {
+		if l.Index == n.Index {
+			return l.Raw
+		}
+	}
+	return nil
 }

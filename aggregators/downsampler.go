@@ -20,34 +20,62 @@ const Grace = 2 * time.Second
 
 // Downsampler is the actor that keeps one period's rings for every (host, kind).
 // It receives flattened samples in its mailbox, puts each in the bucket of its
-// own timestamp, publishes every bucket it closes on
-// ringwatch.agg.<host>.<kind>.<period>, and after every change publishes an
-// immutable View that readers take without locks.
+// own timestamp, and publishes every bucket it closes on
+// ringwatch.agg.<host>.<kind>.<period>.
 //
 // A bucket closes when a sample for a later bucket arrives, or when the clock
 // passes its end by Grace. A late sample for a closed bucket still within the
 // ring is merged, and the corrected bucket is published again (consumers treat
 // agg messages as upserts keyed by start).
+//
+// Readers get immutable Views. While Run is serving, views are built on
+// demand: View returns the cached view when nothing changed since it was built,
+// and otherwise asks the actor, which builds a fresh one and caches it. A
+// sample thus costs no copying however often it arrives, and a change is
+// copied once however many readers want it. When Run returns it publishes a
+// fresh view of everything, so readers after shutdown (the final snapshot) see
+// the final state; driven directly without Run (tests, restore), every change
+// publishes at once.
 type Downsampler struct {
 	Period Period
 	In     *actors.Mailbox[*Values]
 	Pub    actors.Publisher // nil: closed buckets are not published
 	Log    *slog.Logger
 
-	series map[string]*series // owned by Run
-	views  sync.Map           // key -> *atomic.Pointer[View]
+	series map[string]*series // owned by the goroutine that runs Add
+	refs   sync.Map           // key -> *seriesRef
+	run    atomic.Pointer[runState]
 
 	// Counters, for /healthz.
-	TooOld, Future, Published atomic.Uint64
+	Processed, TooOld, Future, Published atomic.Uint64
+}
+
+type runState struct {
+	asks chan viewAsk
+	done chan struct{}
+}
+
+type viewAsk struct {
+	key   string // one series, or every series when empty
+	reply chan []*View
+}
+
+// seriesRef is what readers may touch of a series: its last built view and
+// the version it should have.
+type seriesRef struct {
+	view    atomic.Pointer[View]
+	version atomic.Uint64
 }
 
 type series struct {
-	host, kind string
-	ring       *Ring
-	layout     *Layout
-	view       *atomic.Pointer[View]
-	version    uint64
-	buf        []byte
+	key, host, kind string
+	ring            *Ring
+	layout          *Layout
+	ref             *seriesRef
+	version         uint64
+	buf             []byte
+	closed          []*Bucket // the frozen buckets of the current view, shared
+	stale           bool      // closed must be rebuilt from the ring
 }
 
 // NewDownsampler returns the downsampler of period p reading from in.
@@ -61,9 +89,9 @@ func (d *Downsampler) get(host, kind string) *series {
 	k := seriesKey(host, kind)
 	s := d.series[k]
 	if s == nil {
-		s = &series{host: host, kind: kind, ring: NewRing(d.Period.Seconds()), view: new(atomic.Pointer[View])}
+		s = &series{key: k, host: host, kind: kind, ring: NewRing(d.Period.Seconds()), ref: &seriesRef{}}
 		d.series[k] = s
-		d.views.Store(k, s.view)
+		d.refs.Store(k, s.ref)
 	}
 	return s
 }
@@ -86,36 +114,98 @@ func (d *Downsampler) Restore(host, kind string, l *Layout, buckets []*Bucket) {
 	for _, b := range s.ring.Buckets() {
 		b.frozen = b != s.ring.Newest() // the newest may still be open
 	}
-	d.publishView(s)
+	s.stale = true
+	d.changed(s)
 }
 
-// View returns the current view of host's kind, if any.
+// View returns the current view of host's kind, or nil if there is none.
 func (d *Downsampler) View(host, kind string) *View {
-	p, ok := d.views.Load(seriesKey(host, kind))
+	r, ok := d.refs.Load(seriesKey(host, kind))
 	if !ok {
 		return nil
 	}
-	return p.(*atomic.Pointer[View]).Load()
+	ref := r.(*seriesRef)
+	if v := ref.view.Load(); v != nil && v.Version == ref.version.Load() {
+		return v
+	}
+	if vs, ok := d.ask(seriesKey(host, kind)); ok && len(vs) == 1 {
+		return vs[0]
+	}
+	return ref.view.Load()
 }
 
-// Views calls f with every current view.
-func (d *Downsampler) Views(f func(*View)) {
-	d.views.Range(func(_, p any) bool {
-		if v := p.(*atomic.Pointer[View]).Load(); v != nil {
-			f(v)
+// Has reports whether the downsampler has anything for host's kind.
+func (d *Downsampler) Has(host, kind string) bool {
+	_, ok := d.refs.Load(seriesKey(host, kind))
+	return ok
+}
+
+// Views returns a current view of every (host, kind).
+func (d *Downsampler) Views() []*View {
+	if vs, ok := d.ask(""); ok {
+		return vs
+	}
+	var out []*View
+	d.refs.Range(func(_, r any) bool {
+		if v := r.(*seriesRef).view.Load(); v != nil {
+			out = append(out, v)
 		}
 		return true
 	})
+	return out
 }
 
-// Run consumes the mailbox until ctx is done, then drains what is queued.
+// ask has Run build fresh views; ok is false when Run is not serving.
+func (d *Downsampler) ask(key string) ([]*View, bool) {
+	rs := d.run.Load()
+	if rs == nil {
+		return nil, false
+	}
+	a := viewAsk{key: key, reply: make(chan []*View, 1)}
+	select {
+	case rs.asks <- a:
+		return <-a.reply, true
+	case <-rs.done:
+		return nil, false
+	}
+}
+
+func (d *Downsampler) answer(a viewAsk) {
+	if a.key != "" {
+		if s := d.series[a.key]; s != nil {
+			a.reply <- []*View{d.fresh(s)}
+			return
+		}
+		a.reply <- nil
+		return
+	}
+	out := make([]*View, 0, len(d.series))
+	for _, s := range d.series {
+		out = append(out, d.fresh(s))
+	}
+	a.reply <- out
+}
+
+// Run consumes the mailbox and answers view requests until ctx is done, then
+// drains what is queued and publishes fresh views of everything.
 func (d *Downsampler) Run(ctx context.Context) error {
+	rs := &runState{asks: make(chan viewAsk), done: make(chan struct{})}
+	d.run.Store(rs)
+	defer func() {
+		for _, s := range d.series {
+			d.fresh(s)
+		}
+		d.run.Store(nil)
+		close(rs.done)
+	}()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
 		select {
 		case v := <-d.In.C():
 			d.Add(v, time.Now())
+		case a := <-rs.asks:
+			d.answer(a)
 		case now := <-tick.C:
 			d.Sweep(now)
 		case <-ctx.Done():
@@ -131,9 +221,10 @@ func (d *Downsampler) Run(ctx context.Context) error {
 	}
 }
 
-// Add puts one sample in its bucket. It is called by Run (and by tests that
-// drive a downsampler directly); now is the hub's clock.
+// Add puts one sample in its bucket. Only the goroutine that owns the
+// downsampler calls it: Run, or a test that drives it without Run.
 func (d *Downsampler) Add(v *Values, now time.Time) {
+	d.Processed.Add(1)
 	if v.Time > now.Add(MaxFuture).Unix() {
 		d.Future.Add(1)
 		return
@@ -147,11 +238,15 @@ func (d *Downsampler) Add(v *Values, now time.Time) {
 		d.TooOld.Add(1)
 		return
 	}
+	if newest && b.Count == 0 {
+		s.stale = true // a new bucket may have pushed the oldest out
+	}
 	if prev != nil && !prev.frozen {
 		d.close(s, prev)
 	}
 	switch {
 	case b.frozen: // a late sample for a closed bucket: correct it and publish again
+		s.stale = true
 		c := b.Clone()
 		c.Add(v)
 		s.ring.Replace(c)
@@ -162,7 +257,7 @@ func (d *Downsampler) Add(v *Values, now time.Time) {
 	default:
 		b.Add(v)
 	}
-	d.publishView(s)
+	d.changed(s)
 }
 
 // Sweep closes open buckets whose end is Grace in the past at now.
@@ -174,13 +269,14 @@ func (d *Downsampler) Sweep(now time.Time) {
 		}
 		if now.Unix() >= b.Start+d.Period.Seconds()+int64(Grace/time.Second) {
 			d.close(s, b)
-			d.publishView(s)
+			d.changed(s)
 		}
 	}
 }
 
 func (d *Downsampler) close(s *series, b *Bucket) {
 	b.frozen = true
+	s.stale = true
 	if d.Pub == nil {
 		return
 	}
@@ -192,14 +288,37 @@ func (d *Downsampler) close(s *series, b *Bucket) {
 	d.Published.Add(1)
 }
 
-func (d *Downsampler) publishView(s *series) {
-	bs := s.ring.Buckets()
-	if n := len(bs); n > 0 && !bs[n-1].frozen {
-		bs[n-1] = bs[n-1].Clone()
-		bs[n-1].frozen = true
-	}
+// changed records a change; without a serving Run the view is rebuilt now.
+func (d *Downsampler) changed(s *series) {
 	s.version++
-	s.view.Store(&View{Host: s.host, Kind: s.kind, Period: d.Period, Layout: s.layout, Buckets: bs, Version: s.version})
+	s.ref.version.Store(s.version)
+	if d.run.Load() == nil {
+		d.fresh(s)
+	}
+}
+
+// fresh returns s's view, building it if it is out of date.
+func (d *Downsampler) fresh(s *series) *View {
+	if v := s.ref.view.Load(); v != nil && v.Version == s.version {
+		return v
+	}
+	var open *Bucket
+	if n := s.ring.Newest(); n != nil && !n.frozen {
+		open = n.Clone()
+		open.frozen = true
+	}
+	if s.stale || s.closed == nil {
+		s.closed = s.closed[:0:0]
+		for _, b := range s.ring.Buckets() {
+			if b.frozen {
+				s.closed = append(s.closed, b)
+			}
+		}
+		s.stale = false
+	}
+	v := &View{Host: s.host, Kind: s.kind, Period: d.Period, Layout: s.layout, Closed: s.closed, Open: open, Version: s.version}
+	s.ref.view.Store(v)
+	return v
 }
 
 // AppendAggMessage encodes one closed bucket as published on the agg subject:

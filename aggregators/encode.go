@@ -65,7 +65,13 @@ func AppendFloat(dst []byte, x float64) []byte {
 		abs = -abs
 	}
 	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
-		return strconv.AppendFloat(dst, x, 'e', -1, 64)
+		dst = strconv.AppendFloat(dst, x, 'e', -1, 64)
+		// encoding/json writes e-7, not e-07.
+		if n := len(dst); n >= 4 && dst[n-4] == 'e' && dst[n-3] == '-' && dst[n-2] == '0' {
+			dst[n-2] = dst[n-1]
+			dst = dst[:n-1]
+		}
+		return dst
 	}
 	return strconv.AppendFloat(dst, x, 'f', -1, 64)
 }

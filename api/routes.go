@@ -94,10 +94,10 @@ func (s *Server) known(host string) bool {
 		}
 	}
 	for _, d := range s.cfg.Pipeline.Downsamplers {
-		found := false
-		d.Views(func(v *aggregators.View) { found = found || v.Host == host })
-		if found {
-			return true
+		for kind := range s.cfg.Pipeline.Kinds {
+			if d.Has(host, kind) {
+				return true
+			}
 		}
 	}
 	return false

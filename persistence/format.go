@@ -41,7 +41,7 @@ func Encode(dst []byte, host, kind string, l *aggregators.Layout, views map[stri
 		dst = append(dst, `:{"entries":[`...)
 		var bs []*aggregators.Bucket
 		if v := views[p.Name]; v != nil {
-			bs = v.Buckets
+			bs = v.List()
 		}
 		for j, b := range bs {
 			if j > 0 {
@@ -151,7 +151,7 @@ func Decode(data []byte, host, kind string, counters []string) (*State, error) {
 // decodeBucket turns one entry (a mean sample) and its optional ringwatch
 // addition into a bucket aligned to per's interval.
 func decodeBucket(f *aggregators.Flattener, per aggregators.Period, ev, extra *fastjson.Value) (*aggregators.Bucket, error) {
-	mean, err := f.FlattenValue(ev)
+	mean, err := f.Flatten(ev.MarshalTo(nil))
 	if err != nil {
 		return nil, err
 	}
@@ -165,10 +165,10 @@ func decodeBucket(f *aggregators.Flattener, per aggregators.Period, ev, extra *f
 			count = c
 		}
 		if m := extra.Get("min"); m != nil {
-			minV, _ = f.FlattenValue(m)
+			minV, _ = f.Flatten(m.MarshalTo(nil))
 		}
 		if m := extra.Get("max"); m != nil {
-			maxV, _ = f.FlattenValue(m)
+			maxV, _ = f.Flatten(m.MarshalTo(nil))
 		}
 	}
 	b := aggregators.NewBucket(aggregators.NewRing(per.Seconds()).Start(start))
@@ -187,11 +187,6 @@ func decodeBucket(f *aggregators.Flattener, per aggregators.Period, ev, extra *f
 		}
 		b.Acc[i] = a
 	}
-	if len(mean.Lits) > 0 {
-		b.Lits = make([][]byte, len(mean.Num))
-		for _, l := range mean.Lits {
-			b.Lits[l.Index] = l.Raw
-		}
-	}
+	b.Lits = mean.Lits
 	return b, nil
 }

@@ -181,13 +181,13 @@ func (s *Snapshotter) SnapshotAll() error {
 		return all[k]
 	}
 	for _, d := range s.Pipeline.Downsamplers {
-		d.Views(func(v *aggregators.View) {
+		for _, v := range d.Views() {
 			se := get(v.Host, v.Kind)
 			se.views[v.Period.Name] = v
 			if se.layout == nil || len(v.Layout.Nodes) > len(se.layout.Nodes) {
 				se.layout = v.Layout
 			}
-		})
+		}
 	}
 	for _, l := range s.Pipeline.Ingest.AllLatest() {
 		get(l.Host, l.Kind).last = l

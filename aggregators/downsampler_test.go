@@ -1,0 +1,262 @@
+package aggregators_test
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ringwatch/ringwatch/actors"
+	"github.com/ringwatch/ringwatch/aggregators"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// capture is a Publisher that records what it is given.
+type capture struct {
+	mu   sync.Mutex
+	msgs []string
+	subj []string
+}
+
+func (c *capture) Publish(subject string, data []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.subj = append(c.subj, subject)
+	c.msgs = append(c.msgs, string(data))
+	return nil
+}
+
+func (c *capture) all() ([]string, []string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.subj...), append([]string(nil), c.msgs...)
+}
+
+func flat(t testing.TB, f *aggregators.Flattener, js string) *aggregators.Values {
+	t.Helper()
+	v, err := f.Flatten([]byte(js))
+	if err != nil {
+		t.Fatalf("flatten %s: %v", js, err)
+	}
+	v.Host, v.Kind = "h1", "toy"
+	return v
+}
+
+func newDS(p aggregators.Period, pub actors.Publisher) *aggregators.Downsampler {
+	return aggregators.NewDownsampler(p, actors.NewMailbox[*aggregators.Values]("t", 8), pub, quiet)
+}
+
+func period(t testing.TB, name string) aggregators.Period {
+	p, err := aggregators.ParsePeriod(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestBucketKeepsMeanMinMax(t *testing.T) {
+	for _, name := range []string{"5m", "1d"} {
+		t.Run(name, func(t *testing.T) {
+			p := period(t, name)
+			pub := &capture{}
+			d := newDS(p, pub)
+			f := aggregators.NewFlattener(nil, nil)
+			// A bucket start, then three samples inside it: 10, 20, 90.
+			start := int64(1_795_000_000) / p.Seconds() * p.Seconds()
+			now := time.Unix(start+p.Seconds()+5, 0)
+			for i, cpu := range []int{10, 20, 90} {
+				d.Add(flat(t, f, fmt.Sprintf(`{"timestamp":%d,"cpu_average":%d}`, start+int64(i), cpu)), now)
+			}
+			v := d.View("h1", "toy")
+			if v.Len() != 1 {
+				t.Fatalf("buckets = %d, want 1", v.Len())
+			}
+			e := v.Entries()[0]
+			got := [3]float64{}
+			for i, s := range []aggregators.Stat{aggregators.Mean, aggregators.Min, aggregators.Max} {
+				got[i], _ = e.Value(s, "cpu_average")
+			}
+			if got != [3]float64{40, 10, 90} || e.Time() != start || e.Count != 3 {
+				t.Fatalf("bucket at %d count %d = mean/min/max %v, want start %d count 3 [40 10 90]", e.Time(), e.Count, got, start)
+			}
+			// The clock closes it, and the closed bucket goes on the bus.
+			d.Sweep(now)
+			subj, msgs := pub.all()
+			want := fmt.Sprintf(`{"host":"h1","kind":"toy","period":"%s","start":%d,"interval":%d,"count":3,`+
+				`"mean":{"timestamp":%d,"cpu_average":40},"min":{"timestamp":%d,"cpu_average":10},"max":{"timestamp":%d,"cpu_average":90}}`,
+				name, start, p.Seconds(), start, start, start)
+			if len(msgs) != 1 || msgs[0] != want || subj[0] != "ringwatch.agg.h1.toy."+name {
+				t.Fatalf("published %v %v\nwant %s", subj, msgs, want)
+			}
+		})
+	}
+}
+
+func TestBucketsAlignToWallClockAndCloseOnNextBucket(t *testing.T) {
+	p := period(t, "5m")
+	pub := &capture{}
+	d := newDS(p, pub)
+	f := aggregators.NewFlattener(nil, nil)
+	now := time.Unix(2000, 0)
+	for ts := int64(1000); ts < 1007; ts++ { // buckets 999, 1002, 1005
+		d.Add(flat(t, f, fmt.Sprintf(`{"timestamp":%d,"x":%d}`, ts, ts)), now)
+	}
+	var starts []int64
+	for _, e := range d.View("h1", "toy").Entries() {
+		starts = append(starts, e.Time())
+	}
+	if fmt.Sprint(starts) != "[999 1002 1005]" {
+		t.Fatalf("bucket starts %v, want [999 1002 1005]", starts)
+	}
+	_, msgs := pub.all()
+	if len(msgs) != 2 || !strings.Contains(msgs[0], `"start":999,`) || !strings.Contains(msgs[1], `"start":1002,`) {
+		t.Fatalf("closed buckets published: %v", msgs)
+	}
+	// The newest (open) bucket is served before it closes: 1005 and 1006.
+	e := d.View("h1", "toy").Entries()[2]
+	if m, _ := e.Value(aggregators.Mean, "x"); m != 1005.5 {
+		t.Fatalf("open bucket mean %v, want 1005.5", m)
+	}
+}
+
+func TestSampleGoesToBucketOfItsOwnTimestamp(t *testing.T) {
+	p := period(t, "5m")
+	pub := &capture{}
+	d := newDS(p, pub)
+	f := aggregators.NewFlattener(nil, nil)
+	now := time.Unix(5000, 0)
+	d.Add(flat(t, f, `{"timestamp":1000,"x":1}`), now)
+	d.Add(flat(t, f, `{"timestamp":1003,"x":2}`), now) // closes 999
+	d.Add(flat(t, f, `{"timestamp":1001,"x":3}`), now) // late: 999 again
+	d.Add(flat(t, f, `{"timestamp":990,"x":4}`), now)  // late: a bucket that did not exist
+	es := d.View("h1", "toy").Entries()
+	var got []string
+	for _, e := range es {
+		m, _ := e.Value(aggregators.Mean, "x")
+		got = append(got, fmt.Sprintf("%d:%v", e.Time(), m))
+	}
+	if strings.Join(got, " ") != "990:4 999:2 1002:2" {
+		t.Fatalf("buckets %v, want [990:4 999:2 1002:2]", got)
+	}
+	_, msgs := pub.all()
+	if len(msgs) != 3 || !strings.Contains(msgs[1], `"start":999,"interval":3,"count":2`) {
+		t.Fatalf("the corrected bucket should be published again: %v", msgs)
+	}
+}
+
+func TestTooOldAndFutureSamplesAreDroppedAndCounted(t *testing.T) {
+	p := period(t, "5m")
+	d := newDS(p, nil)
+	f := aggregators.NewFlattener(nil, nil)
+	now := time.Unix(10_000, 0)
+	d.Add(flat(t, f, `{"timestamp":9999,"x":1}`), now)
+	d.Add(flat(t, f, fmt.Sprintf(`{"timestamp":%d,"x":1}`, 9999-3*100)), now) // one ring too old
+	d.Add(flat(t, f, `{"timestamp":10061,"x":1}`), now)                       // 61 s ahead
+	d.Add(flat(t, f, `{"timestamp":10060,"x":1}`), now)                       // 60 s ahead: fine
+	if d.TooOld.Load() != 1 || d.Future.Load() != 1 {
+		t.Fatalf("too old %d, future %d; want 1 and 1", d.TooOld.Load(), d.Future.Load())
+	}
+	if n := d.View("h1", "toy").Len(); n != 2 {
+		t.Fatalf("%d buckets, want 2", n)
+	}
+}
+
+func TestRingHoldsAtMost100NewestBuckets(t *testing.T) {
+	p := period(t, "5m")
+	d := newDS(p, nil)
+	f := aggregators.NewFlattener(nil, nil)
+	now := time.Unix(100_000, 0)
+	for i := int64(0); i < 250; i++ {
+		d.Add(flat(t, f, fmt.Sprintf(`{"timestamp":%d,"x":%d}`, 30_000+3*i, i)), now)
+	}
+	es := d.View("h1", "toy").Entries()
+	if len(es) != 100 || es[0].Time() != 30_000+3*150 || es[99].Time() != 30_000+3*249 {
+		t.Fatalf("%d buckets from %d to %d; want 100 from %d to %d", len(es), es[0].Time(), es[len(es)-1].Time(), 30_000+3*150, 30_000+3*249)
+	}
+}
+
+func TestCountersKeepTheirLastValue(t *testing.T) {
+	p := period(t, "1h")
+	d := newDS(p, nil)
+	f := aggregators.NewFlattener(nil, aggregators.ParsePatterns("net.*.sent"))
+	now := time.Unix(100_000, 0)
+	for i, sent := range []int{100, 250, 400} {
+		d.Add(flat(t, f, fmt.Sprintf(`{"timestamp":%d,"net":{"eth0":{"sent":%d,"speed":%d}}}`, 36_000+i, sent, sent)), now)
+	}
+	e := d.View("h1", "toy").Entries()[0]
+	sent, _ := e.Value(aggregators.Mean, "net", "eth0", "sent")
+	speed, _ := e.Value(aggregators.Mean, "net", "eth0", "speed")
+	if sent != 400 || speed != 250 {
+		t.Fatalf("counter %v (want last, 400), gauge %v (want mean, 250)", sent, speed)
+	}
+}
+
+func TestViewsAreImmutable(t *testing.T) {
+	p := period(t, "5m")
+	d := newDS(p, nil)
+	f := aggregators.NewFlattener(nil, nil)
+	now := time.Unix(100_000, 0)
+	d.Add(flat(t, f, `{"timestamp":3000,"x":1}`), now)
+	before := d.View("h1", "toy")
+	d.Add(flat(t, f, `{"timestamp":3001,"x":3,"y":7}`), now)
+	if m, _ := before.Entries()[0].Value(aggregators.Mean, "x"); m != 1 || before.Entries()[0].Count != 1 {
+		t.Fatalf("an earlier view changed: mean %v count %d", m, before.Entries()[0].Count)
+	}
+	if before.Layout.Lookup("y") != nil {
+		t.Fatal("an earlier view's layout grew")
+	}
+	after := d.View("h1", "toy").Entries()[0]
+	if m, _ := after.Value(aggregators.Mean, "x"); m != 2 {
+		t.Fatalf("new view mean %v, want 2", m)
+	}
+}
+
+func TestFlattenerRejectsBadSamplesAndBoundsGrowth(t *testing.T) {
+	f := aggregators.NewFlattener(nil, nil)
+	for _, bad := range []string{``, `{`, `[]`, `"x"`, `{"x":1}`, `{"timestamp":"soon"}`, `{"timestamp":-5}`} {
+		if _, err := f.Flatten([]byte(bad)); err == nil {
+			t.Errorf("Flatten(%q) succeeded", bad)
+		}
+	}
+	var b strings.Builder
+	b.WriteString(`{"timestamp":1`)
+	for i := range aggregators.MaxNodes + 10 {
+		fmt.Fprintf(&b, `,"k%d":%d`, i, i)
+	}
+	b.WriteString("}")
+	v, err := f.Flatten([]byte(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v.Layout.Nodes) != aggregators.MaxNodes || f.Dropped == 0 {
+		t.Fatalf("layout has %d nodes, dropped %d; want %d and >0", len(v.Layout.Nodes), f.Dropped, aggregators.MaxNodes)
+	}
+}
+
+func TestSampleShapeRoundTrips(t *testing.T) {
+	p := period(t, "5m")
+	d := newDS(p, nil)
+	f := aggregators.NewFlattener(nil, nil)
+	in := `{"timestamp":3000,"cpu":null,"mem":{"used":5,"pct":1.5},"disks":{"/dev/sda1":{"path":"/","fs":"ext4","ok":true}},` +
+		`"sensors":[{"name":"a","t":40},{"name":"b\"q","t":50}],"cores":[1,2],"empty":{},"none":[]}`
+	d.Add(flat(t, f, in), time.Unix(5000, 0))
+	v := d.View("h1", "toy")
+	got := string(aggregators.AppendSample(nil, v.Layout, v.List()[0], aggregators.Mean))
+	want := `{"timestamp":3000,"mem":{"used":5,"pct":1.5},"disks":{"/dev/sda1":{"path":"/","fs":"ext4","ok":true}},` +
+		`"sensors":[{"name":"a","t":40},{"name":"b\"q","t":50}],"cores":[1,2],"empty":{},"none":[]}`
+	if got != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+}
+
+func TestAppendFloatMatchesEncodingJSON(t *testing.T) {
+	for x, want := range map[float64]string{0: "0", 40: "40", 1024.5: "1024.5", 1e21: "1e+21", 123456789012: "123456789012", 1e-7: "1e-7", -2.25: "-2.25"} {
+		if got := string(aggregators.AppendFloat(nil, x)); got != want {
+			t.Errorf("AppendFloat(%v) = %s, want %s", x, got, want)
+		}
+	}
+}

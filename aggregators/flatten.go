@@ -1,0 +1,648 @@
+package aggregators
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"unicode/utf16"
+	"unicode/utf8"
+	"unsafe"
+)
+
+// Errors a sample can be rejected with.
+var (
+	ErrNotObject   = errors.New("sample is not a JSON object")
+	ErrNoTimestamp = errors.New(`sample has no numeric top-level "timestamp"`)
+	ErrTooDeep     = errors.New("sample nests deeper than 32 levels")
+)
+
+const maxDepth = 32
+
+// Flattener turns one (host, kind)'s JSON samples into Values, growing the
+// layout as new keys appear. It belongs to one goroutine.
+//
+// It scans the JSON text once, strictly (anything encoding/json would reject
+// is rejected), and walks the layout alongside: samples of one kind repeat
+// their keys in the same order, so each key is first compared with the child
+// that followed last time, and only looked up by name when that misses.
+type Flattener struct {
+	layout   *Layout
+	counters []Pattern
+	intern   map[string][]byte
+	// Dropped counts leaves dropped because of MaxNodes or type conflicts.
+	Dropped uint64
+
+	grow   bool
+	short  bool // a key was missing and grow was off
+	vals   *Values
+	data   []byte
+	pos    int
+	depth  int
+	ts     float64
+	hasTS  bool
+	keyBuf []byte
+	nLits  int
+}
+
+// NewFlattener starts from layout (nil for an empty one); counters name the
+// cumulative series.
+func NewFlattener(layout *Layout, counters []Pattern) *Flattener {
+	if layout == nil {
+		layout = newLayout()
+	}
+	return &Flattener{layout: layout, counters: counters, intern: map[string][]byte{}}
+}
+
+// Layout is the current layout. It is immutable; later growth replaces it.
+func (f *Flattener) Layout() *Layout { return f.layout }
+
+// Flatten parses one sample. It fails on malformed JSON, a sample that is not
+// an object, or one without a numeric top-level "timestamp".
+func (f *Flattener) Flatten(data []byte) (*Values, error) {
+	f.grow = false
+	vals, err := f.scan(data)
+	if err != nil {
+		return nil, err
+	}
+	if f.short {
+		// New keys: grow a private copy, then publish it by replacing f.layout.
+		prev := f.layout
+		f.layout = prev.clone()
+		f.grow = true
+		vals, err = f.scan(data)
+		f.grow = false
+		if err != nil {
+			f.layout = prev
+			return nil, err
+		}
+	}
+	if !f.hasTS || f.ts < 0 || f.ts > 1<<40 {
+		return nil, ErrNoTimestamp
+	}
+	vals.Time = int64(f.ts)
+	return vals, nil
+}
+
+func (f *Flattener) scan(data []byte) (*Values, error) {
+	n := len(f.layout.Nodes)
+	f.vals = &Values{Layout: f.layout, Num: make([]float64, n, n+8), Lits: make([]Lit, 0, f.nLits)}
+	for i := range f.vals.Num {
+		f.vals.Num[i] = math.NaN()
+	}
+	f.data, f.pos, f.depth, f.short, f.hasTS = data, 0, 0, false, false
+	defer func() { f.data, f.vals = nil, nil }()
+	f.ws()
+	if f.pos >= len(data) || data[f.pos] != '{' {
+		if f.pos < len(data) && (data[f.pos] == '[' || data[f.pos] == '"' || isNumStart(data[f.pos]) || data[f.pos] == 't' || data[f.pos] == 'f' || data[f.pos] == 'n') {
+			if err := f.skipValue(); err == nil {
+				f.ws()
+				if f.pos == len(data) {
+					return nil, ErrNotObject
+				}
+			}
+		}
+		return nil, f.errorf("expected an object")
+	}
+	if err := f.object(f.layout.Root); err != nil {
+		return nil, err
+	}
+	f.ws()
+	if f.pos != len(data) {
+		return nil, f.errorf("data after the top-level object")
+	}
+	vals := f.vals
+	vals.Layout = f.layout
+	f.nLits = len(vals.Lits)
+	return vals, nil
+}
+
+func (f *Flattener) errorf(msg string) error {
+	return fmt.Errorf("malformed JSON at byte %d: %s", f.pos, msg)
+}
+
+func (f *Flattener) ws() {
+	for f.pos < len(f.data) {
+		switch f.data[f.pos] {
+		case ' ', '\t', '\n', '\r':
+			f.pos++
+		default:
+			return
+		}
+	}
+}
+
+func isNumStart(c byte) bool { return c == '-' || (c >= '0' && c <= '9') }
+
+// valueType classifies the value at the cursor; ok is false for null.
+func (f *Flattener) valueType() (t NodeType, ok bool, err error) {
+	if f.pos >= len(f.data) {
+		return 0, false, f.errorf("unexpected end")
+	}
+	switch c := f.data[f.pos]; {
+	case c == '{':
+		return Object, true, nil
+	case c == '[':
+		return Array, true, nil
+	case c == '"', c == 't', c == 'f':
+		return Literal, true, nil
+	case c == 'n':
+		return 0, false, nil
+	case isNumStart(c):
+		return Number, true, nil
+	}
+	return 0, false, f.errorf("unexpected character")
+}
+
+// object parses an object at the cursor into node n (nil: validate only).
+func (f *Flattener) object(n *Node) error {
+	f.depth++
+	if f.depth > maxDepth {
+		return ErrTooDeep
+	}
+	defer func() { f.depth-- }()
+	if n != nil {
+		f.vals.Num[n.Index] = 1
+	}
+	f.pos++ // '{'
+	f.ws()
+	if f.pos < len(f.data) && f.data[f.pos] == '}' {
+		f.pos++
+		return nil
+	}
+	next := 0 // position guess in n.order
+	for {
+		f.ws()
+		key, err := f.key()
+		if err != nil {
+			return err
+		}
+		f.ws()
+		if f.pos >= len(f.data) || f.data[f.pos] != ':' {
+			return f.errorf("expected ':'")
+		}
+		f.pos++
+		f.ws()
+		var c *Node
+		if n != nil {
+			var guess *Node
+			if next < len(n.order) {
+				guess = n.order[next]
+			}
+			c, next = f.member(n, key, guess, next)
+		}
+		if err := f.value(n, c, key); err != nil {
+			return err
+		}
+		f.ws()
+		if f.pos >= len(f.data) {
+			return f.errorf("unterminated object")
+		}
+		switch f.data[f.pos] {
+		case ',':
+			f.pos++
+		case '}':
+			f.pos++
+			return nil
+		default:
+			return f.errorf("expected ',' or '}'")
+		}
+	}
+}
+
+// member finds or makes the child of n for key, given the value's type at the
+// cursor. It returns nil for null values and dropped leaves.
+func (f *Flattener) member(n *Node, key []byte, guess *Node, next int) (*Node, int) {
+	t, ok, err := f.valueType()
+	if err != nil || !ok {
+		return nil, next
+	}
+	if guess != nil && guess.Key == string(key) {
+		if guess.Type != t {
+			f.Dropped++
+			return nil, next + 1
+		}
+		return guess, next + 1
+	}
+	c := f.child(n, key, t)
+	if c != nil {
+		for i, o := range n.order {
+			if o == c {
+				return c, i + 1
+			}
+		}
+	}
+	return c, next
+}
+
+// value parses the value at the cursor into node c (nil: validate only);
+// parent and key say where it sits, to spot the root timestamp.
+func (f *Flattener) value(parent, c *Node, key []byte) error {
+	switch f.data[f.pos] {
+	case '{':
+		return f.object(c)
+	case '[':
+		return f.array(c)
+	case '"':
+		start := f.pos
+		if err := f.skipString(); err != nil {
+			return err
+		}
+		if c != nil {
+			f.lit(c, f.data[start:f.pos])
+		}
+		return nil
+	case 't', 'f', 'n':
+		start := f.pos
+		if err := f.literalWord(); err != nil {
+			return err
+		}
+		if c != nil {
+			f.lit(c, f.data[start:f.pos])
+		}
+		return nil
+	}
+	x, err := f.number()
+	if err != nil {
+		return err
+	}
+	if parent == f.layout.Root && string(key) == "timestamp" {
+		f.ts, f.hasTS = x, true
+	}
+	if c != nil && !math.IsInf(x, 0) {
+		f.vals.Num[c.Index] = x
+	}
+	return nil
+}
+
+func (f *Flattener) lit(c *Node, raw []byte) {
+	f.vals.Num[c.Index] = 1
+	f.vals.Lits = append(f.vals.Lits, Lit{Index: c.Index, Raw: f.internRaw(raw)})
+}
+
+// array parses an array into node n. Elements are keyed by their "name"
+// member when they are objects that have one, else by their index.
+func (f *Flattener) array(n *Node) error {
+	f.depth++
+	if f.depth > maxDepth {
+		return ErrTooDeep
+	}
+	defer func() { f.depth-- }()
+	if n != nil {
+		f.vals.Num[n.Index] = 1
+	}
+	f.pos++ // '['
+	f.ws()
+	if f.pos < len(f.data) && f.data[f.pos] == ']' {
+		f.pos++
+		return nil
+	}
+	next := 0
+	var idx [20]byte
+	for i := 0; ; i++ {
+		f.ws()
+		if f.pos >= len(f.data) {
+			return f.errorf("unterminated array")
+		}
+		var c *Node
+		if n != nil {
+			key := strconv.AppendInt(idx[:0], int64(i), 10)
+			if f.data[f.pos] == '{' {
+				if name, ok := f.peekName(); ok {
+					key = name
+				}
+			}
+			var guess *Node
+			if next < len(n.order) {
+				guess = n.order[next]
+			}
+			c, next = f.member(n, key, guess, next)
+		}
+		if _, _, err := f.valueType(); err != nil {
+			return err
+		}
+		if err := f.value(nil, c, nil); err != nil {
+			return err
+		}
+		f.ws()
+		if f.pos >= len(f.data) {
+			return f.errorf("unterminated array")
+		}
+		switch f.data[f.pos] {
+		case ',':
+			f.pos++
+		case ']':
+			f.pos++
+			return nil
+		default:
+			return f.errorf("expected ',' or ']'")
+		}
+	}
+}
+
+// peekName finds the string "name" member of the object at the cursor
+// without moving the cursor. Malformed input is left for the real parse.
+func (f *Flattener) peekName() ([]byte, bool) {
+	save, depth := f.pos, f.depth
+	defer func() { f.pos, f.depth = save, depth }()
+	f.pos++
+	for {
+		f.ws()
+		if f.pos >= len(f.data) || f.data[f.pos] == '}' {
+			return nil, false
+		}
+		key, err := f.key()
+		if err != nil {
+			return nil, false
+		}
+		isName := string(key) == "name"
+		f.ws()
+		if f.pos >= len(f.data) || f.data[f.pos] != ':' {
+			return nil, false
+		}
+		f.pos++
+		f.ws()
+		if isName && f.pos < len(f.data) && f.data[f.pos] == '"' {
+			name, err := f.key()
+			if err != nil {
+				return nil, false
+			}
+			return append([]byte(nil), name...), true
+		}
+		if f.skipValue() != nil {
+			return nil, false
+		}
+		f.ws()
+		if f.pos >= len(f.data) || f.data[f.pos] != ',' {
+			return nil, false
+		}
+		f.pos++
+	}
+}
+
+// skipValue validates and skips any value.
+func (f *Flattener) skipValue() error {
+	if _, _, err := f.valueType(); err != nil {
+		return err
+	}
+	return f.value(nil, nil, nil)
+}
+
+// key parses a string at the cursor and returns its decoded bytes (valid
+// until the next key).
+func (f *Flattener) key() ([]byte, error) {
+	if f.pos >= len(f.data) || f.data[f.pos] != '"' {
+		return nil, f.errorf("expected a string")
+	}
+	start := f.pos + 1
+	if err := f.skipString(); err != nil {
+		return nil, err
+	}
+	raw := f.data[start : f.pos-1]
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return raw, nil
+	}
+	f.keyBuf = unescape(f.keyBuf[:0], raw)
+	return f.keyBuf, nil
+}
+
+// skipString validates the string at the cursor and moves past it.
+func (f *Flattener) skipString() error {
+	f.pos++ // opening quote
+	for f.pos < len(f.data) {
+		c := f.data[f.pos]
+		if c >= 0x20 && c < utf8.RuneSelf && c != '"' && c != '\\' {
+			f.pos++
+			continue
+		}
+		switch {
+		case c == '"':
+			f.pos++
+			return nil
+		case c == '\\':
+			if f.pos+1 >= len(f.data) {
+				return f.errorf("unterminated string")
+			}
+			switch f.data[f.pos+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				f.pos += 2
+			case 'u':
+				if f.pos+6 > len(f.data) {
+					return f.errorf("short \\u escape")
+				}
+				for _, h := range f.data[f.pos+2 : f.pos+6] {
+					if !isHex(h) {
+						return f.errorf("bad \\u escape")
+					}
+				}
+				f.pos += 6
+			default:
+				return f.errorf("bad escape")
+			}
+		case c < 0x20:
+			return f.errorf("control character in string")
+		case c < utf8.RuneSelf:
+			f.pos++
+		default:
+			r, size := utf8.DecodeRune(f.data[f.pos:])
+			if r == utf8.RuneError && size == 1 {
+				return f.errorf("invalid UTF-8")
+			}
+			f.pos += size
+		}
+	}
+	return f.errorf("unterminated string")
+}
+
+func isHex(c byte) bool {
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+}
+
+func (f *Flattener) literalWord() error {
+	for _, w := range []string{"true", "false", "null"} {
+		if bytes.HasPrefix(f.data[f.pos:], []byte(w)) {
+			f.pos += len(w)
+			return nil
+		}
+	}
+	return f.errorf("unknown literal")
+}
+
+// number validates a JSON number at the cursor and parses it.
+func (f *Flattener) number() (float64, error) {
+	d, start := f.data, f.pos
+	i := f.pos
+	neg := false
+	if i < len(d) && d[i] == '-' {
+		neg = true
+		i++
+	}
+	var mant uint64
+	switch {
+	case i < len(d) && d[i] == '0':
+		i++
+	case i < len(d) && d[i] >= '1' && d[i] <= '9':
+		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
+			mant = mant*10 + uint64(d[i]-'0')
+			i++
+		}
+	default:
+		f.pos = i
+		return 0, f.errorf("bad number")
+	}
+	integer := true
+	if i < len(d) && d[i] == '.' {
+		integer = false
+		i++
+		j := i
+		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
+			i++
+		}
+		if i == j {
+			f.pos = i
+			return 0, f.errorf("bad number")
+		}
+	}
+	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
+		integer = false
+		i++
+		if i < len(d) && (d[i] == '+' || d[i] == '-') {
+			i++
+		}
+		j := i
+		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
+			i++
+		}
+		if i == j {
+			f.pos = i
+			return 0, f.errorf("bad number")
+		}
+	}
+	f.pos = i
+	num := d[start:i]
+	if integer && i-start <= 15 {
+		// An integer of at most 15 digits is exact in a float64: skip ParseFloat.
+		x := float64(mant)
+		if neg {
+			x = -x
+		}
+		return x, nil
+	}
+	x, err := strconv.ParseFloat(unsafe.String(unsafe.SliceData(num), len(num)), 64)
+	if err != nil && !errors.Is(err, strconv.ErrRange) {
+		return 0, f.errorf("bad number")
+	}
+	return x, nil
+}
+
+// unescape decodes a JSON string body (without quotes) that was validated.
+func unescape(dst, s []byte) []byte {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c != '\\' {
+			dst = append(dst, c)
+			continue
+		}
+		i++
+		switch s[i] {
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'u':
+			r := rune(hexVal(s[i+1 : i+5]))
+			i += 4
+			if utf16.IsSurrogate(r) && i+6 < len(s) && s[i+1] == '\\' && s[i+2] == 'u' {
+				if r2 := rune(hexVal(s[i+3 : i+7])); utf16.IsSurrogate(r2) {
+					r = utf16.DecodeRune(r, r2)
+					i += 6
+				}
+			}
+			if utf16.IsSurrogate(r) {
+				r = utf8.RuneError
+			}
+			dst = utf8.AppendRune(dst, r)
+		default: // " \ /
+			dst = append(dst, s[i])
+		}
+	}
+	return dst
+}
+
+func hexVal(h []byte) int {
+	v := 0
+	for _, c := range h {
+		v <<= 4
+		switch {
+		case c >= '0' && c <= '9':
+			v |= int(c - '0')
+		case c >= 'a' && c <= 'f':
+			v |= int(c-'a') + 10
+		default:
+			v |= int(c-'A') + 10
+		}
+	}
+	return v
+}
+
+func (f *Flattener) child(parent *Node, key []byte, t NodeType) *Node {
+	if c, ok := parent.children[string(key)]; ok {
+		if c.Type != t {
+			f.Dropped++
+			return nil
+		}
+		return c
+	}
+	if !f.grow {
+		f.short = true
+		return nil
+	}
+	if len(f.layout.Nodes) >= MaxNodes {
+		f.Dropped++
+		return nil
+	}
+	k := string(key)
+	path := make([]string, len(parent.Path)+1)
+	copy(path, parent.Path)
+	path[len(parent.Path)] = k
+	c := &Node{Index: len(f.layout.Nodes), Type: t, Key: k, Path: path}
+	if t == Object || t == Array {
+		c.children = map[string]*Node{}
+	}
+	for _, p := range f.counters {
+		if p.match(path) {
+			c.Counter = true
+			break
+		}
+	}
+	parent.children[k] = c
+	parent.order = append(parent.order, c)
+	f.layout.Nodes = append(f.layout.Nodes, c)
+	f.vals.Num = append(f.vals.Num, math.NaN())
+	if parent == f.layout.Root && k == "timestamp" && t == Number {
+		f.layout.Time = c
+	}
+	return c
+}
+
+// internRaw returns a stable copy of a literal's JSON text, shared between
+// samples so that unchanged strings (device paths, sensor names) cost no
+// allocation.
+func (f *Flattener) internRaw(raw []byte) []byte {
+	if s, ok := f.intern[string(raw)]; ok {
+		return s
+	}
+	if len(f.intern) >= 4096 {
+		clear(f.intern)
+	}
+	s := append([]byte(nil), raw...)
+	f.intern[string(s)] = s
+	return s
+}
