@@ -239,6 +239,9 @@ func (f *Flattener) member(n *Node, key []byte, guess *Node, next int) (*Node, i
 // value parses the value at the cursor into node c (nil: validate only);
 // parent and key say where it sits, to spot the root timestamp.
 func (f *Flattener) value(parent, c *Node, key []byte) error {
+	if f.pos >= len(f.data) {
+		return f.errorf("unexpected end")
+	}
 	switch f.data[f.pos] {
 	case '{':
 		return f.object(c)

@@ -1,0 +1,75 @@
+package aggregators_test
+
+import (
+	"encoding/json"
+	"math"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/ringwatch/ringwatch/aggregators"
+)
+
+// FuzzFlattenIsStrict checks the hand-written scanner against encoding/json:
+// whatever it accepts is valid JSON, every valid object with a timestamp is
+// accepted, and the numbers it reads are the numbers encoding/json reads.
+// Unlike encoding/json, the scanner also rejects invalid UTF-8.
+func FuzzFlattenIsStrict(f *testing.F) {
+	for _, s := range []string{
+		`{"timestamp":1}`, `{"timestamp":1,"a":{"b":[1,2,{"name":"x","v":-1.5e3}]},"s":"\u00e9\n","t":true,"n":null}`,
+		`{"timestamp":1,"a":"\ud83d\ude00"}`, `{"timestamp":01}`, `{"timestamp":1,}`, `{"timestamp":1.}`, `{"timestamp":1}x`,
+		`{"timestamp":1,"a":"\x01"}`, `{"timestamp":1,"a":[1,]}`, `{"timestamp":1e400}`, ` {"timestamp" : 2 } `,
+		`{"timestamp":1,"a":{"a":{"a":{"a":{"a":{"a":{"a":{"a":{"a":{"a":{"a":{"a":{"a":{"a":{"a":{"a":{"a":1}}}}}}}}}}}}}}}}}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fl := aggregators.NewFlattener(nil, nil)
+		v, err := fl.Flatten(data)
+		valid := json.Valid(data) && utf8.Valid(data)
+		if err == nil && !valid {
+			t.Fatalf("accepted invalid JSON %q", data)
+		}
+		if !valid {
+			return
+		}
+		var m map[string]any
+		if json.Unmarshal(data, &m) != nil {
+			return // valid, but not an object
+		}
+		ts, ok := m["timestamp"].(float64)
+		if !ok || ts < 0 || ts > 1<<40 || depth(m) > 31 {
+			return
+		}
+		if err != nil {
+			t.Fatalf("rejected %q: %v", data, err)
+		}
+		if v.Time != int64(ts) {
+			t.Fatalf("timestamp %d, want %d", v.Time, int64(ts))
+		}
+		for k, x := range m {
+			if f, ok := x.(float64); ok && !math.IsInf(f, 0) {
+				if got, ok := v.Num[v.Layout.Lookup(k).Index], true; ok && got != f {
+					t.Fatalf("%s = %v, want %v", k, got, f)
+				}
+			}
+		}
+	})
+}
+
+func depth(x any) int {
+	switch x := x.(type) {
+	case map[string]any:
+		d := 0
+		for _, v := range x {
+			d = max(d, depth(v))
+		}
+		return d + 1
+	case []any:
+		d := 0
+		for _, v := range x {
+			d = max(d, depth(v))
+		}
+		return d + 1
+	}
+	return 0
+}
