@@ -63,10 +63,11 @@ func statfsUsage(path string) (DiskUsage, error) {
 }
 
 // listMounts picks the file systems to report from gopsutil's partitions: the
-// root, and every mount of a /dev/ device, one per device (the first mount of
-// a device wins, so bind mounts do not replace the real mount point).
+// root, every mount of a /dev/ device except read-only images (squashfs), one
+// per device (the first mount of a device wins, so bind mounts do not replace
+// the real mount point), and network file systems when asked for.
 func (d *diskCollector) listMounts() ([]mount, error) {
-	parts, err := disk.PartitionsWithContext(d.ctx, false)
+	parts, err := disk.PartitionsWithContext(d.ctx, true)
 	if err != nil && len(parts) == 0 {
 		return nil, fmt.Errorf("partitions: %w", err)
 	}
@@ -76,7 +77,7 @@ func (d *diskCollector) listMounts() ([]mount, error) {
 		if p.Mountpoint == "" || (!d.includeNetFS && IsNetworkFS(p.Fstype)) {
 			continue
 		}
-		if p.Mountpoint != "/" && !strings.HasPrefix(p.Device, "/dev/") && !IsNetworkFS(p.Fstype) {
+		if p.Mountpoint != "/" && !IsNetworkFS(p.Fstype) && (!strings.HasPrefix(p.Device, "/dev/") || p.Fstype == "squashfs") {
 			continue
 		}
 		key := p.Device
