@@ -1,0 +1,235 @@
+package persistence_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/ringwatch/ringwatch/actors"
+	"github.com/ringwatch/ringwatch/aggregators"
+	"github.com/ringwatch/ringwatch/persistence"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		os.Exit(childWriter())
+	}
+	goleak.VerifyTestMain(m)
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+var toy = aggregators.Kind{Name: "toy", Counters: []string{"sent"}}
+
+// pipeline builds a pipeline fed directly (no bus) with samples at ts of the
+// given cpu values.
+func pipeline(t testing.TB, host string, samples map[int64]float64) *aggregators.Pipeline {
+	t.Helper()
+	p := aggregators.NewPipeline([]aggregators.Kind{toy}, nil, nil, quiet)
+	ts := make([]int64, 0, len(samples))
+	for k := range samples {
+		ts = append(ts, k)
+	}
+	for i := range ts { // ascending
+		for j := i + 1; j < len(ts); j++ {
+			if ts[j] < ts[i] {
+				ts[i], ts[j] = ts[j], ts[i]
+			}
+		}
+	}
+	now := time.Unix(ts[len(ts)-1]+10, 0)
+	for _, x := range ts {
+		msg := fmt.Sprintf(`{"timestamp":%d,"cpu":%v,"sent":%d,"dev":{"sda":{"name":"sda","r":%v}}}`, x, samples[x], x*10, samples[x]*2)
+		if err := p.Ingest.Ingest("ringwatch.raw."+host+".toy", []byte(msg), nil, now); err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range p.Downsamplers {
+			d.Add(<-d.In.C(), now)
+		}
+	}
+	return p
+}
+
+// dump renders every period of a pipeline's host as text, for comparisons.
+func dump(p *aggregators.Pipeline, host string) string {
+	var b strings.Builder
+	for _, d := range p.Downsamplers {
+		v := d.View(host, "toy")
+		if v == nil {
+			continue
+		}
+		fmt.Fprintf(&b, "%s:", d.Period.Name)
+		for _, bk := range v.List() {
+			b.WriteString(" " + string(aggregators.AppendSample(nil, v.Layout, bk, aggregators.Mean)))
+			fmt.Fprintf(&b, "/n=%d", bk.Count)
+			b.WriteString("/" + string(aggregators.AppendSample(nil, v.Layout, bk, aggregators.Min)))
+			b.WriteString("/" + string(aggregators.AppendSample(nil, v.Layout, bk, aggregators.Max)))
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+func TestSnapshotRoundTripKeepsBucketsAndLastSample(t *testing.T) {
+	dir := t.TempDir()
+	p := pipeline(t, "h1", map[int64]float64{3000: 10, 3001: 20, 3002: 90, 3003: 5})
+	s := &persistence.Snapshotter{Dir: dir, Interval: time.Hour, Pipeline: p, Log: quiet}
+	if err := s.SnapshotAll(); err != nil {
+		t.Fatal(err)
+	}
+	states := persistence.LoadAll(dir, "h1", []aggregators.Kind{toy}, quiet)
+	if len(states) != 1 || states[0].Host != "h1" {
+		t.Fatalf("loaded %v", states)
+	}
+	st := states[0]
+	q := aggregators.NewPipeline([]aggregators.Kind{toy}, nil, nil, quiet)
+	q.Restore(st.Host, st.Kind, st.Layout, st.Buckets, st.Last, st.LastTime)
+	if got, want := dump(q, "h1"), dump(p, "h1"); got != want {
+		t.Fatalf("after reload:\n%s\nbefore:\n%s", got, want)
+	}
+	if !strings.Contains(dump(q, "h1"), `5m: {"timestamp":3000,"cpu":40,"sent":30020,"dev":{"sda":{"name":"sda","r":80}}}/n=3/{"timestamp":3000,"cpu":10,`) {
+		t.Fatalf("5m bucket wrong:\n%s", dump(q, "h1"))
+	}
+	if l := q.Ingest.Latest("h1", "toy"); l == nil || l.Time != 3003 || !bytes.Contains(l.Raw, []byte(`"cpu":5`)) {
+		t.Fatalf("last sample %+v", l)
+	}
+	// Nothing changed: nothing is written again.
+	writes := s.Writes.Load()
+	_ = s.SnapshotAll()
+	if s.Writes.Load() != writes {
+		t.Fatal("an unchanged host was written again")
+	}
+}
+
+func TestGoDoxyFileLoadsAndIsRepaired(t *testing.T) {
+	// GoDoxy's shape: no buckets, no ringwatch object; a wrong interval, an
+	// unknown period, two samples in one 5m bucket, and 120 entries in 1h.
+	var h1 strings.Builder
+	for i := range 120 {
+		if i > 0 {
+			h1.WriteByte(',')
+		}
+		fmt.Fprintf(&h1, `{"timestamp":%d,"cpu":%d}`, 36000+36*i, i)
+	}
+	file := `{"entries":{"5m":{"entries":[{"timestamp":3000,"cpu":10},{"timestamp":3001,"cpu":30},{"timestamp":3003,"cpu":7}],"interval":"3s"},` +
+		`"2h":{"entries":[{"timestamp":1,"cpu":1}],"interval":0},` +
+		`"1h":{"entries":[` + h1.String() + `],"interval":1},` +
+		`"1d":{"entries":[],"interval":864000000000},"1mo":null}}`
+	st, err := persistence.Decode([]byte(file), "h1", "toy", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := aggregators.NewPipeline([]aggregators.Kind{toy}, nil, nil, quiet)
+	p.Restore("h1", "toy", st.Layout, st.Buckets, st.Last, st.LastTime)
+	got := dump(p, "h1")
+	if !strings.HasPrefix(got, `5m: {"timestamp":3000,"cpu":20}/n=2/{"timestamp":3000,"cpu":10}/{"timestamp":3000,"cpu":30} {"timestamp":3003,"cpu":7}/n=1`) {
+		t.Fatalf("5m:\n%s", got)
+	}
+	for _, d := range p.Downsamplers {
+		if d.Period.Name == "1h" {
+			es := d.View("h1", "toy").Entries()
+			first, _ := es[0].Value(aggregators.Mean, "cpu")
+			if len(es) != 100 || first != 20 {
+				t.Fatalf("1h kept %d entries starting with cpu %v; want the newest 100 (from 20)", len(es), first)
+			}
+		}
+		if d.Period.Name == "1d" && d.Has("h1", "toy") {
+			t.Fatal("an empty period produced a series")
+		}
+	}
+	if strings.Contains(got, "2h") {
+		t.Fatal("unknown period loaded")
+	}
+}
+
+func TestBadFilesAreSetAsideAndTheRestLoads(t *testing.T) {
+	dir := t.TempDir()
+	good := pipeline(t, "good", map[int64]float64{3000: 1})
+	if err := (&persistence.Snapshotter{Dir: dir, Interval: time.Hour, Pipeline: good, Log: quiet}).SnapshotAll(); err != nil {
+		t.Fatal(err)
+	}
+	valid, _ := os.ReadFile(persistence.Path(dir, "good", "toy"))
+	bad := map[string][]byte{
+		"empty":     {},
+		"truncated": valid[:len(valid)/2],
+		"garbage":   []byte("\x00\x01 not json at all"),
+		"wrongtype": []byte(`{"entries":[1,2,3]}`),
+	}
+	for host, data := range bad {
+		_ = os.MkdirAll(filepath.Join(dir, host), 0o755)
+		_ = os.WriteFile(persistence.Path(dir, host, "toy"), data, 0o644)
+	}
+	// 100 MB (sparse, so the test stays cheap on disk).
+	_ = os.MkdirAll(filepath.Join(dir, "huge"), 0o755)
+	f, _ := os.Create(persistence.Path(dir, "huge", "toy"))
+	_ = f.Truncate(100 << 20)
+	_ = f.Close()
+	// A temporary file left by a crash mid-write.
+	_ = os.WriteFile(filepath.Join(dir, "good", ".toy.json.tmp-123"), []byte("{"), 0o644)
+
+	var logBuf bytes.Buffer
+	var mu sync.Mutex
+	log := slog.New(slog.NewTextHandler(&lockedWriter{w: &logBuf, mu: &mu}, nil))
+	states := persistence.LoadAll(dir, "good", []aggregators.Kind{toy}, log)
+	if len(states) != 1 || states[0].Host != "good" {
+		t.Fatalf("loaded %d states", len(states))
+	}
+	lines := strings.Split(strings.TrimSpace(logBuf.String()), "\n")
+	setAside := 0
+	for _, l := range lines {
+		if strings.Contains(l, "set aside as") {
+			setAside++
+		}
+	}
+	if setAside != 5 {
+		t.Fatalf("%d set-aside lines, want 5 (one per bad file):\n%s", setAside, logBuf.String())
+	}
+	for _, host := range []string{"empty", "truncated", "garbage", "wrongtype", "huge"} {
+		if _, err := os.Stat(persistence.Path(dir, host, "toy")); !os.IsNotExist(err) {
+			t.Errorf("%s: bad file still in place", host)
+		}
+		aside, _ := filepath.Glob(persistence.Path(dir, host, "toy") + ".corrupt-*")
+		if len(aside) != 1 {
+			t.Errorf("%s: %d files set aside, want 1", host, len(aside))
+		}
+	}
+	if leftovers, _ := filepath.Glob(filepath.Join(dir, "good", ".*tmp*")); len(leftovers) != 0 {
+		t.Errorf("temporary files left: %v", leftovers)
+	}
+}
+
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+func TestSnapshotterWritesOnStop(t *testing.T) {
+	dir := t.TempDir()
+	p := pipeline(t, "h1", map[int64]float64{3000: 1})
+	s := &persistence.Snapshotter{Dir: dir, Interval: time.Hour, Pipeline: p, Log: quiet}
+	sup := actors.NewSupervisor(quiet, actors.DefaultBackoff)
+	_ = sup.Start(context.Background(), actors.Spec{Name: "persistence", Actor: s})
+	if err := sup.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	st, err := persistence.LoadFile(persistence.Path(dir, "h1", "toy"), "h1", "toy", nil)
+	if err != nil || st.LastTime != 3000 {
+		t.Fatalf("final snapshot: %+v %v", st, err)
+	}
+}
