@@ -17,9 +17,8 @@ func (s *Server) routes() {
 	v1 := s.app.Group("/api/v1")
 	v1.Get("/hosts", s.hosts)
 	v1.Get("/metrics/:kind", s.metrics)
-	s.app.Use(func(c *fiber.Ctx) error {
-		return notFound("no route %s %s", c.Method(), c.Path())
-	})
+	// Anything else: Fiber answers 404, or 405 when the path exists for
+	// another method, through errorHandler's JSON.
 }
 
 // Health is the /healthz body.
