@@ -34,6 +34,7 @@ type Server struct {
 	cfg  Config
 	app  *fiber.App
 	addr atomic.Pointer[string]
+	ln   atomic.Pointer[net.Listener] // bound by Listen, taken by Run
 }
 
 // New builds the app; Run serves it.
@@ -71,15 +72,29 @@ func (s *Server) Addr() string {
 	return ""
 }
 
-// Run listens and serves until ctx is done.
-func (s *Server) Run(ctx context.Context) error {
+// Listen binds the address now, so that a bad or busy address fails start-up
+// instead of a restart loop. Run serves on it.
+func (s *Server) Listen() error {
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("api: listen %s: %w", s.cfg.Addr, err)
 	}
 	a := ln.Addr().String()
 	s.addr.Store(&a)
-	s.cfg.Log.Info("api listening", "addr", a)
+	s.ln.Store(&ln)
+	return nil
+}
+
+// Run serves until ctx is done, on the listener of Listen or, after a
+// restart, a new one.
+func (s *Server) Run(ctx context.Context) error {
+	if s.ln.Load() == nil {
+		if err := s.Listen(); err != nil {
+			return err
+		}
+	}
+	ln := *s.ln.Swap(nil)
+	s.cfg.Log.Info("api listening", "addr", ln.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- s.app.Listener(ln) }()
 	select {

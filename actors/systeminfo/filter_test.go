@@ -3,6 +3,7 @@ package systeminfo
 import (
 	"context"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -55,14 +56,19 @@ func TestNetworkFileSystemsOnlyWhenAskedFor(t *testing.T) {
 	fx := newFixture(t)
 	for _, include := range []bool{false, true} {
 		s, _ := New(Config{Env: fx.env(), IncludeNetworkFS: include})
+		var mu sync.Mutex
 		var asked []string
-		s.disks.statfs = func(path string) (DiskUsage, error) {
+		s.disks.statfs = func(path string) (DiskUsage, error) { // runs on the collector's goroutines
+			mu.Lock()
+			defer mu.Unlock()
 			asked = append(asked, path)
 			return DiskUsage{Total: 1}, nil
 		}
 		var p problems
 		si, _ := s.PollAt(context.Background(), time.Now(), &p)
 		s.Close()
+		mu.Lock()
+		defer mu.Unlock()
 		_, nas := si.Disks["nas:/export"]
 		if nas != include || len(asked) != len(si.Disks) {
 			t.Errorf("include=%v: disks %v, statfs on %v", include, si.Disks, asked)

@@ -27,8 +27,8 @@ type hub struct {
 }
 
 // startHub starts the bus, restores state and starts every actor.
-func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (h *hub, err error) {
-	h = &hub{settings: s, log: log, kinds: ks}
+func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (_ *hub, err error) {
+	h := &hub{settings: s, log: log, kinds: ks}
 	h.bus, err = bus.Start(bus.Options{Addr: s.NATSAddr, Log: log, Debug: s.LogLevel == "debug"})
 	if err != nil {
 		return nil, err
@@ -87,6 +87,9 @@ func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (h *
 		},
 	})
 
+	if err = h.api.Listen(); err != nil {
+		return nil, err
+	}
 	specs := []actors.Spec{{Name: "bus", Stage: actors.StageBus, Actor: h.bus}}
 	for _, k := range ks {
 		specs = append(specs, actors.Spec{Name: "poller/" + k.agg.Name, Stage: actors.StagePoller, Actor: &actors.Poller{
