@@ -107,14 +107,14 @@ func (b *Bucket) grow(n int) {
 
 // Add folds one sample into b.
 func (b *Bucket) Add(v *Values) {
-	nodes := v.Layout.Nodes
 	b.grow(len(v.Num))
 	acc := b.Acc[:len(v.Num)]
+	counter := v.Layout.counter[:len(v.Num)]
 	for i, x := range v.Num {
 		if x != x { // NaN: absent
 			continue
 		}
-		acc[i].add(x, nodes[i].Counter)
+		acc[i].add(x, counter[i])
 	}
 	b.setLits(v.Lits)
 	b.Count++

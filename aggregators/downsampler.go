@@ -28,14 +28,14 @@ const Grace = 2 * time.Second
 // ring is merged, and the corrected bucket is published again (consumers treat
 // agg messages as upserts keyed by start).
 //
-// Readers get immutable Views. While Run is serving, views are built on
-// demand: View returns the cached view when nothing changed since it was built,
-// and otherwise asks the actor, which builds a fresh one and caches it. A
-// sample thus costs no copying however often it arrives, and a change is
-// copied once however many readers want it. When Run returns it publishes a
-// fresh view of everything, so readers after shutdown (the final snapshot) see
-// the final state; driven directly without Run (tests, restore), every change
-// publishes at once.
+// Readers get immutable Views, built on demand: View returns the cached view
+// when nothing changed since it was built, and otherwise asks the actor, which
+// builds a fresh one and caches it. A sample thus costs no copying however
+// often it arrives, and a change is copied once however many readers want it.
+// When Run returns it builds a fresh view of everything, so readers after
+// shutdown (the final snapshot) find them cached. When Run is not serving
+// (before it starts: restore; tests that drive Add themselves), View builds on
+// the caller's goroutine, which is then the only one touching the rings.
 type Downsampler struct {
 	Period Period
 	In     *actors.Mailbox[*Values]
@@ -86,7 +86,10 @@ func NewDownsampler(p Period, in *actors.Mailbox[*Values], pub actors.Publisher,
 func seriesKey(host, kind string) string { return host + "\x00" + kind }
 
 func (d *Downsampler) get(host, kind string) *series {
-	k := seriesKey(host, kind)
+	return d.getKey(seriesKey(host, kind), host, kind)
+}
+
+func (d *Downsampler) getKey(k, host, kind string) *series {
 	s := d.series[k]
 	if s == nil {
 		s = &series{key: k, host: host, kind: kind, ring: NewRing(d.Period.Seconds()), ref: &seriesRef{}}
@@ -128,10 +131,13 @@ func (d *Downsampler) View(host, kind string) *View {
 	if v := ref.view.Load(); v != nil && v.Version == ref.version.Load() {
 		return v
 	}
-	if vs, ok := d.ask(seriesKey(host, kind)); ok && len(vs) == 1 {
-		return vs[0]
+	if vs, ok := d.ask(seriesKey(host, kind)); ok {
+		if len(vs) == 1 {
+			return vs[0]
+		}
+		return nil
 	}
-	return ref.view.Load()
+	return d.fresh(d.series[seriesKey(host, kind)])
 }
 
 // Has reports whether the downsampler has anything for host's kind.
@@ -145,13 +151,10 @@ func (d *Downsampler) Views() []*View {
 	if vs, ok := d.ask(""); ok {
 		return vs
 	}
-	var out []*View
-	d.refs.Range(func(_, r any) bool {
-		if v := r.(*seriesRef).view.Load(); v != nil {
-			out = append(out, v)
-		}
-		return true
-	})
+	out := make([]*View, 0, len(d.series))
+	for _, s := range d.series {
+		out = append(out, d.fresh(s))
+	}
 	return out
 }
 
@@ -229,7 +232,11 @@ func (d *Downsampler) Add(v *Values, now time.Time) {
 		d.Future.Add(1)
 		return
 	}
-	s := d.get(v.Host, v.Kind)
+	k := v.key
+	if k == "" { // built outside the ingest stage (tests, tools)
+		k = seriesKey(v.Host, v.Kind)
+	}
+	s := d.getKey(k, v.Host, v.Kind)
 	if s.layout == nil || len(v.Layout.Nodes) >= len(s.layout.Nodes) {
 		s.layout = v.Layout
 	}
@@ -288,13 +295,10 @@ func (d *Downsampler) close(s *series, b *Bucket) {
 	d.Published.Add(1)
 }
 
-// changed records a change; without a serving Run the view is rebuilt now.
+// changed records a change; the next View builds a new view.
 func (d *Downsampler) changed(s *series) {
 	s.version++
 	s.ref.version.Store(s.version)
-	if d.run.Load() == nil {
-		d.fresh(s)
-	}
 }
 
 // fresh returns s's view, building it if it is out of date.

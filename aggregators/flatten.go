@@ -367,11 +367,15 @@ func (f *Flattener) peekName() ([]byte, bool) {
 		f.pos++
 		f.ws()
 		if isName && f.pos < len(f.data) && f.data[f.pos] == '"' {
+			raw := f.pos
 			name, err := f.key()
 			if err != nil {
 				return nil, false
 			}
-			return append([]byte(nil), name...), true
+			if f.pos-raw-2 != len(name) { // unescaped into keyBuf: keep a copy
+				name = append([]byte(nil), name...)
+			}
+			return name, true
 		}
 		if f.skipValue() != nil {
 			return nil, false
@@ -403,22 +407,31 @@ func (f *Flattener) key() ([]byte, error) {
 		return nil, err
 	}
 	raw := f.data[start : f.pos-1]
-	if bytes.IndexByte(raw, '\\') < 0 {
+	if !hasEscape(raw) {
 		return raw, nil
 	}
 	f.keyBuf = unescape(f.keyBuf[:0], raw)
 	return f.keyBuf, nil
 }
 
-// skipString validates the string at the cursor and moves past it.
+// skipString validates the string at the cursor and moves past it. The
+// common case, short and plain ASCII without escapes, takes one tight loop.
 func (f *Flattener) skipString() error {
 	f.pos++ // opening quote
+	d := f.data
+	for i := f.pos; i < len(d); i++ {
+		c := d[i]
+		if c == '"' {
+			f.pos = i + 1
+			return nil
+		}
+		if c < 0x20 || c == '\\' || c >= utf8.RuneSelf {
+			f.pos = i
+			break
+		}
+	}
 	for f.pos < len(f.data) {
 		c := f.data[f.pos]
-		if c >= 0x20 && c < utf8.RuneSelf && c != '"' && c != '\\' {
-			f.pos++
-			continue
-		}
 		switch {
 		case c == '"':
 			f.pos++
@@ -458,6 +471,15 @@ func (f *Flattener) skipString() error {
 	return f.errorf("unterminated string")
 }
 
+func hasEscape(b []byte) bool {
+	for _, c := range b {
+		if c == '\\' {
+			return true
+		}
+	}
+	return false
+}
+
 func isHex(c byte) bool {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
 }
@@ -494,21 +516,27 @@ func (f *Flattener) number() (float64, error) {
 		f.pos = i
 		return 0, f.errorf("bad number")
 	}
-	integer := true
+	intDigits := i - start
+	if neg {
+		intDigits--
+	}
+	frac := 0
+	plain := true // no exponent
 	if i < len(d) && d[i] == '.' {
-		integer = false
 		i++
 		j := i
 		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
+			mant = mant*10 + uint64(d[i]-'0')
 			i++
 		}
-		if i == j {
+		frac = i - j
+		if frac == 0 {
 			f.pos = i
 			return 0, f.errorf("bad number")
 		}
 	}
 	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
-		integer = false
+		plain = false
 		i++
 		if i < len(d) && (d[i] == '+' || d[i] == '-') {
 			i++
@@ -524,9 +552,11 @@ func (f *Flattener) number() (float64, error) {
 	}
 	f.pos = i
 	num := d[start:i]
-	if integer && i-start <= 15 {
-		// An integer of at most 15 digits is exact in a float64: skip ParseFloat.
-		x := float64(mant)
+	if plain && intDigits+frac <= 15 {
+		// At most 15 digits: the mantissa and the power of ten are exact in a
+		// float64, so one division is correctly rounded, as ParseFloat's own
+		// fast path does.
+		x := float64(mant) / pow10[frac]
 		if neg {
 			x = -x
 		}
@@ -538,6 +568,8 @@ func (f *Flattener) number() (float64, error) {
 	}
 	return x, nil
 }
+
+var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
 
 // unescape decodes a JSON string body (without quotes) that was validated.
 func unescape(dst, s []byte) []byte {
@@ -628,6 +660,7 @@ func (f *Flattener) child(parent *Node, key []byte, t NodeType) *Node {
 	parent.children[k] = c
 	parent.order = append(parent.order, c)
 	f.layout.Nodes = append(f.layout.Nodes, c)
+	f.layout.counter = append(f.layout.counter, c.Counter)
 	f.vals.Num = append(f.vals.Num, math.NaN())
 	if parent == f.layout.Root && k == "timestamp" && t == Number {
 		f.layout.Time = c

@@ -184,7 +184,7 @@ func (in *Ingest) Ingest(subject string, data []byte, h nats.Header, now time.Ti
 	if err != nil {
 		return fmt.Errorf("%s: %w", subject, err)
 	}
-	v.Host, v.Kind = host, kind
+	v.Host, v.Kind, v.key = host, kind, key
 	in.store(&Latest{Host: host, Kind: kind, Raw: data, Time: v.Time, Received: now})
 	for _, out := range in.Outs {
 		if !out.Offer(v) {

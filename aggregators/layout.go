@@ -54,6 +54,8 @@ type Layout struct {
 	Nodes []*Node // by index
 	// Time is the root's "timestamp" node, if seen.
 	Time *Node
+	// counter[i] is Nodes[i].Counter, kept flat for the per-sample loop.
+	counter []bool
 }
 
 // Lookup returns the node at path, or nil.
@@ -73,12 +75,12 @@ func (l *Layout) Lookup(path ...string) *Node {
 
 func newLayout() *Layout {
 	root := &Node{Index: 0, Type: Object, children: map[string]*Node{}}
-	return &Layout{Root: root, Nodes: []*Node{root}}
+	return &Layout{Root: root, Nodes: []*Node{root}, counter: []bool{false}}
 }
 
 // clone deep-copies l so the copy can grow while readers keep l.
 func (l *Layout) clone() *Layout {
-	c := &Layout{Nodes: make([]*Node, len(l.Nodes), len(l.Nodes)+16)}
+	c := &Layout{Nodes: make([]*Node, len(l.Nodes), len(l.Nodes)+16), counter: append([]bool(nil), l.counter...)}
 	for i, n := range l.Nodes {
 		cn := *n
 		if n.children != nil {
@@ -131,6 +133,7 @@ func (p Pattern) match(path []string) bool {
 // five downsamplers.
 type Values struct {
 	Host, Kind string
+	key        string // seriesKey(Host, Kind), set by the ingest stage
 	Time       int64 // Unix seconds
 	Layout     *Layout
 	Num        []float64

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"regexp"
 	"time"
 
@@ -85,7 +86,7 @@ func New(cfg Config) (*Source, error) {
 		stat:     newProcFile(envPath(ctx, common.HostProcEnvKey, "/proc", "stat")),
 		meminfo:  newProcFile(envPath(ctx, common.HostProcEnvKey, "/proc", "meminfo")),
 		diskst:   newProcFile(envPath(ctx, common.HostProcEnvKey, "/proc", "diskstats")),
-		netdev:   newProcFile(envPath(ctx, common.HostProcEnvKey, "/proc", "net/dev")),
+		netdev:   newProcFile(netDevPath(ctx)),
 		disks:    newDiskCollector(ctx, cfg.IncludeNetworkFS, cfg.MountRefresh, cfg.DiskTimeout),
 		sensors:  newSensorCollector(ctx, cfg.SensorRefresh),
 		sysinfo:  unix.Sysinfo,
@@ -113,6 +114,20 @@ func New(cfg Config) (*Source, error) {
 		}
 	}
 	return s, nil
+}
+
+// netDevPath prefers PID 1's view of the network (the host's, when a
+// container mounts the host's /proc at HOST_PROC) over the reader's own.
+func netDevPath(ctx context.Context) string {
+	if p := envPath(ctx, common.HostProcEnvKey, "/proc", "1/net/dev"); fileExists(p) {
+		return p
+	}
+	return envPath(ctx, common.HostProcEnvKey, "/proc", "net/dev")
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 // Close releases the open kernel files.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -209,5 +208,3 @@ func readConfig(path string, opts []option) (map[string]string, error) {
 	}
 	return out, nil
 }
-
-var errUsage = errors.New("usage")
