@@ -134,7 +134,7 @@ func (p Pattern) match(path []string) bool {
 type Values struct {
 	Host, Kind string
 	key        string // seriesKey(Host, Kind), set by the ingest stage
-	Time       int64 // Unix seconds
+	Time       int64  // Unix seconds
 	Layout     *Layout
 	Num        []float64
 	Lits       []Lit
