@@ -1,0 +1,95 @@
+package bus_test
+
+import (
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"go.uber.org/goleak"
+
+	"github.com/ringwatch/ringwatch/bus"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestTokenMakesOneSubjectToken(t *testing.T) {
+	for in, want := range map[string]string{
+		"web-01": "web-01", "Web01.Example.COM": "web01-example-com", "a b*c>d": "a-b-c-d",
+		"": "unknown", "ümlaut": "-mlaut", "db_2": "db_2",
+	} {
+		if got := bus.Token(in); got != want {
+			t.Errorf("Token(%q) = %q, want %q", in, got, want)
+		}
+	}
+	long := bus.Token(string(make([]byte, 200)))
+	if len(long) != bus.MaxTokenLen {
+		t.Errorf("a 200-byte name became %d bytes, want %d", len(long), bus.MaxTokenLen)
+	}
+}
+
+func TestSubjects(t *testing.T) {
+	if s := bus.Raw("h1", "system_info"); s != "ringwatch.raw.h1.system_info" {
+		t.Fatal(s)
+	}
+	if s := bus.Agg("h1", "system_info", "5m"); s != "ringwatch.agg.h1.system_info.5m" {
+		t.Fatal(s)
+	}
+	for subj, ok := range map[string]bool{
+		"ringwatch.raw.h1.system_info": true, "ringwatch.raw.h1": false, "ringwatch.raw..x": false,
+		"ringwatch.raw.h1.a.b": false, "ringwatch.agg.h1.x.5m": false,
+	} {
+		if _, _, got := bus.ParseRaw(subj); got != ok {
+			t.Errorf("ParseRaw(%q) ok = %v, want %v", subj, got, ok)
+		}
+	}
+}
+
+// TestServerServesInProcessAndTCPWithTheHeader: a message published by an
+// in-process connection reaches a TCP subscriber with Ringwatch-Schema: 1.
+func TestServerServesInProcessAndTCPWithTheHeader(t *testing.T) {
+	srv, err := bus.Start(bus.Options{Addr: "127.0.0.1:0", Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	if srv.Addr() == "" || srv.Addr() == "127.0.0.1:4222" {
+		t.Fatalf("port 0 should pick a free port, got %q", srv.Addr())
+	}
+	nc, err := nats.Connect("nats://" + srv.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	sub, _ := nc.SubscribeSync("ringwatch.raw.>")
+	_ = nc.Flush()
+	pub, err := srv.Connect("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Publish("ringwatch.raw.h1.toy", []byte(`{"timestamp":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	m, err := sub.NextMsg(5 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(m.Data) != `{"timestamp":1}` || m.Header.Get(bus.SchemaHeader) != "1" || !bus.SchemaOK(m) {
+		t.Fatalf("got %s %v", m.Data, m.Header)
+	}
+}
+
+func TestInProcessOnlyOpensNoPort(t *testing.T) {
+	srv, err := bus.Start(bus.Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	if srv.Addr() != "" {
+		t.Fatalf("in-process bus listens on %s", srv.Addr())
+	}
+	if _, err := bus.Start(bus.Options{Addr: "127.0.0.1:notaport"}); err == nil {
+		t.Fatal("a bad address was accepted")
+	}
+}
