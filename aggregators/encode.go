@@ -24,37 +24,28 @@ func appendNode(dst []byte, l *Layout, n *Node, b *Bucket, s Stat) []byte {
 			return append(dst, r...)
 		}
 		return append(dst, "null"...)
-	case Array:
-		dst = append(dst, '[')
-		first := true
-		for _, c := range n.order {
-			if !b.Has(c) {
-				continue
-			}
-			if !first {
-				dst = append(dst, ',')
-			}
-			first = false
-			dst = appendNode(dst, l, c, b, s)
+	}
+	open, closing := byte('{'), byte('}')
+	if n.Type == Array {
+		open, closing = '[', ']'
+	}
+	dst = append(dst, open)
+	first := true
+	for _, c := range n.order {
+		if !b.Has(c) {
+			continue
 		}
-		return append(dst, ']')
-	default:
-		dst = append(dst, '{')
-		first := true
-		for _, c := range n.order {
-			if !b.Has(c) {
-				continue
-			}
-			if !first {
-				dst = append(dst, ',')
-			}
-			first = false
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		if n.Type == Object {
 			dst = AppendString(dst, c.Key)
 			dst = append(dst, ':')
-			dst = appendNode(dst, l, c, b, s)
 		}
-		return append(dst, '}')
+		dst = appendNode(dst, l, c, b, s)
 	}
+	return append(dst, closing)
 }
 
 // AppendFloat appends x the way encoding/json would: integers without a

@@ -186,37 +186,46 @@ func (f *Flattener) object(n *Node) error {
 		f.ws()
 		var c *Node
 		if n != nil {
-			var guess *Node
-			if next < len(n.order) {
-				guess = n.order[next]
-			}
-			c, next = f.member(n, key, guess, next)
+			c, next = f.member(n, key, next)
 		}
 		if err := f.value(n, c, key); err != nil {
 			return err
 		}
-		f.ws()
-		if f.pos >= len(f.data) {
-			return f.errorf("unterminated object")
-		}
-		switch f.data[f.pos] {
-		case ',':
-			f.pos++
-		case '}':
-			f.pos++
-			return nil
-		default:
-			return f.errorf("expected ',' or '}'")
+		if done, err := f.separator('}'); done || err != nil {
+			return err
 		}
 	}
 }
 
+// separator reads what follows a member or element: ',' (more to come) or
+// the closing bracket (done).
+func (f *Flattener) separator(closing byte) (done bool, err error) {
+	f.ws()
+	if f.pos >= len(f.data) {
+		return false, f.errorf("unterminated object or array")
+	}
+	switch f.data[f.pos] {
+	case ',':
+		f.pos++
+		return false, nil
+	case closing:
+		f.pos++
+		return true, nil
+	}
+	return false, f.errorf("expected ',' or '" + string(closing) + "'")
+}
+
 // member finds or makes the child of n for key, given the value's type at the
-// cursor. It returns nil for null values and dropped leaves.
-func (f *Flattener) member(n *Node, key []byte, guess *Node, next int) (*Node, int) {
+// cursor. It returns nil for null values and dropped leaves. next is where in
+// n's children the key was found last time; it is tried first.
+func (f *Flattener) member(n *Node, key []byte, next int) (*Node, int) {
 	t, ok, err := f.valueType()
 	if err != nil || !ok {
 		return nil, next
+	}
+	var guess *Node
+	if next < len(n.order) {
+		guess = n.order[next]
 	}
 	if guess != nil && guess.Key == string(key) {
 		if guess.Type != t {
@@ -316,11 +325,7 @@ func (f *Flattener) array(n *Node) error {
 					key = name
 				}
 			}
-			var guess *Node
-			if next < len(n.order) {
-				guess = n.order[next]
-			}
-			c, next = f.member(n, key, guess, next)
+			c, next = f.member(n, key, next)
 		}
 		if _, _, err := f.valueType(); err != nil {
 			return err
@@ -328,18 +333,8 @@ func (f *Flattener) array(n *Node) error {
 		if err := f.value(nil, c, nil); err != nil {
 			return err
 		}
-		f.ws()
-		if f.pos >= len(f.data) {
-			return f.errorf("unterminated array")
-		}
-		switch f.data[f.pos] {
-		case ',':
-			f.pos++
-		case ']':
-			f.pos++
-			return nil
-		default:
-			return f.errorf("expected ',' or ']'")
+		if done, err := f.separator(']'); done || err != nil {
+			return err
 		}
 	}
 }
