@@ -41,6 +41,7 @@ type Ingest struct {
 
 	flatteners map[string]*Flattener // owned by Run
 	latest     sync.Map              // key -> *atomic.Pointer[Latest]
+	sub        atomic.Pointer[nats.Subscription]
 
 	// Counters, for /healthz.
 	Received, Malformed, UnknownKind, BadSchema, Dropped atomic.Uint64
@@ -118,6 +119,7 @@ func (in *Ingest) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("ingest: subscribe: %w", err)
 	}
+	in.sub.Store(sub)
 	defer func() { _ = sub.Unsubscribe() }()
 	tick := time.NewTicker(window)
 	defer tick.Stop()
@@ -139,6 +141,17 @@ func (in *Ingest) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// BusDropped is how many raw samples the client library dropped because the
+// subscription's queue was full (a slow consumer).
+func (in *Ingest) BusDropped() uint64 {
+	if sub := in.sub.Load(); sub != nil {
+		if n, err := sub.Dropped(); err == nil && n > 0 {
+			return uint64(n)
+		}
+	}
+	return 0
 }
 
 var errUnknownKind = errors.New("unknown kind")

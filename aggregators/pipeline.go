@@ -63,6 +63,7 @@ func (p *Pipeline) Counters() map[string]uint64 {
 		"ingest_unknown_kind": p.Ingest.UnknownKind.Load(),
 		"ingest_bad_schema":   p.Ingest.BadSchema.Load(),
 		"mailbox_dropped":     p.Ingest.Dropped.Load(),
+		"ingest_bus_dropped":  p.Ingest.BusDropped(),
 	}
 	for _, d := range p.Downsamplers {
 		c["downsampler_"+d.Period.Name+"_too_old"] = d.TooOld.Load()
