@@ -16,6 +16,9 @@ type Kind struct {
 	Counters []string
 	// Modes are the kind's aggregate modes by name.
 	Modes map[string]Mode
+	// Default is the mode used when a query with a period names none; empty
+	// means the query must name one.
+	Default string
 }
 
 // Mode turns a period's entries, oldest first, into response points. It is a

@@ -2,21 +2,22 @@ package api
 
 import (
 	"sort"
-	"strconv"
 	"time"
 
+	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/ringwatch/ringwatch/actors"
-	"github.com/ringwatch/ringwatch/aggregators"
-	"github.com/ringwatch/ringwatch/bus"
 )
 
 func (s *Server) routes() {
 	s.app.Get("/healthz", s.healthz)
 	v1 := s.app.Group("/api/v1")
 	v1.Get("/hosts", s.hosts)
+	v1.Get("/metrics/all_system_info", s.allSystemInfo)
 	v1.Get("/metrics/:kind", s.metrics)
+	v1.Get("/stream", s.stream)
+	v1.Get("/openapi.yaml", s.openapi)
 	// Anything else: Fiber answers 404, or 405 when the path exists for
 	// another method, through errorHandler's JSON.
 }
@@ -35,6 +36,9 @@ func (s *Server) healthz(c *fiber.Ctx) error {
 			h.Counters[k] = uint64(max(v, 0))
 		}
 	}
+	h.Counters["ws_open"] = uint64(s.sockets.count())
+	h.Counters["ws_closed_slow"] = s.wsSlowClosed.Load()
+	h.Counters["ws_closed_silent"] = s.wsTimeouts.Load()
 	code := fiber.StatusOK
 	if s.cfg.Supervisor != nil {
 		h.Actors = s.cfg.Supervisor.Statuses()
@@ -79,12 +83,6 @@ func (s *Server) hosts(c *fiber.Ctx) error {
 	return c.JSON(out)
 }
 
-// Page is the body of a query with a period.
-type Page struct {
-	Total int   `json:"total"`
-	Data  []any `json:"data"`
-}
-
 // known reports whether the hub has anything for host.
 func (s *Server) known(host string) bool {
 	for _, l := range s.cfg.Pipeline.Ingest.AllLatest() {
@@ -102,87 +100,20 @@ func (s *Server) known(host string) bool {
 	return false
 }
 
-func queryInt(c *fiber.Ctx, key string) (int, error) {
-	raw := c.Query(key)
-	if raw == "" {
-		return 0, nil
-	}
-	n, err := strconv.Atoi(raw)
-	if err != nil || n < 0 || n > 1_000_000 {
-		return 0, badRequest("invalid %s %q: want a whole number from 0 to 1000000", key, raw)
-	}
-	return n, nil
-}
 
 func (s *Server) metrics(c *fiber.Ctx) error {
-	kindName := c.Params("kind")
-	kind, ok := s.cfg.Pipeline.Kinds[kindName]
-	if !ok {
-		return notFound("unknown metrics kind %q", kindName)
+	if websocket.IsWebSocketUpgrade(c) {
+		return s.metricsSocket(c)
 	}
-	host := c.Query("host")
-	if host == "" {
-		host = c.Query("agent_name")
-	}
-	if host == "" {
-		host = s.cfg.OwnHost
-	} else {
-		host = bus.Token(host)
-	}
-	period := c.Query("period")
-	stat, ok := aggregators.ParseStat(c.Query("stat"))
-	if !ok {
-		return badRequest("invalid stat %q: want avg, min or max", c.Query("stat"))
-	}
-	limit, err := queryInt(c, "limit")
+	q, err := s.parseQuery(c.Params("kind"), queryValues(c))
 	if err != nil {
 		return err
 	}
-	offset, err := queryInt(c, "offset")
+	body, err := s.answer(q)
 	if err != nil {
 		return err
-	}
-	var per aggregators.Period
-	if period != "" {
-		if per, err = aggregators.ParsePeriod(period); err != nil {
-			return badRequest("%v", err)
-		}
-		if _, ok := kind.Modes[c.Query("aggregate")]; !ok {
-			_, err := kind.Aggregate(c.Query("aggregate"), nil, aggregators.Query{})
-			return badRequest("%v", err)
-		}
-	}
-	if !s.known(host) {
-		return notFound("unknown host %q", host)
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
-	if period == "" {
-		l := s.cfg.Pipeline.Ingest.Latest(host, kindName)
-		if l == nil {
-			return c.SendStatus(fiber.StatusNoContent)
-		}
-		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-		return c.Send(l.Raw)
-	}
-	var entries []aggregators.Entry
-	if v := s.cfg.Pipeline.View(per, host, kindName); v != nil {
-		entries = v.Entries()
-	}
-	data, err := kind.Aggregate(c.Query("aggregate"), entries, aggregators.Query{Stat: stat, Values: queryValues(c)})
-	if err != nil {
-		return badRequest("%v", err)
-	}
-	return c.JSON(Page{Total: len(data), Data: paginate(data, limit, offset)})
-}
-
-// paginate slices after offset, at most limit items (0: all).
-func paginate(data []any, limit, offset int) []any {
-	if offset >= len(data) {
-		return []any{}
-	}
-	data = data[offset:]
-	if limit > 0 && limit < len(data) {
-		data = data[:limit]
-	}
-	return data
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Send(body)
 }

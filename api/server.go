@@ -2,31 +2,50 @@ package api
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"runtime/debug"
+	"strings"
 	"sync/atomic"
 	"time"
 
+	fws "github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
-	"github.com/gofiber/fiber/v2/middleware/recover"
+	fiberrecover "github.com/gofiber/fiber/v2/middleware/recover"
 
 	"github.com/ringwatch/ringwatch/actors"
 	"github.com/ringwatch/ringwatch/aggregators"
+	"github.com/ringwatch/ringwatch/bus"
 )
 
-// Config is what the API serves.
+// Config is what the API serves and how.
 type Config struct {
 	Addr         string // listen address, e.g. 127.0.0.1:8080
 	Pipeline     *aggregators.Pipeline
+	Bus          *bus.Conn          // for the stream relay; nil disables it
 	Supervisor   *actors.Supervisor // for /healthz; nil reports only the pipeline
 	OwnHost      string             // the host answered when a query names none
 	PollInterval time.Duration      // a host is online with a sample within 3 of these
 	Log          *slog.Logger
 	// Counters adds named counters to /healthz (the snapshotter's, say).
 	Counters func() map[string]int64
+
+	// AllowedOrigins lists the Origin values a WebSocket may come from besides
+	// the API's own host ("*": any). Empty: same host only.
+	AllowedOrigins []string
+	// Token, when set, is required as "Authorization: Bearer <token>" (or
+	// ?token= on WebSocket upgrades) on every route but /healthz.
+	Token string
+
+	PongWait     time.Duration // close a socket silent this long (default 60 s)
+	PingPeriod   time.Duration // protocol ping interval (default 25 s)
+	WriteTimeout time.Duration // a write blocked this long closes the socket with 1013 (default 10 s)
+	CloseWait    time.Duration // how long a closing socket waits for the peer's answer (default 2 s)
+	StreamQueue  int           // relay frames queued per socket (default 1024)
 }
 
 // Server is the API actor.
@@ -35,12 +54,37 @@ type Server struct {
 	app  *fiber.App
 	addr atomic.Pointer[string]
 	ln   atomic.Pointer[net.Listener] // bound by Listen, taken by Run
+
+	answers answers
+	feeds   feeds
+	sockets sockets
+
+	upgradeMetrics, upgradeAll, upgradeStream fiber.Handler
+	stopping                                  atomic.Bool
+
+	// Counters, for /healthz.
+	wsSlowClosed, wsTimeouts atomic.Uint64
 }
 
 // New builds the app; Run serves it.
 func New(cfg Config) *Server {
 	if cfg.PollInterval <= 0 {
 		cfg.PollInterval = time.Second
+	}
+	if cfg.PongWait <= 0 {
+		cfg.PongWait = 60 * time.Second
+	}
+	if cfg.PingPeriod <= 0 {
+		cfg.PingPeriod = 25 * time.Second
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = 10 * time.Second
+	}
+	if cfg.CloseWait <= 0 {
+		cfg.CloseWait = 2 * time.Second
+	}
+	if cfg.StreamQueue <= 0 {
+		cfg.StreamQueue = 1024
 	}
 	s := &Server{cfg: cfg}
 	s.app = fiber.New(fiber.Config{
@@ -51,12 +95,26 @@ func New(cfg Config) *Server {
 		ReadBufferSize:        8192,
 		ErrorHandler:          s.errorHandler,
 	})
-	s.app.Use(recover.New(recover.Config{
+	wsCfg := fws.Config{
+		HandshakeTimeout: 10 * time.Second,
+		// Origins are checked before the upgrade (checkOrigin), with a JSON
+		// error; the panic handler logs instead of echoing the panic.
+		RecoverHandler: func(c *fws.Conn) {
+			if e := recover(); e != nil {
+				cfg.Log.Error("websocket handler panicked", "panic", fmt.Sprint(e), "stack", string(debug.Stack()))
+			}
+		},
+	}
+	s.upgradeMetrics = fws.New(s.serveMetrics, wsCfg)
+	s.upgradeAll = fws.New(s.serveAll, wsCfg)
+	s.upgradeStream = fws.New(s.serveStream, wsCfg)
+	s.app.Use(fiberrecover.New(fiberrecover.Config{
 		EnableStackTrace: true,
 		StackTraceHandler: func(c *fiber.Ctx, e any) {
 			cfg.Log.Error("handler panicked", "method", c.Method(), "path", c.Path(), "panic", fmt.Sprint(e), "stack", string(debug.Stack()))
 		},
 	}))
+	s.app.Use(s.guard)
 	s.routes()
 	return s
 }
@@ -64,7 +122,7 @@ func New(cfg Config) *Server {
 // App is the Fiber app, for tests that drive it without a listener.
 func (s *Server) App() *fiber.App { return s.app }
 
-// Addr is the bound address once Run listens, else "".
+// Addr is the bound address once listening, else "".
 func (s *Server) Addr() string {
 	if p := s.addr.Load(); p != nil {
 		return *p
@@ -86,7 +144,9 @@ func (s *Server) Listen() error {
 }
 
 // Run serves until ctx is done, on the listener of Listen or, after a
-// restart, a new one.
+// restart, a new one. On the way out it closes every WebSocket with 1001 and
+// waits for them before the HTTP server stops (Fiber's shutdown alone leaves
+// hijacked connections open).
 func (s *Server) Run(ctx context.Context) error {
 	if s.ln.Load() == nil {
 		if err := s.Listen(); err != nil {
@@ -94,6 +154,7 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 	}
 	ln := *s.ln.Swap(nil)
+	s.stopping.Store(false)
 	s.cfg.Log.Info("api listening", "addr", ln.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- s.app.Listener(ln) }()
@@ -102,12 +163,17 @@ func (s *Server) Run(ctx context.Context) error {
 		return fmt.Errorf("api: serve: %w", err)
 	case <-ctx.Done():
 	}
+	s.stopping.Store(true)
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	if !s.sockets.closeAll(sctx) {
+		s.cfg.Log.Warn("api shutdown: some WebSockets did not close in time", "open", s.sockets.count())
+	}
 	if err := s.app.ShutdownWithContext(sctx); err != nil {
 		s.cfg.Log.Warn("api shutdown", "err", err)
 	}
 	<-errc
+	s.feeds.stopAll()
 	return nil
 }
 
@@ -136,15 +202,23 @@ func statusMessage(code int) string {
 	switch code {
 	case fiber.StatusBadRequest:
 		return "bad request"
+	case fiber.StatusUnauthorized:
+		return "unauthorized"
+	case fiber.StatusForbidden:
+		return "forbidden"
 	case fiber.StatusNotFound:
 		return "not found"
 	case fiber.StatusMethodNotAllowed:
 		return "method not allowed"
+	case fiber.StatusRequestURITooLong:
+		return "uri too long"
+	case fiber.StatusRequestHeaderFieldsTooLarge:
+		return "request headers too large"
 	}
 	if code >= 500 {
 		return "internal server error"
 	}
-	return fiber.ErrBadRequest.Message
+	return strings.ToLower(fiber.ErrBadRequest.Message)
 }
 
 func badRequest(format string, a ...any) error {
@@ -153,6 +227,55 @@ func badRequest(format string, a ...any) error {
 
 func notFound(format string, a ...any) error {
 	return fiber.NewError(fiber.StatusNotFound, fmt.Sprintf(format, a...))
+}
+
+// guard runs before every route: size, token and (for upgrades) origin.
+func (s *Server) guard(c *fiber.Ctx) error {
+	if n := len(c.Request().URI().QueryString()); n > maxQueryString {
+		return fiber.NewError(fiber.StatusRequestURITooLong, fmt.Sprintf("query string of %d bytes is over the %d byte limit", n, maxQueryString))
+	}
+	if c.Path() == "/healthz" {
+		return c.Next()
+	}
+	if s.cfg.Token != "" && !s.authorized(c) {
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="ringwatch"`)
+		return fiber.NewError(fiber.StatusUnauthorized, "missing or wrong API token: send Authorization: Bearer <token>")
+	}
+	if fws.IsWebSocketUpgrade(c) && !s.originAllowed(c) {
+		return fiber.NewError(fiber.StatusForbidden, fmt.Sprintf("origin %q may not open WebSockets here (see --allowed-origins)", c.Get(fiber.HeaderOrigin)))
+	}
+	return c.Next()
+}
+
+func (s *Server) authorized(c *fiber.Ctx) bool {
+	got, ok := strings.CutPrefix(c.Get(fiber.HeaderAuthorization), "Bearer ")
+	if !ok && fws.IsWebSocketUpgrade(c) {
+		got, ok = c.Query("token"), true
+	}
+	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) == 1
+}
+
+// originAllowed: no Origin (not a browser), the request's own host (any
+// port, any case), or one of AllowedOrigins.
+func (s *Server) originAllowed(c *fiber.Ctx) bool {
+	origin := c.Get(fiber.HeaderOrigin)
+	if origin == "" {
+		return true
+	}
+	for _, o := range s.cfg.AllowedOrigins {
+		if o == "*" || strings.EqualFold(o, origin) {
+			return true
+		}
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	host := c.Hostname()
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	return strings.EqualFold(u.Hostname(), host)
 }
 
 var _ actors.Actor = (*Server)(nil)

@@ -31,6 +31,8 @@ type Settings struct {
 	LogFormat        string
 	NetExclude       string
 	IncludeNetworkFS bool
+	AllowedOrigins   []string
+	APIToken         string
 }
 
 type option struct {
@@ -103,6 +105,16 @@ func options() []option {
 		{"log-level", "info", "debug, info, warn or error", oneOf("debug", "info", "warn", "error")(func(s *Settings) *string { return &s.LogLevel })},
 		{"log-format", "text", "text or json", oneOf("text", "json")(func(s *Settings) *string { return &s.LogFormat })},
 		{"net-exclude", "", "regexp of interfaces left out of network totals besides lo (empty: veth, docker, bridges...; '-': none)", str(func(s *Settings) *string { return &s.NetExclude })},
+		{"allowed-origins", "", "comma-separated Origins allowed to open WebSockets besides the API's own host ('*': any)", func(s *Settings, v string) error {
+			s.AllowedOrigins = nil
+			for _, o := range strings.Split(v, ",") {
+				if o = strings.TrimSpace(o); o != "" {
+					s.AllowedOrigins = append(s.AllowedOrigins, o)
+				}
+			}
+			return nil
+		}},
+		{"api-token", "", "require Authorization: Bearer <token> (or ?token= on WebSockets) on every route but /healthz", str(func(s *Settings) *string { return &s.APIToken })},
 		{"include-network-fs", "false", "report NFS, CIFS and other network mounts", boolean(func(s *Settings) *bool { return &s.IncludeNetworkFS })},
 	}
 }

@@ -49,7 +49,7 @@ func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (_ *
 		c, err = h.bus.Connect("ringwatch-" + name)
 		return c
 	}
-	pollConn, ingestConn, aggConn := conn("pollers"), conn("ingest"), conn("downsamplers")
+	pollConn, ingestConn, aggConn, apiConn := conn("pollers"), conn("ingest"), conn("downsamplers"), conn("api")
 	if err != nil {
 		return nil, err
 	}
@@ -76,8 +76,8 @@ func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (_ *
 	h.snap = &persistence.Snapshotter{Dir: dir, Interval: s.SnapshotInterval, Pipeline: h.pipeline, Log: log}
 	h.sup = actors.NewSupervisor(log, actors.DefaultBackoff)
 	h.api = api.New(api.Config{
-		Addr: s.HTTPAddr, Pipeline: h.pipeline, Supervisor: h.sup, OwnHost: s.Host,
-		PollInterval: s.PollInterval, Log: log,
+		Addr: s.HTTPAddr, Pipeline: h.pipeline, Bus: apiConn, Supervisor: h.sup, OwnHost: s.Host,
+		PollInterval: s.PollInterval, Log: log, AllowedOrigins: s.AllowedOrigins, Token: s.APIToken,
 		Counters: func() map[string]int64 {
 			return map[string]int64{
 				"snapshot_writes":   h.snap.Writes.Load(),
@@ -92,6 +92,9 @@ func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (_ *
 	}
 	specs := []actors.Spec{{Name: "bus", Stage: actors.StageBus, Actor: h.bus}}
 	for _, k := range ks {
+		if k.source == nil {
+			continue
+		}
 		specs = append(specs, actors.Spec{Name: "poller/" + k.agg.Name, Stage: actors.StagePoller, Actor: &actors.Poller{
 			Name: k.agg.Name, Subject: bus.Raw(s.Host, k.agg.Name), Interval: s.PollInterval,
 			Source: k.source, Pub: pollConn, Log: log,

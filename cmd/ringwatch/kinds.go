@@ -3,10 +3,12 @@ package main
 import (
 	"github.com/ringwatch/ringwatch/actors"
 	"github.com/ringwatch/ringwatch/actors/systeminfo"
+	"github.com/ringwatch/ringwatch/actors/uptime"
 	"github.com/ringwatch/ringwatch/aggregators"
 )
 
-// kind is one kind of sample: its aggregation side and the source that polls it.
+// kind is one kind of sample: its aggregation side and the source that polls
+// it (nil when only other hosts publish it).
 type kind struct {
 	agg    aggregators.Kind
 	source actors.Source
@@ -32,5 +34,6 @@ func kinds(s Settings) ([]kind, error) {
 	}
 	return []kind{
 		{agg: systeminfo.Kind(), source: si},
+		{agg: uptime.Kind()}, // no poller yet: serves uptime samples from the bus
 	}, nil
 }

@@ -124,6 +124,9 @@ func runAgent(ctx context.Context, s Settings, log *slog.Logger) error {
 	defer conn.Close()
 	sup := actors.NewSupervisor(log, actors.DefaultBackoff)
 	for _, k := range ks {
+		if k.source == nil {
+			continue
+		}
 		if err := sup.Start(ctx, actors.Spec{Name: "poller/" + k.agg.Name, Stage: actors.StagePoller, Actor: &actors.Poller{
 			Name: k.agg.Name, Subject: bus.Raw(s.Host, k.agg.Name), Interval: s.PollInterval,
 			Source: k.source, Pub: conn, Log: log,

@@ -1,0 +1,180 @@
+package api
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	fws "github.com/gofiber/contrib/websocket"
+	"github.com/gofiber/fiber/v2"
+	"github.com/nats-io/nats.go"
+
+	"github.com/ringwatch/ringwatch/aggregators"
+	"github.com/ringwatch/ringwatch/bus"
+)
+
+// allSystemInfo serves GET /api/v1/metrics/all_system_info: WebSocket only.
+// Every interval it sends, for each known host, a frame {"<host>": <body>}
+// where body is what /api/v1/metrics/system_info would answer for that host
+// and the same period, aggregate and stat; a host's frame is sent only when
+// its body changed.
+func (s *Server) allSystemInfo(c *fiber.Ctx) error {
+	if !fws.IsWebSocketUpgrade(c) {
+		return badRequest("all_system_info is WebSocket only: connect with ws:// or wss://")
+	}
+	v := queryValues(c)
+	req := &socketRequest{}
+	req.interval, req.err = parseInterval(v)
+	if req.err == nil {
+		// Validate once against the own host; each tick re-parses per host.
+		v.Del("host")
+		v.Del("agent_name")
+		_, req.err = s.parseQuery(systemInfo, v)
+	}
+	req.values = v
+	c.Locals(localRequest, req)
+	return s.upgradeAll(c)
+}
+
+const systemInfo = "system_info"
+
+func (s *Server) serveAll(c *fws.Conn) {
+	req := c.Locals(localRequest).(*socketRequest)
+	if req.err != nil {
+		s.refuse(c, req.err)
+		return
+	}
+	k := s.newSocket(c, 64)
+	k.run(func(k *socket) func() {
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			sent := map[string][]byte{}
+			tick := time.NewTicker(req.interval)
+			defer tick.Stop()
+			for {
+				for _, host := range s.hostsOf(systemInfo) {
+					v := cloneValues(req.values)
+					v.Set("host", host)
+					q, err := s.parseQuery(systemInfo, v)
+					if err != nil {
+						continue
+					}
+					body, err := s.answer(q)
+					if err != nil || string(sent[host]) == string(body) {
+						continue
+					}
+					sent[host] = body
+					msg := append(aggregators.AppendString([]byte{'{'}, host), ':')
+					msg = append(append(msg, body...), '}')
+					if f, err := newFrame(msg); err == nil {
+						k.enqueue(f)
+					}
+				}
+				select {
+				case <-stop:
+					return
+				case <-tick.C:
+				}
+			}
+		}()
+		return func() { close(stop); <-done }
+	})
+}
+
+// hostsOf lists the hosts with samples of kind, sorted.
+func (s *Server) hostsOf(kind string) []string {
+	var out []string
+	for _, l := range s.cfg.Pipeline.Ingest.AllLatest() {
+		if l.Kind == kind {
+			out = append(out, l.Host)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func cloneValues(v url.Values) url.Values {
+	c := make(url.Values, len(v))
+	for k, vs := range v {
+		c[k] = append([]string(nil), vs...)
+	}
+	return c
+}
+
+// validStreamSubject accepts NATS subjects (with * and > wildcards) under
+// ringwatch.raw. or ringwatch.agg. only.
+func validStreamSubject(subj string) error {
+	if !strings.HasPrefix(subj, bus.RawPrefix) && !strings.HasPrefix(subj, bus.AggPrefix) {
+		return fmt.Errorf("subject %q: only ringwatch.raw.> and ringwatch.agg.> subjects may be streamed", subj)
+	}
+	toks := strings.Split(subj, ".")
+	if len(subj) > 255 || len(toks) < 3 || len(toks) > 16 {
+		return fmt.Errorf("subject %q: too long, or too many or too few tokens", subj)
+	}
+	for i, t := range toks {
+		switch {
+		case t == "":
+			return fmt.Errorf("subject %q: empty token", subj)
+		case t == ">" && i != len(toks)-1:
+			return fmt.Errorf("subject %q: '>' must be the last token", subj)
+		case t != "*" && t != ">" && strings.ContainsAny(t, "*> \t\r\n"):
+			return fmt.Errorf("subject %q: wildcards must be whole tokens, and spaces are not allowed", subj)
+		}
+	}
+	return nil
+}
+
+// stream serves GET /api/v1/stream?subject=...: a WebSocket relay of bus
+// messages, one frame per message: {"subject": "...", "data": <payload>}.
+// A forbidden subject is refused before the upgrade.
+func (s *Server) stream(c *fiber.Ctx) error {
+	subj := c.Query("subject")
+	if subj == "" {
+		return badRequest("subject is required, e.g. ringwatch.raw.> or ringwatch.agg.*.system_info.5m")
+	}
+	if err := validStreamSubject(subj); err != nil {
+		return badRequest("%v", err)
+	}
+	if s.cfg.Bus == nil {
+		return fiber.NewError(fiber.StatusServiceUnavailable, "the stream relay is not available")
+	}
+	if !fws.IsWebSocketUpgrade(c) {
+		return badRequest("the stream is WebSocket only: connect with ws:// or wss://")
+	}
+	c.Locals(localRequest, &socketRequest{subject: strings.Clone(subj)})
+	return s.upgradeStream(c)
+}
+
+// streamFrame is one relayed message.
+type streamFrame struct {
+	Subject string          `json:"subject"`
+	Data    json.RawMessage `json:"data"`
+}
+
+func (s *Server) serveStream(c *fws.Conn) {
+	req := c.Locals(localRequest).(*socketRequest)
+	k := s.newSocket(c, s.cfg.StreamQueue)
+	k.run(func(k *socket) func() {
+		sub, err := s.cfg.Bus.NC.Subscribe(req.subject, func(m *nats.Msg) {
+			data := m.Data
+			if !json.Valid(data) { // not ours: relay it as a string
+				data, _ = json.Marshal(string(m.Data))
+			}
+			body, _ := json.Marshal(streamFrame{Subject: m.Subject, Data: data})
+			if f, err := newFrame(body); err == nil {
+				k.enqueue(f)
+			}
+		})
+		if err != nil {
+			k.close(1000, "cannot subscribe: "+err.Error())
+			return nil
+		}
+		_ = sub.SetPendingLimits(-1, -1) // the socket's own queue bounds it
+		return func() { _ = sub.Unsubscribe() }
+	})
+}
