@@ -100,7 +100,6 @@ func (s *Server) known(host string) bool {
 	return false
 }
 
-
 func (s *Server) metrics(c *fiber.Ctx) error {
 	if websocket.IsWebSocketUpgrade(c) {
 		return s.metricsSocket(c)
