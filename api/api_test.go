@@ -1,11 +1,7 @@
 package api_test
 
 import (
-	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -13,9 +9,6 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/ringwatch/ringwatch/actors"
-	"github.com/ringwatch/ringwatch/actors/systeminfo"
-	"github.com/ringwatch/ringwatch/aggregators"
 	"github.com/ringwatch/ringwatch/api"
 )
 
@@ -45,123 +38,151 @@ func (l *logSink) String() string {
 	return l.b.String()
 }
 
-var panicky = aggregators.Kind{Name: "panicky", Modes: map[string]aggregators.Mode{
-	"boom": func([]aggregators.Entry, aggregators.Query) ([]any, error) { panic("secret internal detail") },
-}}
-
-// server starts the API on 127.0.0.1 over a pipeline holding two system_info
-// samples of host h1 and returns its base URL.
-func server(t *testing.T) (string, *logSink) {
-	t.Helper()
-	logs := &logSink{}
-	log := slog.New(slog.NewTextHandler(logs, nil))
-	p := aggregators.NewPipeline([]aggregators.Kind{systeminfo.Kind(), panicky}, nil, nil, log)
-	now := time.Now()
-	base := now.Unix() / 3 * 3
-	for i, cpu := range []int{10, 30} {
-		msg := fmt.Sprintf(`{"timestamp":%d,"cpu_average":%d,"memory":{"used":%d}}`, base+int64(i), cpu, 100*(i+1))
-		if err := p.Ingest.Ingest("ringwatch.raw.h1.system_info", []byte(msg), nil, now); err != nil {
-			t.Fatal(err)
-		}
-		_ = p.Ingest.Ingest("ringwatch.raw.h1.panicky", []byte(msg), nil, now)
-		for _, d := range p.Downsamplers {
-			for d.In.Len() > 0 {
-				d.Add(<-d.In.C(), now)
-			}
-		}
-	}
-	srv := api.New(api.Config{Addr: "127.0.0.1:0", Pipeline: p, OwnHost: "h1", Log: log})
-	sup := actors.NewSupervisor(log, actors.DefaultBackoff)
-	_ = sup.Start(context.Background(), actors.Spec{Name: "api", Actor: srv})
-	t.Cleanup(func() { _ = sup.Stop(context.Background()) })
-	deadline := time.Now().Add(5 * time.Second)
-	for srv.Addr() == "" {
-		if time.Now().After(deadline) {
-			t.Fatal("api did not listen")
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-	return "http://" + srv.Addr(), logs
-}
-
-func get(t *testing.T, method, url string) (int, http.Header, string) {
-	t.Helper()
-	req, _ := http.NewRequest(method, url, nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header, string(b)
+// twoSamples publishes cpu 10 then 30 for h1 inside one 3 s bucket and
+// returns the bucket start.
+func twoSamples(h *hub) int64 {
+	start := time.Now().Unix() / 3 * 3
+	h.sample("h1", start, 10)
+	h.sample("h1", start+1, 30)
+	return start
 }
 
 func TestMetricsResponses(t *testing.T) {
-	base, _ := server(t)
-	code, h, body := get(t, "GET", base+"/api/v1/metrics/system_info")
-	if code != 200 || !strings.Contains(body, `"cpu_average":30,"memory":{"used":200}}`) || h.Get("Cache-Control") != "no-store" ||
-		h.Get("Content-Type") != "application/json" {
-		t.Fatalf("latest: %d %v %s", code, h, body)
+	h := startHub(t, nil)
+	start := twoSamples(h)
+	code, hd, body := h.get("GET", "/api/v1/metrics/system_info")
+	if want := fmt.Sprintf(`{"timestamp":%d,"cpu_average":30,"memory":{"used":3000},"disks":{},"sensors":[]}`, start+1); code != 200 || body != want ||
+		hd.Get("Cache-Control") != "no-store" || hd.Get("Content-Type") != "application/json" {
+		t.Fatalf("latest: %d %v %s", code, hd, body)
 	}
-	code, _, body = get(t, "GET", base+"/api/v1/metrics/system_info?period=5m&aggregate=cpu_average")
-	start := time.Now().Unix() / 3 * 3
+	code, _, body = h.get("GET", "/api/v1/metrics/system_info?period=5m&aggregate=cpu_average")
 	if want := fmt.Sprintf(`{"total":1,"data":[{"cpu_average":20,"timestamp":%d}]}`, start); code != 200 || body != want {
 		t.Fatalf("5m: %d %s, want %s", code, body, want)
 	}
-	code, _, body = get(t, "GET", base+"/api/v1/metrics/system_info?period=1mo&aggregate=cpu_average&stat=max&agent_name=h1")
-	if code != 200 || !strings.Contains(body, `"cpu_average":30`) {
-		t.Fatalf("1mo max: %d %s", code, body)
+	for stat, want := range map[string]string{"min": `"cpu_average":10`, "max": `"cpu_average":30`, "avg": `"cpu_average":20`} {
+		code, _, body = h.get("GET", "/api/v1/metrics/system_info?period=1mo&aggregate=cpu_average&agent_name=h1&stat="+stat)
+		if code != 200 || !strings.Contains(body, want) {
+			t.Fatalf("1mo stat=%s: %d %s", stat, code, body)
+		}
 	}
-	code, _, body = get(t, "GET", base+"/api/v1/metrics/system_info?period=1h&aggregate=memory_usage&offset=1")
+	code, _, body = h.get("GET", "/api/v1/metrics/system_info?period=1h&aggregate=memory_usage&offset=1")
 	if code != 200 || body != `{"total":1,"data":[]}` {
 		t.Fatalf("offset past the end: %d %s", code, body)
 	}
-	code, _, body = get(t, "GET", base+"/api/v1/hosts")
-	if code != 200 || !strings.HasPrefix(body, `[{"name":"h1","kinds":["panicky","system_info"],"last_seen":`) || !strings.HasSuffix(body, `"online":true}]`) {
+	code, _, body = h.get("GET", "/api/v1/hosts")
+	if code != 200 || !strings.HasPrefix(body, `[{"name":"h1","kinds":["system_info"],"last_seen":`) || !strings.HasSuffix(body, `"online":true}]`) {
 		t.Fatalf("hosts: %d %s", code, body)
 	}
-	code, _, body = get(t, "GET", base+"/healthz")
+	code, _, body = h.get("GET", "/healthz")
 	if code != 200 || !strings.HasPrefix(body, `{"status":"ok"`) {
 		t.Fatalf("healthz: %d %s", code, body)
 	}
+	// Before the first sample of a kind, REST says null (and so do sockets).
+	code, _, body = h.get("GET", "/api/v1/metrics/uptime")
+	if code != 200 || body != "null" {
+		t.Fatalf("uptime before any sample: %d %s", code, body)
+	}
+	code, _, body = h.get("GET", "/api/v1/metrics/uptime?period=1h")
+	if code != 200 || body != `{"total":0,"data":[]}` {
+		t.Fatalf("uptime period before any sample: %d %s", code, body)
+	}
 }
 
+// TestBadRequestsGetJSONErrors: every request a client can get wrong gets a
+// 4xx with a JSON error, never a 500.
 func TestBadRequestsGetJSONErrors(t *testing.T) {
-	base, _ := server(t)
+	h := startHub(t, func(c *api.Config) { c.Token = "s3cret" })
+	twoSamples(h)
+	auth := []string{"Authorization", "Bearer s3cret"}
+	si := "/api/v1/metrics/system_info?"
+	long := strings.Repeat("x", 5000)
 	for _, c := range []struct {
 		method, path string
+		header       []string
 		code         int
 		err          string
 	}{
-		{"GET", "/api/v1/metrics/system_info?period=1m&aggregate=cpu_average", 400, `invalid period \"1m\": want one of 5m, 15m, 1h, 1d, 1mo`},
-		{"GET", "/api/v1/metrics/system_info?period=1H&aggregate=cpu_average", 400, `invalid period \"1H\"`},
-		{"GET", "/api/v1/metrics/system_info?period=5m", 400, `aggregate is required with a period`},
-		{"GET", "/api/v1/metrics/system_info?period=5m&aggregate=cpu", 400, `invalid aggregate \"cpu\": want one of cpu_average, disk_usage`},
-		{"GET", "/api/v1/metrics/system_info?period=5m&aggregate=cpu_average&stat=p99", 400, `invalid stat \"p99\": want avg, min or max`},
-		{"GET", "/api/v1/metrics/system_info?period=5m&aggregate=cpu_average&limit=-1", 400, `invalid limit \"-1\"`},
-		{"GET", "/api/v1/metrics/system_info?period=5m&aggregate=cpu_average&offset=abc", 400, `invalid offset \"abc\"`},
-		{"GET", "/api/v1/metrics/system_info?period=5m&aggregate=cpu_average&limit=99999999999", 400, `invalid limit`},
-		{"GET", "/api/v1/metrics/system_info?host=nosuch", 404, `unknown host \"nosuch\"`},
-		{"GET", "/api/v1/metrics/nosuchkind", 404, `unknown metrics kind \"nosuchkind\"`},
-		{"GET", "/api/v2/nothing", 404, `Cannot GET /api/v2/nothing`},
-		{"POST", "/api/v1/metrics/system_info", 405, `Method Not Allowed`},
-		{"DELETE", "/healthz", 405, `Method Not Allowed`},
+		{"GET", si + "period=1m&aggregate=cpu_average", auth, 400, `invalid period \"1m\": want one of 5m, 15m, 1h, 1d, 1mo`},
+		{"GET", si + "period=1H&aggregate=cpu_average", auth, 400, `invalid period \"1H\"`},
+		{"GET", si + "period=24h&aggregate=cpu_average", auth, 400, `invalid period`},
+		{"GET", si + "period=30d&aggregate=cpu_average", auth, 400, `invalid period`},
+		{"GET", si + "period=%20&aggregate=cpu_average", auth, 400, `invalid period`},
+		{"GET", si + "period=5m", auth, 400, `aggregate is required with a period`},
+		{"GET", si + "period=5m&aggregate=cpu", auth, 400, `invalid aggregate \"cpu\": want one of cpu_average, disk_usage`},
+		{"GET", si + "period=5m&aggregate=CPU_AVERAGE", auth, 400, `invalid aggregate`},
+		{"GET", "/api/v1/metrics/uptime?period=5m&aggregate=cpu_average", auth, 400, `invalid aggregate \"cpu_average\": want one of routes`},
+		{"GET", si + "period=5m&aggregate=cpu_average&stat=p99", auth, 400, `invalid stat \"p99\": want avg, min or max`},
+		{"GET", si + "period=5m&aggregate=cpu_average&stat=MAX", auth, 400, `invalid stat`},
+		{"GET", si + "stat=", auth, 200, ``},
+		{"GET", si + "period=5m&aggregate=cpu_average&limit=-1", auth, 400, `invalid limit \"-1\"`},
+		{"GET", si + "period=5m&aggregate=cpu_average&limit=abc", auth, 400, `invalid limit \"abc\"`},
+		{"GET", si + "period=5m&aggregate=cpu_average&limit=99999999999", auth, 400, `invalid limit`},
+		{"GET", si + "period=5m&aggregate=cpu_average&limit=1.5", auth, 400, `invalid limit`},
+		{"GET", si + "period=5m&aggregate=cpu_average&offset=-3", auth, 400, `invalid offset \"-3\"`},
+		{"GET", si + "period=5m&aggregate=cpu_average&offset=abc", auth, 400, `invalid offset`},
+		{"GET", si + "period=5m&aggregate=cpu_average&offset=1e3", auth, 400, `invalid offset`},
+		{"GET", si + "interval=soon", auth, 400, `invalid interval \"soon\"`},
+		{"GET", si + "interval=-5s", auth, 400, `invalid interval`},
+		{"GET", si + "interval=48h", auth, 400, `invalid interval`},
+		{"GET", si + "host=nosuch", auth, 404, `unknown host \"nosuch\"`},
+		{"GET", si + "agent_name=nosuch", auth, 404, `unknown host \"nosuch\"`},
+		{"GET", si + "period=5m&aggregate=cpu_average&host=nosuch", auth, 404, `unknown host`},
+		{"GET", "/api/v1/metrics/uptime?host=ghost", auth, 404, `unknown host`},
+		{"GET", "/api/v1/metrics/nosuchkind", auth, 404, `unknown metrics kind \"nosuchkind\"`},
+		{"GET", "/api/v1/metrics/all_system_info", auth, 400, `all_system_info is WebSocket only`},
+		{"GET", "/api/v1/stream", auth, 400, `subject is required`},
+		{"GET", "/api/v1/stream?subject=ringwatch.>", auth, 400, `only ringwatch.raw.\u003e and ringwatch.agg.\u003e subjects`},
+		{"GET", "/api/v1/stream?subject=_INBOX.x", auth, 400, `only ringwatch.raw`},
+		{"GET", "/api/v1/stream?subject=ringwatch.raw.>.x", auth, 400, `'\u003e' must be the last token`},
+		{"GET", "/api/v1/stream?subject=ringwatch.raw..x", auth, 400, `empty token`},
+		{"GET", "/api/v1/stream?subject=ringwatch.raw.h*.x", auth, 400, `wildcards must be whole tokens`},
+		{"GET", "/api/v1/stream?subject=ringwatch.raw.>", auth, 400, `the stream is WebSocket only`},
+		{"GET", si, nil, 401, `missing or wrong API token`},
+		{"GET", si, []string{"Authorization", "Bearer wrong"}, 401, `missing or wrong API token`},
+		{"GET", si, []string{"Authorization", "s3cret"}, 401, `missing or wrong API token`},
+		{"GET", si + "token=s3cret", nil, 401, `missing or wrong API token`}, // ?token= is for WebSockets only
+		{"GET", "/api/v1/hosts", nil, 401, `missing or wrong API token`},
+		{"GET", "/api/v1/openapi.yaml", nil, 401, `missing or wrong API token`},
+		{"GET", si + "period=5m&aggregate=cpu_average&keyword=" + long, auth, 414, `query string of`},
+		{"GET", "/api/v2/nothing", auth, 404, `Cannot GET /api/v2/nothing`},
+		{"GET", "/api/v1/metrics", auth, 404, `Cannot GET`},
+		{"GET", "/", auth, 404, `Cannot GET /`},
+		{"POST", si, auth, 405, `Method Not Allowed`},
+		{"PUT", "/api/v1/hosts", auth, 405, `Method Not Allowed`},
+		{"DELETE", "/healthz", nil, 405, `Method Not Allowed`},
+		{"GET", "/api/v1/metrics/system_info?period=5m&aggregate=cpu_average&host=" + long[:200], auth, 404, `unknown host`},
 	} {
-		code, h, body := get(t, c.method, base+c.path)
-		if code != c.code || !strings.HasPrefix(body, `{"message":"`) || !strings.Contains(body, `"error":"`+c.err) ||
-			!strings.HasPrefix(h.Get("Content-Type"), "application/json") {
-			t.Errorf("%s %s = %d %s; want %d with error %q", c.method, c.path, code, body, c.code, c.err)
+		code, hd, body := h.get(c.method, c.path, c.header...)
+		if c.code == 200 {
+			if code != 200 {
+				t.Errorf("%s %s = %d %s; want 200", c.method, c.path, code, body)
+			}
+			continue
 		}
+		if code != c.code || !strings.HasPrefix(body, `{"message":"`) || !strings.Contains(body, `"error":"`) || !strings.Contains(body, c.err) ||
+			!strings.HasPrefix(hd.Get("Content-Type"), "application/json") {
+			t.Errorf("%s %.80s = %d %.200s; want %d with error %q", c.method, c.path, code, body, c.code, c.err)
+		}
+	}
+	if code, _, _ := h.get("GET", "/healthz"); code != 200 {
+		t.Errorf("healthz needs no token, got %d", code)
 	}
 }
 
 func TestPanicIsAGeneric500(t *testing.T) {
-	base, logs := server(t)
-	code, _, body := get(t, "GET", base+"/api/v1/metrics/panicky?period=5m&aggregate=boom")
+	h := startHub(t, nil)
+	h.publish("ringwatch.raw.h1.panicky", fmt.Sprintf(`{"timestamp":%d}`, time.Now().Unix()))
+	waitFor(t, func() error {
+		if h.p.Ingest.Latest("h1", "panicky") == nil {
+			return fmt.Errorf("not ingested")
+		}
+		return nil
+	})
+	code, _, body := h.get("GET", "/api/v1/metrics/panicky?period=5m&aggregate=boom")
 	if code != 500 || body != `{"message":"internal server error","error":"internal server error"}` {
 		t.Fatalf("%d %s", code, body)
 	}
-	if !strings.Contains(logs.String(), "secret internal detail") || !strings.Contains(logs.String(), "handler panicked") {
-		t.Fatalf("the panic was not logged:\n%s", logs.String())
+	if !strings.Contains(h.logs.String(), "secret internal detail") || !strings.Contains(h.logs.String(), "handler panicked") {
+		t.Fatalf("the panic was not logged:\n%s", h.logs.String())
 	}
 }

@@ -53,6 +53,7 @@ type socket struct {
 	pong   chan struct{}         // a text ping wants a text pong
 	bye    chan closeReason      // close with this code and reason
 	done   chan struct{}         // the reader has returned
+	slow   atomic.Bool           // counted as closed for being slow
 }
 
 type closeReason struct {
@@ -87,6 +88,9 @@ func (k *socket) enqueue(f *frame) {
 		default:
 		}
 	default:
+		if k.slow.CompareAndSwap(false, true) {
+			k.s.wsSlowClosed.Add(1)
+		}
 		k.close(websocket.CloseTryAgainLater, "too slow: the relay queue is full")
 	}
 }
@@ -212,7 +216,7 @@ func (k *socket) sendClose(r closeReason) {
 // stuck handles a failed write: a timeout means the peer stopped reading.
 func (k *socket) stuck(err error) {
 	var ne interface{ Timeout() bool }
-	if errors.As(err, &ne) && ne.Timeout() {
+	if errors.As(err, &ne) && ne.Timeout() && k.slow.CompareAndSwap(false, true) {
 		k.s.wsSlowClosed.Add(1)
 		_ = k.conn.WriteControl(websocket.CloseMessage,
 			websocket.FormatCloseMessage(websocket.CloseTryAgainLater, "too slow: writes timed out"), time.Now().Add(100*time.Millisecond))

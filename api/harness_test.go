@@ -1,0 +1,200 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fasthttp/websocket"
+
+	"github.com/ringwatch/ringwatch/actors"
+	"github.com/ringwatch/ringwatch/actors/systeminfo"
+	"github.com/ringwatch/ringwatch/actors/uptime"
+	"github.com/ringwatch/ringwatch/aggregators"
+	"github.com/ringwatch/ringwatch/api"
+	"github.com/ringwatch/ringwatch/bus"
+)
+
+// hub is the API over a real pipeline: an embedded bus, the ingest stage and
+// the five downsamplers running as actors, and the API on 127.0.0.1.
+type hub struct {
+	t    *testing.T
+	base string // http://127.0.0.1:port
+	ws   string // ws://127.0.0.1:port
+	pub  *bus.Conn
+	p    *aggregators.Pipeline
+	srv  *api.Server
+	sup  *actors.Supervisor
+	logs *logSink
+	stop func()
+}
+
+var panicky = aggregators.Kind{Name: "panicky", Modes: map[string]aggregators.Mode{
+	"boom": func([]aggregators.Entry, aggregators.Query) ([]any, error) { panic("secret internal detail") },
+}}
+
+func startHub(t *testing.T, tune func(*api.Config)) *hub {
+	t.Helper()
+	logs := &logSink{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	b, err := bus.Start(bus.Options{Log: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := func(name string) *bus.Conn {
+		c, err := b.Connect(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	h := &hub{t: t, pub: conn("test"), logs: logs}
+	h.p = aggregators.NewPipeline([]aggregators.Kind{systeminfo.Kind(), uptime.Kind(), panicky}, conn("ingest"), conn("agg"), log)
+	cfg := api.Config{Addr: "127.0.0.1:0", Pipeline: h.p, Bus: conn("api"), OwnHost: "h1", Log: log,
+		PongWait: 5 * time.Second, PingPeriod: time.Second, WriteTimeout: time.Second, CloseWait: time.Second}
+	if tune != nil {
+		tune(&cfg)
+	}
+	h.srv = api.New(cfg)
+	if err := h.srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	h.sup = actors.NewSupervisor(log, actors.DefaultBackoff)
+	ctx := context.Background()
+	_ = h.sup.Start(ctx, actors.Spec{Name: "bus", Stage: actors.StageBus, Actor: b})
+	_ = h.sup.Start(ctx, actors.Spec{Name: "api", Stage: actors.StageAPI, Actor: h.srv})
+	for _, d := range h.p.Downsamplers {
+		_ = h.sup.Start(ctx, actors.Spec{Name: "ds", Stage: actors.StageDownsampler, Actor: d})
+	}
+	_ = h.sup.Start(ctx, actors.Spec{Name: "ingest", Stage: actors.StageIngest, Actor: h.p.Ingest})
+	h.base, h.ws = "http://"+h.srv.Addr(), "ws://"+h.srv.Addr()
+	var once sync.Once
+	h.stop = func() { once.Do(func() { _ = h.sup.Stop(context.Background()) }) }
+	t.Cleanup(h.stop)
+	waitFor(t, func() error {
+		if h.p.Ingest.Conn.NC.NumSubscriptions() == 0 {
+			return fmt.Errorf("ingest not subscribed")
+		}
+		return nil
+	})
+	_ = h.p.Ingest.Conn.NC.Flush()
+	return h
+}
+
+// sample publishes a system_info sample of host and waits until it is served.
+func (h *hub) sample(host string, ts int64, cpu float64) {
+	h.t.Helper()
+	msg := fmt.Sprintf(`{"timestamp":%d,"cpu_average":%v,"memory":{"used":%d},"disks":{},"sensors":[]}`, ts, cpu, int64(cpu*100))
+	h.publish("ringwatch.raw."+host+".system_info", msg)
+	waitFor(h.t, func() error {
+		if l := h.p.Ingest.Latest(host, "system_info"); l == nil || l.Time != ts {
+			return fmt.Errorf("sample %d of %s not ingested", ts, host)
+		}
+		for _, d := range h.p.Downsamplers {
+			if d.In.Len() > 0 {
+				return fmt.Errorf("downsampler %s busy", d.Period.Name)
+			}
+		}
+		return nil
+	})
+}
+
+func (h *hub) publish(subject, msg string) {
+	h.t.Helper()
+	if err := h.pub.Publish(subject, []byte(msg)); err != nil {
+		h.t.Fatal(err)
+	}
+	_ = h.pub.Flush()
+}
+
+func (h *hub) get(method, path string, header ...string) (int, http.Header, string) {
+	h.t.Helper()
+	req, _ := http.NewRequest(method, h.base+path, nil)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+// dial opens a WebSocket; header pairs are added to the request.
+func (h *hub) dial(path string, header ...string) (*websocket.Conn, *http.Response, error) {
+	hd := http.Header{}
+	for i := 0; i+1 < len(header); i += 2 {
+		hd.Set(header[i], header[i+1])
+	}
+	c, resp, err := websocket.DefaultDialer.Dial(h.ws+path, hd)
+	if err == nil {
+		h.t.Cleanup(func() { c.Close() })
+	}
+	return c, resp, err
+}
+
+func (h *hub) mustDial(path string) *websocket.Conn {
+	h.t.Helper()
+	c, resp, err := h.dial(path)
+	if err != nil {
+		body := ""
+		if resp != nil {
+			b, _ := io.ReadAll(resp.Body)
+			body = fmt.Sprintf("%d %s", resp.StatusCode, b)
+		}
+		h.t.Fatalf("dial %s: %v %s", path, err, body)
+	}
+	return c
+}
+
+// read reads one text frame within limit.
+func read(t *testing.T, c *websocket.Conn, limit time.Duration) (string, error) {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(limit))
+	_, msg, err := c.ReadMessage()
+	return string(msg), err
+}
+
+func (h *hub) counter(name string) uint64 {
+	h.t.Helper()
+	_, _, body := h.get("GET", "/healthz")
+	var hz struct {
+		Counters map[string]uint64 `json:"counters"`
+	}
+	if err := json.Unmarshal([]byte(body), &hz); err != nil {
+		h.t.Fatal(err)
+	}
+	return hz.Counters[name]
+}
+
+// waitFor polls cond every 5 ms for up to 10 s.
+func waitFor(t *testing.T, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func isClose(err error, code int) bool {
+	ce, ok := err.(*websocket.CloseError)
+	return ok && ce.Code == code
+}
+
+var _ = strings.Contains
