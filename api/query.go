@@ -170,6 +170,7 @@ func (s *Server) answer(q *query) ([]byte, error) {
 	if v != nil {
 		entries = v.Entries()
 	}
+	s.computations.Add(1)
 	data, err := q.kind.Aggregate(q.aggregate, entries, aggregators.Query{Stat: q.stat, Values: q.values})
 	if err != nil {
 		return nil, badRequest("%v", err)

@@ -64,7 +64,12 @@ type Server struct {
 
 	// Counters, for /healthz.
 	wsSlowClosed, wsTimeouts atomic.Uint64
+	computations             atomic.Uint64
 }
+
+// Computations is how many times an aggregate mode has run: a change of the
+// data costs one per distinct query, however many clients watch it.
+func (s *Server) Computations() uint64 { return s.computations.Load() }
 
 // New builds the app; Run serves it.
 func New(cfg Config) *Server {

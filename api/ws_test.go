@@ -1,0 +1,345 @@
+package api_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/fasthttp/websocket"
+
+	"github.com/ringwatch/ringwatch/api"
+)
+
+func TestSocketFirstFrameAtOnceThenOnlyOnChange(t *testing.T) {
+	h := startHub(t, nil)
+	start := twoSamples(h)
+	for _, path := range []string{
+		"/api/v1/metrics/system_info",
+		"/api/v1/metrics/system_info?period=5m&aggregate=cpu_average",
+		"/api/v1/metrics/system_info?period=1h&aggregate=disk_usage",
+	} {
+		c := h.mustDial(path + sep(path) + "interval=1s")
+		got, err := read(t, c, 2*time.Second)
+		_, _, rest := h.get("GET", path)
+		if err != nil || got != rest {
+			t.Fatalf("%s first frame %q %v; REST says %q", path, got, err, rest)
+		}
+		// Nothing changes: no frame for well over an interval.
+		if got, err := read(t, c, 2500*time.Millisecond); err == nil {
+			t.Fatalf("%s: a frame without a change: %s", path, got)
+		}
+	}
+	// A change reaches the socket within an interval, identical to REST.
+	c := h.mustDial("/api/v1/metrics/system_info?period=5m&aggregate=cpu_average&interval=1s")
+	if _, err := read(t, c, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	h.sample("h1", start+2, 80)
+	got, err := read(t, c, 3*time.Second)
+	_, _, rest := h.get("GET", "/api/v1/metrics/system_info?period=5m&aggregate=cpu_average")
+	if err != nil || got != rest || !strings.Contains(got, `"cpu_average":40`) {
+		t.Fatalf("after a change: %q %v; REST %q", got, err, rest)
+	}
+}
+
+func sep(path string) string {
+	if strings.Contains(path, "?") {
+		return "&"
+	}
+	return "?"
+}
+
+func TestTextPingGetsPong(t *testing.T) {
+	h := startHub(t, nil)
+	twoSamples(h)
+	c := h.mustDial("/api/v1/metrics/system_info")
+	if _, err := read(t, c, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if err := c.WriteMessage(websocket.TextMessage, []byte("ping")); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := read(t, c, 2*time.Second); err != nil || got != "pong" {
+			t.Fatalf("ping answered with %q %v", got, err)
+		}
+	}
+}
+
+func TestInvalidSocketRequestIsClosedWith1000AndTheReason(t *testing.T) {
+	h := startHub(t, nil)
+	twoSamples(h)
+	for path, reason := range map[string]string{
+		"/api/v1/metrics/system_info?period=1m&aggregate=cpu_average":                  `invalid period "1m"`,
+		"/api/v1/metrics/system_info?period=5m&aggregate=nope":                         `invalid aggregate "nope"`,
+		"/api/v1/metrics/system_info?host=ghost":                                       `unknown host "ghost"`,
+		"/api/v1/metrics/system_info?interval=fast":                                    `invalid interval "fast"`,
+		"/api/v1/metrics/all_system_info?period=2h":                                    `invalid period "2h"`,
+		"/api/v1/metrics/nosuchkind":                                                   `unknown metrics kind "nosuchkind"`,
+		"/api/v1/metrics/system_info?period=5m&aggregate=cpu_average&limit=-1&offset=": `invalid limit "-1"`,
+	} {
+		c := h.mustDial(path)
+		_, err := read(t, c, 3*time.Second)
+		ce, ok := err.(*websocket.CloseError)
+		if !ok || ce.Code != websocket.CloseNormalClosure || !strings.Contains(ce.Text, reason) {
+			t.Errorf("%s: %v, want close 1000 with %q", path, err, reason)
+		}
+	}
+}
+
+func TestSilentClientIsClosedAndAnsweringClientIsKept(t *testing.T) {
+	h := startHub(t, func(c *api.Config) { c.PongWait = 600 * time.Millisecond; c.PingPeriod = 200 * time.Millisecond })
+	twoSamples(h)
+	// This client reads, so its library answers the server's pings: it stays.
+	alive := h.mustDial("/api/v1/metrics/system_info")
+	var aliveErr error
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		deadline := time.Now().Add(2 * time.Second)
+		for time.Now().Before(deadline) {
+			_ = alive.SetReadDeadline(deadline)
+			if _, _, err := alive.ReadMessage(); err != nil && time.Now().Before(deadline.Add(-50*time.Millisecond)) {
+				aliveErr = err
+				return
+			}
+		}
+	})
+	// This one neither reads nor writes: no pong, no ping. It is closed.
+	silent := h.mustDial("/api/v1/metrics/system_info")
+	waitFor(t, func() error {
+		if n := h.counter("ws_closed_silent"); n != 1 {
+			return fmt.Errorf("%d sockets closed for silence, want 1", n)
+		}
+		return nil
+	})
+	_ = silent.SetReadDeadline(time.Now().Add(2 * time.Second))
+	var err error
+	for err == nil {
+		_, _, err = silent.ReadMessage() // the first frame, then the end
+	}
+	if ne, ok := err.(interface{ Timeout() bool }); ok && ne.Timeout() {
+		t.Fatalf("the silent socket is still open: %v", err)
+	}
+	wg.Wait()
+	if aliveErr != nil {
+		t.Fatalf("a client answering pings was closed: %v", aliveErr)
+	}
+}
+
+func TestShutdownSends1001ToEverySocket(t *testing.T) {
+	h := startHub(t, nil)
+	twoSamples(h)
+	var conns []*websocket.Conn
+	for _, p := range []string{"/api/v1/metrics/system_info", "/api/v1/metrics/system_info?period=5m&aggregate=cpu_average",
+		"/api/v1/metrics/all_system_info", "/api/v1/stream?subject=ringwatch.raw.>"} {
+		c := h.mustDial(p)
+		conns = append(conns, c)
+	}
+	waitFor(t, func() error {
+		if n := h.counter("ws_open"); n != 4 {
+			return fmt.Errorf("%d open sockets", n)
+		}
+		return nil
+	})
+	results := make(chan error, len(conns))
+	for _, c := range conns {
+		go func() {
+			for {
+				_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+				if _, _, err := c.ReadMessage(); err != nil {
+					results <- err
+					return
+				}
+			}
+		}()
+	}
+	h.stop()
+	for range conns {
+		if err := <-results; !isClose(err, websocket.CloseGoingAway) {
+			t.Errorf("socket ended with %v, want close 1001", err)
+		}
+	}
+}
+
+func TestStalledReaderIsClosedWithoutDelayingOthers(t *testing.T) {
+	h := startHub(t, func(c *api.Config) { c.WriteTimeout = 300 * time.Millisecond; c.StreamQueue = 64 })
+	twoSamples(h)
+	subject := "ringwatch.raw.big.toy"
+	stalled := h.mustDial("/api/v1/stream?subject=" + subject) // never reads
+	reader := h.mustDial("/api/v1/stream?subject=" + subject)
+	waitFor(t, func() error {
+		if n := h.counter("ws_open"); n != 2 {
+			return fmt.Errorf("%d open sockets", n)
+		}
+		return nil
+	})
+	payload := strings.Repeat("x", 64<<10)
+	const n = 300 // ~19 MB: far more than the stalled socket's buffers hold
+	got := make(chan error, 1)
+	go func() {
+		for i := range n {
+			msg, err := read(t, reader, 10*time.Second)
+			if err != nil {
+				got <- fmt.Errorf("message %d: %v", i, err)
+				return
+			}
+			var f struct {
+				Subject string `json:"subject"`
+				Data    struct {
+					I int `json:"i"`
+				} `json:"data"`
+			}
+			if err := json.Unmarshal([]byte(msg), &f); err != nil || f.Data.I != i || f.Subject != subject {
+				got <- fmt.Errorf("message %d out of order or mangled: %.80s %v", i, msg, err)
+				return
+			}
+		}
+		got <- nil
+	}()
+	for i := range n {
+		h.publish(subject, fmt.Sprintf(`{"i":%d,"pad":"%s"}`, i, payload))
+	}
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() error {
+		if c := h.counter("ws_closed_slow"); c != 1 {
+			return fmt.Errorf("%d sockets closed as slow, want 1", c)
+		}
+		if o := h.counter("ws_open"); o != 1 {
+			return fmt.Errorf("%d sockets open, want 1", o)
+		}
+		return nil
+	})
+	_ = stalled
+}
+
+func TestStreamRelaysEveryMessageInOrder(t *testing.T) {
+	h := startHub(t, nil)
+	c := h.mustDial("/api/v1/stream?subject=ringwatch.agg.*.toy.>")
+	waitFor(t, func() error {
+		if n := h.counter("ws_open"); n != 1 {
+			return fmt.Errorf("%d open", n)
+		}
+		return nil
+	})
+	_ = h.pub.Flush()
+	for i := range 500 {
+		h.publish(fmt.Sprintf("ringwatch.agg.h%d.toy.5m", i%3), fmt.Sprintf(`{"n":%d}`, i))
+	}
+	h.publish("ringwatch.agg.h1.other.5m", `{"n":-1}`) // not subscribed
+	h.publish("ringwatch.agg.h1.toy.5m", `not json`)
+	for i := range 500 {
+		msg, err := read(t, c, 5*time.Second)
+		want := fmt.Sprintf(`{"subject":"ringwatch.agg.h%d.toy.5m","data":{"n":%d}}`, i%3, i)
+		if err != nil || msg != want {
+			t.Fatalf("message %d: %q %v, want %q", i, msg, err, want)
+		}
+	}
+	if msg, err := read(t, c, 5*time.Second); err != nil || msg != `{"subject":"ringwatch.agg.h1.toy.5m","data":"not json"}` {
+		t.Fatalf("a non-JSON payload: %q %v", msg, err)
+	}
+}
+
+func TestAllSystemInfoSendsOneFramePerHostWithPeriodAndAggregate(t *testing.T) {
+	h := startHub(t, nil)
+	twoSamples(h)
+	start := time.Now().Unix() / 3 * 3
+	h.sample("h2", start, 50)
+	c := h.mustDial("/api/v1/metrics/all_system_info?period=5m&aggregate=cpu_average&interval=1s")
+	frames := map[string]string{}
+	for len(frames) < 2 {
+		msg, err := read(t, c, 3*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(msg), &m); err != nil || len(m) != 1 {
+			t.Fatalf("frame %q is not one host", msg)
+		}
+		for host, body := range m {
+			frames[host] = string(body)
+		}
+	}
+	for _, host := range []string{"h1", "h2"} {
+		_, _, rest := h.get("GET", "/api/v1/metrics/system_info?period=5m&aggregate=cpu_average&host="+host)
+		if frames[host] != rest {
+			t.Errorf("%s frame %s, REST %s", host, frames[host], rest)
+		}
+	}
+	// Unchanged hosts send nothing more; a change sends that host only.
+	h.sample("h2", start+1, 70)
+	msg, err := read(t, c, 3*time.Second)
+	if err != nil || !strings.HasPrefix(msg, `{"h2":{"total":`) || !strings.Contains(msg, `"cpu_average":60`) {
+		t.Fatalf("after h2 changed: %q %v", msg, err)
+	}
+	if msg, err := read(t, c, 2500*time.Millisecond); err == nil {
+		t.Fatalf("a frame without a change: %s", msg)
+	}
+}
+
+func TestOriginAndTokenOnSockets(t *testing.T) {
+	h := startHub(t, func(c *api.Config) { c.Token = "tok"; c.AllowedOrigins = []string{"https://dash.example"} })
+	twoSamples(h)
+	path := "/api/v1/metrics/system_info?token=tok"
+	for _, c := range []struct {
+		origin string
+		code   int
+	}{
+		{"", 101}, {"http://127.0.0.1:9999", 101}, {"https://dash.example", 101},
+		{"https://evil.example", 403}, {"null", 403},
+	} {
+		hd := []string{}
+		if c.origin != "" {
+			hd = []string{"Origin", c.origin}
+		}
+		conn, resp, err := h.dial(path, hd...)
+		code := 0
+		if resp != nil {
+			code = resp.StatusCode
+		}
+		if code != c.code {
+			t.Errorf("origin %q: %d %v, want %d", c.origin, code, err, c.code)
+		}
+		if conn != nil {
+			conn.Close()
+		}
+	}
+	if _, resp, _ := h.dial("/api/v1/metrics/system_info"); resp == nil || resp.StatusCode != 401 {
+		t.Errorf("socket without a token: %v", resp)
+	}
+	if conn, resp, err := h.dial("/api/v1/metrics/system_info", "Authorization", "Bearer tok"); err != nil || resp.StatusCode != 101 {
+		t.Errorf("socket with a bearer token: %v", err)
+	} else {
+		conn.Close()
+	}
+}
+
+// TestThousandSocketsShareOneComputation: many sockets on one query cost one
+// computation per change, not one per socket.
+func TestManySocketsOnOneQueryShareTheWork(t *testing.T) {
+	h := startHub(t, nil)
+	start := twoSamples(h)
+	const n = 50
+	var conns []*websocket.Conn
+	for range n {
+		c := h.mustDial("/api/v1/metrics/system_info?period=5m&aggregate=cpu_average")
+		if _, err := read(t, c, 3*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	before := h.srv.Computations()
+	h.sample("h1", start+2, 90)
+	for _, c := range conns {
+		if msg, err := read(t, c, 3*time.Second); err != nil || !strings.Contains(msg, `"cpu_average":43.`) {
+			t.Fatalf("%q %v", msg, err)
+		}
+	}
+	if got := h.srv.Computations() - before; got != 1 {
+		t.Fatalf("%d computations for %d sockets after one change, want 1", got, n)
+	}
+}
