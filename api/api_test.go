@@ -17,7 +17,12 @@ func TestMain(m *testing.M) {
 		// fasthttp keeps one process-wide goroutine that refreshes its Date header,
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
 		// and each stopped server's idle-worker cleaner exits on its next 10 s tick.
-		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"))
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"),
+		// BenchmarkREST's fasthttp client leaves its idle-connection cleaners,
+		// which exit on their own a few seconds later.
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*Client).mCleaner"),
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*HostClient).connsCleaner"),
+		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*TCPDialer).tcpAddrsClean"))
 }
 
 // logSink keeps log output for assertions.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -25,7 +26,7 @@ import (
 // hub is the API over a real pipeline: an embedded bus, the ingest stage and
 // the five downsamplers running as actors, and the API on 127.0.0.1.
 type hub struct {
-	t    *testing.T
+	t    testing.TB
 	base string // http://127.0.0.1:port
 	ws   string // ws://127.0.0.1:port
 	pub  *bus.Conn
@@ -40,7 +41,7 @@ var panicky = aggregators.Kind{Name: "panicky", Modes: map[string]aggregators.Mo
 	"boom": func([]aggregators.Entry, aggregators.Query) ([]any, error) { panic("secret internal detail") },
 }}
 
-func startHub(t *testing.T, tune func(*api.Config)) *hub {
+func startHub(t testing.TB, tune func(*api.Config)) *hub {
 	t.Helper()
 	logs := &logSink{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
@@ -177,7 +178,7 @@ func (h *hub) counter(name string) uint64 {
 }
 
 // waitFor polls cond every 5 ms for up to 10 s.
-func waitFor(t *testing.T, cond func() error) {
+func waitFor(t testing.TB, cond func() error) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -198,3 +199,5 @@ func isClose(err error, code int) bool {
 }
 
 var _ = strings.Contains
+
+func netListen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }

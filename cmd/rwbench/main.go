@@ -4,6 +4,10 @@
 //
 //	go build -o /tmp/ringwatch ./cmd/ringwatch
 //	go run ./cmd/rwbench idle -bin /tmp/ringwatch -window 5m
+//	go run ./cmd/rwbench ws -bin /tmp/ringwatch -clients 1000 -window 60s
+//
+// ws runs the WebSocket clients in a separate process (rwbench ws-clients),
+// so that only the hub's own cost is measured.
 package main
 
 import (
@@ -21,8 +25,14 @@ import (
 )
 
 func main() {
+	if len(os.Args) >= 2 && os.Args[1] == "ws" {
+		os.Exit(wsMain(os.Args[2:]))
+	}
+	if len(os.Args) >= 2 && os.Args[1] == "ws-clients" {
+		os.Exit(wsClients(os.Args[2:]))
+	}
 	if len(os.Args) < 2 || os.Args[1] != "idle" {
-		fmt.Fprintln(os.Stderr, "usage: rwbench idle -bin PATH [-window 5m] [-warmup 15s]")
+		fmt.Fprintln(os.Stderr, "usage: rwbench idle -bin PATH [-window 5m] [-warmup 15s] | rwbench ws -bin PATH [-clients 1000] [-window 60s]")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet("idle", flag.ExitOnError)
