@@ -191,3 +191,38 @@ func TestPanicIsAGeneric500(t *testing.T) {
 		t.Fatalf("the panic was not logged:\n%s", h.logs.String())
 	}
 }
+
+// TestUptimePagingAndKeyword: reference §4.3's rules over the API: sort by
+// alias, keyword filters, total counts after filtering, limit and offset
+// slice after sorting.
+func TestUptimePagingAndKeyword(t *testing.T) {
+	h := startHub(t, nil)
+	twoSamples(h)
+	ts := time.Now().Unix()
+	h.publish("ringwatch.raw.h1.uptime", fmt.Sprintf(`{"statuses":{`+
+		`"adguard-home":{"status":"healthy","uptime":1,"latency":2000000,"sleep_in":0},`+
+		`"adguard":{"status":"unhealthy","uptime":0,"latency":0,"sleep_in":0},`+
+		`"grafana":{"status":"healthy","uptime":1,"latency":1000000,"sleep_in":0}},"timestamp":%d}`, ts))
+	waitFor(t, func() error {
+		if h.p.Ingest.Latest("h1", "uptime") == nil {
+			return fmt.Errorf("uptime not ingested")
+		}
+		return nil
+	})
+	start := ts / 36 * 36
+	for q, want := range map[string]string{
+		"period=1h&limit=1&keyword=ad": fmt.Sprintf(`{"total":2,"data":[{"alias":"adguard","uptime":0,"downtime":1,"idle":0,"avg_latency":0,"current_status":"unhealthy","statuses":[{"status":"unhealthy","latency":0,"timestamp":%d}]}]}`, start),
+		"period=1h&offset=1&keyword=ad": fmt.Sprintf(`{"total":2,"data":[{"alias":"adguard-home","uptime":1,"downtime":0,"idle":0,"avg_latency":2,"current_status":"healthy","statuses":[{"status":"healthy","latency":2,"timestamp":%d}]}]}`, start),
+		"period=1h&keyword=gdr":         `{"total":0,"data":[]}`,
+		"period=1h&offset=5":            `{"total":3,"data":[]}`,
+	} {
+		code, _, body := h.get("GET", "/api/v1/metrics/uptime?"+q)
+		if code != 200 || body != want {
+			t.Errorf("%s: %d\n got %s\nwant %s", q, code, body, want)
+		}
+	}
+	code, _, body := h.get("GET", "/api/v1/metrics/uptime")
+	if code != 200 || !strings.HasPrefix(body, `{"statuses":{"adguard-home":`) {
+		t.Errorf("latest uptime: %d %s", code, body)
+	}
+}
