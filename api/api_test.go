@@ -211,7 +211,7 @@ func TestUptimePagingAndKeyword(t *testing.T) {
 	})
 	start := ts / 36 * 36
 	for q, want := range map[string]string{
-		"period=1h&limit=1&keyword=ad": fmt.Sprintf(`{"total":2,"data":[{"alias":"adguard","uptime":0,"downtime":1,"idle":0,"avg_latency":0,"current_status":"unhealthy","statuses":[{"status":"unhealthy","latency":0,"timestamp":%d}]}]}`, start),
+		"period=1h&limit=1&keyword=ad":  fmt.Sprintf(`{"total":2,"data":[{"alias":"adguard","uptime":0,"downtime":1,"idle":0,"avg_latency":0,"current_status":"unhealthy","statuses":[{"status":"unhealthy","latency":0,"timestamp":%d}]}]}`, start),
 		"period=1h&offset=1&keyword=ad": fmt.Sprintf(`{"total":2,"data":[{"alias":"adguard-home","uptime":1,"downtime":0,"idle":0,"avg_latency":2,"current_status":"healthy","statuses":[{"status":"healthy","latency":2,"timestamp":%d}]}]}`, start),
 		"period=1h&keyword=gdr":         `{"total":0,"data":[]}`,
 		"period=1h&offset=5":            `{"total":3,"data":[]}`,
