@@ -140,6 +140,9 @@ func (d *Downsampler) View(host, kind string) *View {
 	return d.fresh(d.series[seriesKey(host, kind)])
 }
 
+// Running reports whether Run is serving view requests.
+func (d *Downsampler) Running() bool { return d.run.Load() != nil }
+
 // Has reports whether the downsampler has anything for host's kind.
 func (d *Downsampler) Has(host, kind string) bool {
 	_, ok := d.refs.Load(seriesKey(host, kind))

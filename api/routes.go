@@ -83,15 +83,14 @@ func (s *Server) hosts(c *fiber.Ctx) error {
 	return c.JSON(out)
 }
 
-// known reports whether the hub has anything for host.
+// known reports whether the hub has anything for host: a sample or a
+// restored period of any kind. It costs a few map lookups.
 func (s *Server) known(host string) bool {
-	for _, l := range s.cfg.Pipeline.Ingest.AllLatest() {
-		if l.Host == host {
+	for kind := range s.cfg.Pipeline.Kinds {
+		if s.cfg.Pipeline.Ingest.Latest(host, kind) != nil {
 			return true
 		}
-	}
-	for _, d := range s.cfg.Pipeline.Downsamplers {
-		for kind := range s.cfg.Pipeline.Kinds {
+		for _, d := range s.cfg.Pipeline.Downsamplers {
 			if d.Has(host, kind) {
 				return true
 			}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/ringwatch/ringwatch/actors"
@@ -107,8 +108,28 @@ func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (_ *
 	specs = append(specs,
 		actors.Spec{Name: "persistence", Stage: actors.StagePersistence, Actor: h.snap},
 		actors.Spec{Name: "api", Stage: actors.StageAPI, Actor: h.api})
-	// Start consumers before producers, so the first sample is not missed.
+	// Start consumers before producers, so the first sample is not missed:
+	// the downsamplers first, serving, then everything else.
+	for _, sp := range specs {
+		if sp.Stage == actors.StageDownsampler {
+			if err = h.sup.Start(ctx, sp); err != nil {
+				return nil, err
+			}
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for _, d := range h.pipeline.Downsamplers {
+		for !d.Running() { // a moment: the goroutines were just started
+			if time.Now().After(deadline) {
+				return nil, fmt.Errorf("downsampler %s did not start", d.Period.Name)
+			}
+			runtime.Gosched()
+		}
+	}
 	for i := len(specs) - 1; i >= 0; i-- {
+		if specs[i].Stage == actors.StageDownsampler {
+			continue
+		}
 		if err = h.sup.Start(ctx, specs[i]); err != nil {
 			return nil, err
 		}
