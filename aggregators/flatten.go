@@ -155,21 +155,31 @@ func (f *Flattener) valueType() (t NodeType, ok bool, err error) {
 	return 0, false, f.errorf("unexpected character")
 }
 
-// object parses an object at the cursor into node n (nil: validate only).
-func (f *Flattener) object(n *Node) error {
+// enter opens the object or array at the cursor: it counts the depth (the
+// caller undoes that), marks n present, and reports whether the container is
+// empty, in which case it is consumed whole.
+func (f *Flattener) enter(n *Node, closing byte) (empty bool, err error) {
 	f.depth++
 	if f.depth > maxDepth {
-		return ErrTooDeep
+		return false, ErrTooDeep
 	}
-	defer func() { f.depth-- }()
 	if n != nil {
 		f.vals.Num[n.Index] = 1
 	}
-	f.pos++ // '{'
+	f.pos++ // the opening bracket
 	f.ws()
-	if f.pos < len(f.data) && f.data[f.pos] == '}' {
+	if f.pos < len(f.data) && f.data[f.pos] == closing {
 		f.pos++
-		return nil
+		return true, nil
+	}
+	return false, nil
+}
+
+// object parses an object at the cursor into node n (nil: validate only).
+func (f *Flattener) object(n *Node) error {
+	defer func() { f.depth-- }()
+	if empty, err := f.enter(n, '}'); empty || err != nil {
+		return err
 	}
 	next := 0 // position guess in n.order
 	for {
@@ -296,19 +306,9 @@ func (f *Flattener) lit(c *Node, raw []byte) {
 // array parses an array into node n. Elements are keyed by their "name"
 // member when they are objects that have one, else by their index.
 func (f *Flattener) array(n *Node) error {
-	f.depth++
-	if f.depth > maxDepth {
-		return ErrTooDeep
-	}
 	defer func() { f.depth-- }()
-	if n != nil {
-		f.vals.Num[n.Index] = 1
-	}
-	f.pos++ // '['
-	f.ws()
-	if f.pos < len(f.data) && f.data[f.pos] == ']' {
-		f.pos++
-		return nil
+	if empty, err := f.enter(n, ']'); empty || err != nil {
+		return err
 	}
 	next := 0
 	var idx [20]byte
