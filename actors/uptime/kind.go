@@ -35,7 +35,7 @@ const (
 func Kind() aggregators.Kind {
 	return aggregators.Kind{
 		Name:     Name,
-		Counters: []string{"statuses.*.uptime"},
+		Counters: []string{"statuses.*.uptime", "statuses.*.checks", "statuses.*.cert_expiry"},
 		Modes:    map[string]aggregators.Mode{"routes": Routes},
 		Default:  "routes",
 	}
@@ -61,20 +61,22 @@ type RouteAggregate struct {
 
 // Routes aggregates a period's buckets per route alias: routes sorted by
 // alias and filtered by the "keyword" query value (a case-insensitive,
-// in-order subsequence: "adg" matches "adguard"); ratios from 0 to 1 over
-// the buckets whose status is known; the average latency in ms; the last
-// bucket's status as current_status.
+// in-order subsequence: "adg" matches "adguard"); one status per bucket (the
+// route's last status in it); uptime, downtime and idle as fractions from 0
+// to 1 of every sample whose status was known, counted from the samples'
+// per-status counts (a bucket without them, as in GoDoxy's files, counts
+// once, with its last status); the average latency in ms; the last bucket's
+// status as current_status.
 func Routes(entries []aggregators.Entry, q aggregators.Query) ([]any, error) {
 	keyword := q.Values.Get("keyword")
-	hist := map[string][]Status{}
+	tallies := map[string]*tally{}
 	for _, e := range entries {
 		sts := e.Layout.Lookup("statuses")
 		if !e.Has(sts) {
 			continue
 		}
 		for _, route := range sts.Children() {
-			st := route.Child("status")
-			raw := e.Lit(st)
+			raw := e.Lit(route.Child("status"))
 			if !e.Has(route) || raw == nil {
 				continue
 			}
@@ -82,13 +84,19 @@ func Routes(entries []aggregators.Entry, q aggregators.Query) ([]any, error) {
 			if err != nil {
 				status = Unknown
 			}
+			t := tallies[route.Key]
+			if t == nil {
+				t = &tally{}
+				tallies[route.Key] = t
+			}
 			lat, _ := e.Get(route.Child("latency"), q.Stat)
 			ms := math.Min(math.Floor(lat/1e6), math.MaxInt32)
-			hist[route.Key] = append(hist[route.Key], Status{Status: status, Latency: int32(max(ms, 0)), Timestamp: e.Start})
+			t.hist = append(t.hist, Status{Status: status, Latency: int32(max(ms, 0)), Timestamp: e.Start})
+			t.add(e, route, status, lat/1e6)
 		}
 	}
-	aliases := make([]string, 0, len(hist))
-	for a := range hist {
+	aliases := make([]string, 0, len(tallies))
+	for a := range tallies {
 		if keyword == "" || MatchFold(keyword, a) {
 			aliases = append(aliases, a)
 		}
@@ -96,36 +104,58 @@ func Routes(entries []aggregators.Entry, q aggregators.Query) ([]any, error) {
 	sort.Strings(aliases)
 	out := make([]any, 0, len(aliases))
 	for _, a := range aliases {
-		out = append(out, aggregate(a, hist[a]))
+		out = append(out, tallies[a].aggregate(a))
 	}
 	return out, nil
 }
 
-func aggregate(alias string, hist []Status) RouteAggregate {
-	r := RouteAggregate{Alias: alias, CurrentStatus: Unknown, Statuses: hist}
-	var up, down, idle, counted int
-	var latency float64
-	for _, s := range hist {
-		switch s.Status {
+// tally counts one route's samples by status over a period.
+type tally struct {
+	hist                  []Status
+	up, down, idle, known float64
+	latencySum            float64 // ms, weighted by known samples
+}
+
+// add counts one bucket: n samples by status from the counts when the
+// samples carry them, else one sample of the bucket's last status.
+func (t *tally) add(e aggregators.Entry, route *aggregators.Node, last string, latencyMs float64) {
+	byStatus := map[string]float64{}
+	if c := route.Child("counts"); e.Has(c) {
+		for _, s := range AllStatuses {
+			acc, ok := e.AccOf(c.Child(s))
+			if ok {
+				byStatus[s] = math.Round(acc.Val * float64(acc.N))
+			}
+		}
+	} else {
+		byStatus[last] = 1
+	}
+	for s, n := range byStatus {
+		switch s {
 		case Unknown:
 			continue
 		case Healthy:
-			up++
+			t.up += n
 		case Napping, Starting:
-			idle++
+			t.idle += n
 		default:
-			down++
+			t.down += n
 		}
-		counted++
-		latency += float64(s.Latency)
+		t.known += n
+		t.latencySum += latencyMs * n
 	}
-	if n := len(hist); n > 0 {
-		r.CurrentStatus = hist[n-1].Status
+}
+
+func (t *tally) aggregate(alias string) RouteAggregate {
+	r := RouteAggregate{Alias: alias, CurrentStatus: Unknown, Statuses: t.hist}
+	if n := len(t.hist); n > 0 {
+		r.CurrentStatus = t.hist[n-1].Status
 	}
-	if counted > 0 {
-		c := float32(counted)
-		r.Uptime, r.Downtime, r.Idle = float32(up)/c, float32(down)/c, float32(idle)/c
-		r.AvgLatency = float32(latency / float64(counted))
+	if t.known > 0 {
+		r.Uptime = float32(t.up / t.known)
+		r.Downtime = float32(t.down / t.known)
+		r.Idle = float32(t.idle / t.known)
+		r.AvgLatency = float32(t.latencySum / t.known)
 	}
 	return r
 }
