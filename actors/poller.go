@@ -2,6 +2,7 @@ package actors
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -21,6 +22,10 @@ type Reporter interface {
 type Source interface {
 	Poll(ctx context.Context, r Reporter) (sample any, err error)
 }
+
+// ErrNoSample, returned by a Source, means there is nothing to report this
+// time (an uptime monitor without routes): nothing is published or logged.
+var ErrNoSample = errors.New("no sample")
 
 // Publisher sends one encoded sample to subject.
 type Publisher interface {
@@ -73,6 +78,9 @@ func (p *Poller) pollOnce(ctx context.Context, ew *ErrorWindow) {
 	pctx, cancel := context.WithTimeout(ctx, p.Interval)
 	defer cancel()
 	sample, err := p.Source.Poll(pctx, ew)
+	if errors.Is(err, ErrNoSample) {
+		return
+	}
 	if err != nil {
 		if ctx.Err() == nil {
 			ew.Error("poll", err)

@@ -153,9 +153,12 @@ func (m *Monitor) Run(ctx context.Context) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	// Results are published at most every 100 ms: a poll (1 s) never sees
-	// older data than that, and a thousand routes do not copy the table per check.
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
+	// older data than that, and a thousand routes do not copy the table per
+	// check. The timer is armed only when there is something to publish.
+	flush := time.NewTimer(time.Hour)
+	flush.Stop()
+	defer flush.Stop()
+	armed := false
 	for {
 		now := time.Now()
 		// Launch what is due; find the next wake-up.
@@ -210,7 +213,12 @@ func (m *Monitor) Run(ctx context.Context) error {
 			running[o.alias] = false
 			m.checks.Add(1)
 			dirty = record(cur, o, routes) || dirty
-		case <-tick.C:
+			if dirty && !armed {
+				flush.Reset(100 * time.Millisecond)
+				armed = true
+			}
+		case <-flush.C:
+			armed = false
 			if dirty {
 				publish()
 			}

@@ -39,6 +39,9 @@ var AllStatuses = []string{Healthy, Unhealthy, Error, Napping, Starting, Unknown
 func (m *Monitor) Poll(_ context.Context, _ actors.Reporter) (any, error) {
 	now := time.Now()
 	st := m.state.Load()
+	if len(st.routes) == 0 && len(st.removed) == 0 {
+		return nil, actors.ErrNoSample
+	}
 	out := Sample{Statuses: make(map[string]RouteStatus, len(st.routes)+len(st.removed)), Timestamp: now.Unix()}
 	for alias, s := range st.routes {
 		rs := RouteStatus{Status: s.last.Status, Latency: int64(s.last.Latency), Reason: s.last.Reason, Checks: s.checks}

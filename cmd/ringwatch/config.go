@@ -11,6 +11,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/ringwatch/ringwatch/actors/uptime"
 	"github.com/ringwatch/ringwatch/bus"
 )
 
@@ -33,6 +34,8 @@ type Settings struct {
 	IncludeNetworkFS bool
 	AllowedOrigins   []string
 	APIToken         string
+	// Routes are the uptime checks from the config file's routes: key.
+	Routes []uptime.Route
 }
 
 type option struct {
@@ -181,7 +184,34 @@ func parseSettings(cmd string, args []string, getenv func(string) string, stderr
 		}
 	}
 	s.Host = bus.Token(s.Host)
+	if configPath != "" {
+		routes, err := readRoutes(configPath)
+		if err != nil {
+			return Settings{}, err
+		}
+		s.Routes = routes
+	}
 	return s, nil
+}
+
+// readRoutes reads and validates the routes: of a config file. An invalid
+// route is an error that names the route and the field.
+func readRoutes(path string) ([]uptime.Route, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	var doc struct {
+		Routes []uptime.Route `yaml:"routes"`
+	}
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("config %s: routes: %w", path, err)
+	}
+	routes, err := uptime.Validate(doc.Routes)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return routes, nil
 }
 
 func lookupEnv(getenv func(string) string, name string) (string, bool) {

@@ -93,6 +93,9 @@ func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (_ *
 	}
 	specs := []actors.Spec{{Name: "bus", Stage: actors.StageBus, Actor: h.bus}}
 	for _, k := range ks {
+		if k.actor != nil {
+			specs = append(specs, actors.Spec{Name: "checks/" + k.agg.Name, Stage: actors.StagePoller, Actor: k.actor})
+		}
 		if k.source == nil {
 			continue
 		}

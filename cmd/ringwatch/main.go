@@ -53,6 +53,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return 2
 	}
 	log := newLogger(s, stderr)
+	slog.SetDefault(log)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if cmd == "agent" {
@@ -65,6 +66,21 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return 1
 	}
 	return 0
+}
+
+// waitReloading waits for ctx to end, reloading the routes on every SIGHUP.
+func waitReloading(ctx context.Context, s Settings, ks []kind, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			reloadRoutes(s.ConfigFile, ks, log)
+		}
+	}
 }
 
 func newLogger(s Settings, w io.Writer) *slog.Logger {
@@ -98,8 +114,8 @@ func runServe(ctx context.Context, s Settings, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	log.Info("ringwatch serving", "version", version, "host", s.Host, "http", s.HTTPAddr, "data", s.DataDir)
-	<-ctx.Done()
+	log.Info("ringwatch serving", "version", version, "host", s.Host, "http", s.HTTPAddr, "data", s.DataDir, "routes", len(s.Routes))
+	waitReloading(ctx, s, ks, log)
 	log.Info("shutting down")
 	if err := h.stop(s.ShutdownTimeout); err != nil {
 		return err
@@ -124,6 +140,11 @@ func runAgent(ctx context.Context, s Settings, log *slog.Logger) error {
 	defer conn.Close()
 	sup := actors.NewSupervisor(log, actors.DefaultBackoff)
 	for _, k := range ks {
+		if k.actor != nil {
+			if err := sup.Start(ctx, actors.Spec{Name: "checks/" + k.agg.Name, Stage: actors.StagePoller, Actor: k.actor}); err != nil {
+				return err
+			}
+		}
 		if k.source == nil {
 			continue
 		}
@@ -134,8 +155,8 @@ func runAgent(ctx context.Context, s Settings, log *slog.Logger) error {
 			return err
 		}
 	}
-	log.Info("ringwatch agent publishing", "host", s.Host, "bus", s.Bus)
-	<-ctx.Done()
+	log.Info("ringwatch agent publishing", "host", s.Host, "bus", s.Bus, "routes", len(s.Routes))
+	waitReloading(ctx, s, ks, log)
 	sctx, cancel := context.WithTimeout(context.Background(), s.ShutdownTimeout)
 	defer cancel()
 	return sup.Stop(sctx)
