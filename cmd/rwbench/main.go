@@ -5,6 +5,7 @@
 //	go build -o /tmp/ringwatch ./cmd/ringwatch
 //	go run ./cmd/rwbench idle -bin /tmp/ringwatch -window 5m
 //	go run ./cmd/rwbench ws -bin /tmp/ringwatch -clients 1000 -window 60s
+//	go run ./cmd/rwbench uptime -bin /tmp/ringwatch -routes 1000 -window 2m
 //
 // ws runs the WebSocket clients in a separate process (rwbench ws-clients),
 // so that only the hub's own cost is measured.
@@ -27,6 +28,9 @@ import (
 func main() {
 	if len(os.Args) >= 2 && os.Args[1] == "ws" {
 		os.Exit(wsMain(os.Args[2:]))
+	}
+	if len(os.Args) >= 2 && os.Args[1] == "uptime" {
+		os.Exit(uptimeMain(os.Args[2:]))
 	}
 	if len(os.Args) >= 2 && os.Args[1] == "ws-clients" {
 		os.Exit(wsClients(os.Args[2:]))
