@@ -30,6 +30,7 @@ const maxDepth = 32
 type Flattener struct {
 	layout   *Layout
 	counters []Pattern
+	max      int // node limit
 	intern   map[string][]byte
 	// Dropped counts leaves dropped because of MaxNodes or type conflicts.
 	Dropped uint64
@@ -52,7 +53,15 @@ func NewFlattener(layout *Layout, counters []Pattern) *Flattener {
 	if layout == nil {
 		layout = newLayout()
 	}
-	return &Flattener{layout: layout, counters: counters, intern: map[string][]byte{}}
+	return &Flattener{layout: layout, counters: counters, intern: map[string][]byte{}, max: MaxNodes}
+}
+
+// WithLimit sets the node limit (0 keeps MaxNodes) and returns f.
+func (f *Flattener) WithLimit(n int) *Flattener {
+	if n > 0 {
+		f.max = n
+	}
+	return f
 }
 
 // Layout is the current layout. It is immutable; later growth replaces it.
@@ -634,7 +643,7 @@ func (f *Flattener) child(parent *Node, key []byte, t NodeType) *Node {
 		f.short = true
 		return nil
 	}
-	if len(f.layout.Nodes) >= MaxNodes {
+	if len(f.layout.Nodes) >= f.max {
 		f.Dropped++
 		return nil
 	}

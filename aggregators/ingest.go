@@ -62,7 +62,7 @@ func (in *Ingest) Restore(host, kind string, l *Layout, last []byte, lastTime in
 	if !ok {
 		return
 	}
-	in.flatteners[seriesKey(host, kind)] = NewFlattener(l, ParsePatterns(k.Counters...))
+	in.flatteners[seriesKey(host, kind)] = NewFlattener(l, ParsePatterns(k.Counters...)).WithLimit(k.MaxSeries)
 	if last != nil {
 		in.store(&Latest{Host: host, Kind: kind, Raw: last, Time: lastTime})
 	}
@@ -190,7 +190,7 @@ func (in *Ingest) Ingest(subject string, data []byte, h nats.Header, now time.Ti
 	key := seriesKey(host, kind)
 	f := in.flatteners[key]
 	if f == nil {
-		f = NewFlattener(nil, ParsePatterns(k.Counters...))
+		f = NewFlattener(nil, ParsePatterns(k.Counters...)).WithLimit(k.MaxSeries)
 		in.flatteners[key] = f
 	}
 	v, err := f.Flatten(data)

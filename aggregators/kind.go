@@ -19,6 +19,8 @@ type Kind struct {
 	// Default is the mode used when a query with a period names none; empty
 	// means the query must name one.
 	Default string
+	// MaxSeries bounds the layout of one (host, kind); 0 is MaxNodes.
+	MaxSeries int
 }
 
 // Mode turns a period's entries, oldest first, into response points. It is a

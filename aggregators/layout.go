@@ -15,8 +15,9 @@ const (
 	Literal                 // a string or boolean; a bucket keeps the last value
 )
 
-// MaxNodes bounds the series of one (host, kind). Leaves past it are dropped and
-// counted, so a publisher with ever-changing keys cannot grow the hub without end.
+// MaxNodes bounds the series of one (host, kind) unless its Kind sets
+// MaxSeries. Leaves past it are dropped and counted, so a publisher with
+// ever-changing keys cannot grow the hub without end.
 const MaxNodes = 4096
 
 // Node is one position in a kind's sample shape.

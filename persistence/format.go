@@ -95,6 +95,11 @@ func corrupt(format string, a ...any) error {
 // Decode reads a state file (ringwatch's or GoDoxy's). counters name the
 // kind's cumulative series.
 func Decode(data []byte, host, kind string, counters []string) (*State, error) {
+	return DecodeLimit(data, host, kind, counters, 0)
+}
+
+// DecodeLimit is Decode with a kind's layout limit (0: MaxNodes).
+func DecodeLimit(data []byte, host, kind string, counters []string, maxSeries int) (*State, error) {
 	if len(data) == 0 {
 		return nil, corrupt("empty file")
 	}
@@ -114,7 +119,7 @@ func Decode(data []byte, host, kind string, counters []string) (*State, error) {
 		return nil, corrupt(`no "entries" object`)
 	}
 	st := &State{Host: host, Kind: kind, Buckets: map[string][]*aggregators.Bucket{}}
-	f := aggregators.NewFlattener(nil, aggregators.ParsePatterns(counters...))
+	f := aggregators.NewFlattener(nil, aggregators.ParsePatterns(counters...)).WithLimit(maxSeries)
 	for _, per := range aggregators.Periods {
 		pv := periods.Get(per.Name)
 		if pv == nil || pv.Type() == fastjson.TypeNull {

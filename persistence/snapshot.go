@@ -25,7 +25,11 @@ func Path(dir, host, kind string) string { return filepath.Join(dir, host, kind+
 // LoadFile reads one state file. A file that cannot be loaded is renamed
 // aside and the error says where it went.
 func LoadFile(path, host, kind string, counters []string) (*State, error) {
-	st, err := readState(path, host, kind, counters)
+	return loadFile(path, host, aggregators.Kind{Name: kind, Counters: counters})
+}
+
+func loadFile(path, host string, k aggregators.Kind) (*State, error) {
+	st, err := readState(path, host, k)
 	if err == nil || errors.Is(err, fs.ErrNotExist) {
 		return st, err
 	}
@@ -51,7 +55,7 @@ func (e *SetAsideError) Error() string {
 
 func (e *SetAsideError) Unwrap() error { return e.Err }
 
-func readState(path, host, kind string, counters []string) (*State, error) {
+func readState(path, host string, k aggregators.Kind) (*State, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, err
@@ -63,7 +67,7 @@ func readState(path, host, kind string, counters []string) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Decode(data, host, kind, counters)
+	return DecodeLimit(data, host, k.Name, k.Counters, k.MaxSeries)
 }
 
 // LoadAll loads every state file under dir for the given kinds and logs one
@@ -80,7 +84,7 @@ func LoadAll(dir, ownHost string, kinds []aggregators.Kind, log *slog.Logger) []
 		return nil
 	}
 	load := func(path, host string, k aggregators.Kind) bool {
-		st, err := LoadFile(path, host, k.Name, k.Counters)
+		st, err := loadFile(path, host, k)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			return false

@@ -44,7 +44,10 @@ func NewChecker() *Checker {
 		tr := &http.Transport{
 			Proxy:               nil, // a health check goes straight to the route
 			DialContext:         (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			MaxIdleConnsPerHost: 4,
+			// Many routes often sit behind one reverse proxy: keep enough
+			// idle connections per host for every concurrent check.
+			MaxIdleConns:        1024,
+			MaxIdleConnsPerHost: 64,
 			IdleConnTimeout:     90 * time.Second,
 			TLSHandshakeTimeout: 10 * time.Second,
 			DisableCompression:  true,

@@ -38,6 +38,8 @@ func Kind() aggregators.Kind {
 		Counters: []string{"statuses.*.uptime", "statuses.*.checks", "statuses.*.cert_expiry"},
 		Modes:    map[string]aggregators.Mode{"routes": Routes},
 		Default:  "routes",
+		// About 15 series per route: room for 4000 routes.
+		MaxSeries: 1 << 16,
 	}
 }
 
