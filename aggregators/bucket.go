@@ -2,6 +2,7 @@ package aggregators
 
 import (
 	"math"
+	"slices"
 )
 
 // Acc aggregates one numeric series within a bucket: the count, the mean (or,
@@ -132,14 +133,14 @@ func (b *Bucket) setLits(ls []Lit) {
 	}
 }
 
+// setLit keeps Lits sorted by index, for binary search.
 func (b *Bucket) setLit(l Lit) {
-	for i := range b.Lits {
-		if b.Lits[i].Index == l.Index {
-			b.Lits[i].Raw = l.Raw
-			return
-		}
+	i, found := slices.BinarySearchFunc(b.Lits, l.Index, func(x Lit, idx int) int { return x.Index - idx })
+	if found {
+		b.Lits[i].Raw = l.Raw
+		return
 	}
-	b.Lits = append(b.Lits, l)
+	b.Lits = slices.Insert(b.Lits, i, l)
 }
 
 // Merge folds o (the same bucket, later samples) into b.
@@ -187,10 +188,8 @@ func (b *Bucket) Lit(n *Node) []byte {
 	if n == nil {
 		return nil
 	}
-	for _, l := range b.Lits {
-		if l.Index == n.Index {
-			return l.Raw
-		}
+	if i, ok := slices.BinarySearchFunc(b.Lits, n.Index, func(x Lit, idx int) int { return x.Index - idx }); ok {
+		return b.Lits[i].Raw
 	}
 	return nil
 }

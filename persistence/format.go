@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 
@@ -192,6 +193,7 @@ func decodeBucket(f *aggregators.Flattener, per aggregators.Period, ev, extra *f
 		}
 		b.Acc[i] = a
 	}
-	b.Lits = mean.Lits
+	b.Lits = append(b.Lits, mean.Lits...)
+	slices.SortFunc(b.Lits, func(a, c aggregators.Lit) int { return a.Index - c.Index })
 	return b, nil
 }

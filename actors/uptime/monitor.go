@@ -1,10 +1,10 @@
 package uptime
 
 import (
+	"container/heap"
 	"context"
 	"hash/fnv"
 	"log/slog"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -65,11 +65,6 @@ func (m *Monitor) Reload(routes []Route) {
 // Checks is how many checks have completed.
 func (m *Monitor) Checks() uint64 { return m.checks.Load() }
 
-type due struct {
-	alias string
-	at    time.Time
-}
-
 type outcome struct {
 	alias string
 	route Route
@@ -83,6 +78,10 @@ func offset(alias string, interval time.Duration) time.Duration {
 }
 
 // Run schedules checks until ctx is done, then waits for those in flight.
+//
+// Each route not running and not paused has one due time, kept in a min-heap
+// (stale heap entries are skipped), so a wake-up costs O(log n) however many
+// routes there are.
 func (m *Monitor) Run(ctx context.Context) error {
 	limit := m.MaxConcurrent
 	if limit <= 0 {
@@ -96,8 +95,13 @@ func (m *Monitor) Run(ctx context.Context) error {
 	defer cancel()
 
 	routes := map[string]Route{}
-	next := map[string]time.Time{}
-	running := map[string]bool{}
+	dueAt := map[string]time.Time{} // routes waiting for their next check
+	nextAt := map[string]time.Time{} // running routes: when to check again
+	var queue schedule
+	setDue := func(alias string, at time.Time) {
+		dueAt[alias] = at
+		heap.Push(&queue, slot{alias: alias, at: at})
+	}
 	cur := m.state.Load() // owned here; published as a copy
 	dirty := false
 	publish := func() {
@@ -134,14 +138,21 @@ func (m *Monitor) Run(ctx context.Context) error {
 			}
 			st.routes[r.Alias] = s
 			delete(st.removed, r.Alias)
-			if _, ok := next[r.Alias]; !ok || routes[r.Alias].Interval != r.Interval {
-				next[r.Alias] = now.Add(offset(r.Alias, time.Duration(r.Interval)))
+			old, existed := routes[r.Alias]
+			_, running := nextAt[r.Alias]
+			switch {
+			case r.Paused:
+				delete(dueAt, r.Alias)
+			case running:
+				nextAt[r.Alias] = now.Add(offset(r.Alias, time.Duration(r.Interval)))
+			case !existed || old.Paused || old.Interval != r.Interval || old.URL != r.URL:
+				setDue(r.Alias, now.Add(offset(r.Alias, time.Duration(r.Interval))))
 			}
 		}
 		for a := range routes {
 			if _, ok := fresh[a]; !ok {
 				st.removed[a] = now
-				delete(next, a)
+				delete(dueAt, a)
 			}
 		}
 		routes = fresh
@@ -161,44 +172,30 @@ func (m *Monitor) Run(ctx context.Context) error {
 	armed := false
 	for {
 		now := time.Now()
-		// Launch what is due; find the next wake-up.
-		wake := now.Add(time.Hour)
-		var dueNow []due
-		for a, t := range next {
-			if r := routes[a]; r.Paused || running[a] {
-				continue
+		for queue.Len() > 0 && !queue[0].at.After(now) && len(sem) < cap(sem) {
+			sl := heap.Pop(&queue).(slot)
+			if at, ok := dueAt[sl.alias]; !ok || !at.Equal(sl.at) {
+				continue // superseded by a reload
 			}
-			if !t.After(now) {
-				dueNow = append(dueNow, due{a, t})
-			} else if t.Before(wake) {
-				wake = t
-			}
-		}
-		sort.Slice(dueNow, func(i, j int) bool { return dueNow[i].at.Before(dueNow[j].at) })
-		for _, d := range dueNow {
-			r := routes[d.alias]
-			select {
-			case sem <- struct{}{}:
-			default:
-				// All slots busy: try again as soon as one frees up.
-				continue
-			}
-			running[d.alias] = true
+			delete(dueAt, sl.alias)
+			r := routes[sl.alias]
 			iv := time.Duration(r.Interval)
-			n := d.at.Add(iv)
+			n := sl.at.Add(iv)
 			if n.Before(now) { // fell behind: do not catch up with a burst
 				n = now.Add(iv)
 			}
-			next[d.alias] = n
-			if n.Before(wake) {
-				wake = n
-			}
+			nextAt[sl.alias] = n
+			sem <- struct{}{}
 			wg.Go(func() {
 				defer func() { <-sem }()
-				results <- outcome{alias: d.alias, route: r, res: m.Checker.Check(cctx, r)}
+				results <- outcome{alias: sl.alias, route: r, res: m.Checker.Check(cctx, r)}
 			})
 		}
-		timer.Reset(time.Until(wake))
+		wake := time.Hour
+		if queue.Len() > 0 && len(sem) < cap(sem) {
+			wake = time.Until(queue[0].at)
+		}
+		timer.Reset(wake)
 		select {
 		case <-ctx.Done():
 			cancel()
@@ -210,8 +207,12 @@ func (m *Monitor) Run(ctx context.Context) error {
 		case rs := <-m.reload:
 			apply(rs, time.Now())
 		case o := <-results:
-			running[o.alias] = false
 			m.checks.Add(1)
+			n := nextAt[o.alias]
+			delete(nextAt, o.alias)
+			if r, ok := routes[o.alias]; ok && !r.Paused {
+				setDue(o.alias, n)
+			}
 			dirty = record(cur, o, routes) || dirty
 			if dirty && !armed {
 				flush.Reset(100 * time.Millisecond)
@@ -225,6 +226,26 @@ func (m *Monitor) Run(ctx context.Context) error {
 		case <-timer.C:
 		}
 	}
+}
+
+// slot is one due check in the schedule.
+type slot struct {
+	alias string
+	at    time.Time
+}
+
+// schedule is a min-heap of slots by due time.
+type schedule []slot
+
+func (s schedule) Len() int           { return len(s) }
+func (s schedule) Less(i, j int) bool { return s[i].at.Before(s[j].at) }
+func (s schedule) Swap(i, j int)      { s[i], s[j] = s[j], s[i] }
+func (s *schedule) Push(x any)        { *s = append(*s, x.(slot)) }
+func (s *schedule) Pop() any {
+	old := *s
+	x := old[len(old)-1]
+	*s = old[:len(old)-1]
+	return x
 }
 
 // record stores a finished check in st, unless its route changed meanwhile.
