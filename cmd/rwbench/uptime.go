@@ -27,6 +27,7 @@ func uptimeMain(args []string) int {
 	interval := fs.Duration("interval", 5*time.Second, "each route's check interval")
 	window := fs.Duration("window", 2*time.Minute, "how long to measure")
 	addr := fs.String("http-addr", "127.0.0.1:18091", "the hub's API address")
+	paused := fs.Bool("paused", false, "pause every route: measures publishing statuses without checks")
 	_ = fs.Parse(args)
 	if *bin == "" {
 		fmt.Fprintln(os.Stderr, "rwbench uptime: -bin is required")
@@ -50,7 +51,7 @@ func uptimeMain(args []string) int {
 	var cfg strings.Builder
 	cfg.WriteString("routes:\n")
 	for i := range *n {
-		fmt.Fprintf(&cfg, "  - alias: route-%04d\n    url: http://%s/r/%d\n    interval: %s\n", i, ln.Addr(), i, interval)
+		fmt.Fprintf(&cfg, "  - alias: route-%04d\n    url: http://%s/r/%d\n    interval: %s\n    paused: %v\n", i, ln.Addr(), i, interval, *paused)
 	}
 	cfgPath := filepath.Join(dir, "ringwatch.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o644); err != nil {
