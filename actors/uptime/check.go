@@ -42,8 +42,8 @@ type Checker struct {
 func NewChecker() *Checker {
 	mk := func(skip bool) *http.Client {
 		tr := &http.Transport{
-			Proxy:               nil, // a health check goes straight to the route
-			DialContext:         (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			Proxy:       nil, // a health check goes straight to the route
+			DialContext: (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 			// Many routes often sit behind one reverse proxy: keep enough
 			// idle connections per host for every concurrent check.
 			MaxIdleConns:        1024,

@@ -22,7 +22,7 @@ type Monitor struct {
 	MaxConcurrent int // default 64
 	Log           *slog.Logger
 
-	reload chan []Route
+	reload  chan []Route
 	initial atomic.Pointer[[]Route]
 	state   atomic.Pointer[snapshot] // immutable; replaced on every change
 	checks  atomic.Uint64
@@ -96,7 +96,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 
 	routes := map[string]Route{}
 	var gridStep time.Duration
-	dueAt := map[string]time.Time{} // routes waiting for their next check
+	dueAt := map[string]time.Time{}  // routes waiting for their next check
 	nextAt := map[string]time.Time{} // running routes: when to check again
 	var queue schedule
 	setDue := func(alias string, at time.Time) {
