@@ -86,6 +86,9 @@ func (s *Server) hosts(c *fiber.Ctx) error {
 // known reports whether the hub has anything for host: a sample or a
 // restored period of any kind. It costs a few map lookups.
 func (s *Server) known(host string) bool {
+	if host == s.cfg.OwnHost { // the hub's own host, even before its first sample
+		return true
+	}
 	for kind := range s.cfg.Pipeline.Kinds {
 		if s.cfg.Pipeline.Ingest.Latest(host, kind) != nil {
 			return true

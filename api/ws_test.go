@@ -343,3 +343,26 @@ func TestManySocketsOnOneQueryShareTheWork(t *testing.T) {
 		t.Fatalf("%d computations for %d sockets after one change, want 1", got, n)
 	}
 }
+
+// TestBeforeTheFirstSample: a dashboard that connects before the hub's first
+// sample gets null (REST and WebSocket alike), then the sample when it comes;
+// it is not turned away as an unknown host.
+func TestBeforeTheFirstSample(t *testing.T) {
+	h := startHub(t, nil)
+	code, _, body := h.get("GET", "/api/v1/metrics/system_info")
+	if code != 200 || body != "null" {
+		t.Fatalf("REST before the first sample: %d %s", code, body)
+	}
+	code, _, body = h.get("GET", "/api/v1/metrics/system_info?period=5m&aggregate=cpu_average")
+	if code != 200 || body != `{"total":0,"data":[]}` {
+		t.Fatalf("REST period before the first sample: %d %s", code, body)
+	}
+	c := h.mustDial("/api/v1/metrics/system_info?interval=1s")
+	if msg, err := read(t, c, 2*time.Second); err != nil || msg != "null" {
+		t.Fatalf("first frame %q %v, want null", msg, err)
+	}
+	h.sample("h1", time.Now().Unix(), 42)
+	if msg, err := read(t, c, 3*time.Second); err != nil || !strings.Contains(msg, `"cpu_average":42`) {
+		t.Fatalf("after the first sample: %q %v", msg, err)
+	}
+}

@@ -17,11 +17,8 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -57,26 +54,16 @@ func main() {
 
 // idle runs the hub with 1 s polling and no clients and reports its cost.
 func idle(bin, addr string, window, warmup time.Duration) error {
-	dir, err := os.MkdirTemp("", "rwbench-")
+	h, err := startHub(bin, addr, "--poll-interval", "1s")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	cmd := exec.Command(bin, "serve", "--data-dir", filepath.Join(dir, "data"), "--http-addr", addr, "--poll-interval", "1s")
-	var logs bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	}()
-	pid := cmd.Process.Pid
+	defer h.stop()
+	pid := h.pid()
 	time.Sleep(warmup) // not synchronisation: the start-up cost is left out on purpose
 	cpu0, err := cpuTicks(pid)
 	if err != nil {
-		return fmt.Errorf("%w; logs:\n%s", err, logs.String())
+		return fmt.Errorf("%w; logs:\n%s", err, h.logs.String())
 	}
 	t0 := time.Now()
 	var maxRSS int64
@@ -84,7 +71,7 @@ func idle(bin, addr string, window, warmup time.Duration) error {
 		time.Sleep(time.Second)
 		rss, err := statusKB(pid, "VmRSS")
 		if err != nil {
-			return fmt.Errorf("the hub died: %w; logs:\n%s", err, logs.String())
+			return fmt.Errorf("the hub died: %w; logs:\n%s", err, h.logs.String())
 		}
 		maxRSS = max(maxRSS, rss)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -9,10 +8,8 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -42,37 +39,35 @@ func uptimeMain(args []string) int {
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
 
-	dir, err := os.MkdirTemp("", "rwbench-")
+	cfgDir, err := os.MkdirTemp("", "rwbench-cfg-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
+	defer os.RemoveAll(cfgDir)
 	var cfg strings.Builder
 	cfg.WriteString("routes:\n")
 	for i := range *n {
 		fmt.Fprintf(&cfg, "  - alias: route-%04d\n    url: http://%s/r/%d\n    interval: %s\n    paused: %v\n", i, ln.Addr(), i, interval, *paused)
 	}
-	cfgPath := filepath.Join(dir, "ringwatch.yaml")
+	cfgPath := filepath.Join(cfgDir, "ringwatch.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg.String()), 0o644); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	hub := exec.Command(*bin, "serve", "--config", cfgPath, "--data-dir", filepath.Join(dir, "data"), "--http-addr", *addr)
-	var logs bytes.Buffer
-	hub.Stdout, hub.Stderr = &logs, &logs
-	if err := hub.Start(); err != nil {
+	hub, err := startHub(*bin, *addr, "--config", cfgPath)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer func() { _ = hub.Process.Signal(syscall.SIGTERM); _ = hub.Wait() }()
+	defer hub.stop()
 	time.Sleep(*interval + 5*time.Second) // every route checked once; start-up left out
 	checks0, err := totalChecks(*addr)
 	if err != nil {
-		fmt.Fprintf(os.Stderr, "%v; logs:\n%s", err, logs.String())
+		fmt.Fprintf(os.Stderr, "%v; logs:\n%s", err, hub.logs.String())
 		return 1
 	}
-	pid := hub.Process.Pid
+	pid := hub.pid()
 	cpu0, _ := cpuTicks(pid)
 	t0 := time.Now()
 	time.Sleep(*window)

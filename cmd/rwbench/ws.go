@@ -2,14 +2,11 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"flag"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,33 +31,12 @@ func wsMain(args []string) int {
 		fmt.Fprintln(os.Stderr, "rwbench ws: -bin is required")
 		return 2
 	}
-	dir, err := os.MkdirTemp("", "rwbench-")
+	hub, err := startHub(*bin, *addr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer os.RemoveAll(dir)
-	hub := exec.Command(*bin, "serve", "--data-dir", filepath.Join(dir, "data"), "--http-addr", *addr)
-	var logs bytes.Buffer
-	hub.Stdout, hub.Stderr = &logs, &logs
-	if err := hub.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer func() { _ = hub.Process.Signal(syscall.SIGTERM); _ = hub.Wait() }()
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if resp, err := http.Get("http://" + *addr + "/api/v1/metrics/system_info"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			fmt.Fprintf(os.Stderr, "hub did not start; logs:\n%s", logs.String())
-			return 1
-		}
-		time.Sleep(50 * time.Millisecond) // polling for readiness
-	}
+	defer hub.stop()
 	cl := exec.Command(os.Args[0], "ws-clients", "-url", "ws://"+*addr+*query, "-n", fmt.Sprint(*clients), "-ping", ping.String())
 	cl.Stderr = os.Stderr
 	out, _ := cl.StdoutPipe()
@@ -74,7 +50,7 @@ func wsMain(args []string) int {
 		return 1
 	}
 	time.Sleep(2 * time.Second) // let the connection burst settle before measuring
-	pid := hub.Process.Pid
+	pid := hub.pid()
 	cpu0, _ := cpuTicks(pid)
 	t0 := time.Now()
 	time.Sleep(*window)
