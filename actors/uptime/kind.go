@@ -1,10 +1,15 @@
-// Package uptime is the uptime kind: route health samples, in GoDoxy's
-// StatusByAlias shape, and their aggregation into per-route availability.
+// Package uptime is the uptime kind: the configured routes (routes.go),
+// their checks (check.go), the Monitor actor that schedules the checks and is
+// the kind's Source (monitor.go, sample.go), and the aggregation of route
+// health into per-route availability over a period (this file).
 //
-// A sample is {"statuses": {"<alias>": {"status": "healthy", "uptime": ns,
-// "latency": ns, "sleep_in": ns}}, "timestamp": <unix s>}. The poller that
-// checks routes comes with the uptime issue; until then the hub serves
-// whatever uptime samples the bus carries (from agents, say).
+// A sample is GoDoxy's StatusByAlias, {"statuses": {"<alias>": {"status":
+// "healthy", "uptime": ns, "latency": ns, "sleep_in": ns, ...}}, "timestamp":
+// <unix s>}, with ringwatch's additions per route (see RouteStatus). Samples
+// from agents, or from GoDoxy files, aggregate the same way.
+//
+// The Monitor's Run owns the schedule and the result table; Poll, on the
+// poller's goroutine, reads the table's latest immutable copy.
 package uptime
 
 import (
