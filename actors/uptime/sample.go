@@ -39,9 +39,6 @@ var AllStatuses = []string{Healthy, Unhealthy, Error, Napping, Starting, Unknown
 func (m *Monitor) Poll(_ context.Context, _ actors.Reporter) (any, error) {
 	now := time.Now()
 	st := m.state.Load()
-	if len(st.routes) == 0 && len(st.removed) == 0 {
-		return nil, actors.ErrNoSample
-	}
 	out := Sample{Statuses: make(map[string]RouteStatus, len(st.routes)+len(st.removed)), Timestamp: now.Unix()}
 	for alias, s := range st.routes {
 		rs := RouteStatus{Status: s.last.Status, Latency: int64(s.last.Latency), Reason: s.last.Reason, Checks: s.checks}
@@ -54,8 +51,13 @@ func (m *Monitor) Poll(_ context.Context, _ actors.Reporter) (any, error) {
 		rs.Counts = counts(rs.Status)
 		out.Statuses[alias] = rs
 	}
-	for alias := range st.removed {
-		out.Statuses[alias] = RouteStatus{Status: Unknown, Reason: "no such route any more", Counts: counts(Unknown)}
+	for alias, at := range st.removed {
+		if now.Sub(at) < RemovedGrace {
+			out.Statuses[alias] = RouteStatus{Status: Unknown, Reason: "no such route any more", Counts: counts(Unknown)}
+		}
+	}
+	if len(out.Statuses) == 0 {
+		return nil, actors.ErrNoSample
 	}
 	return out, nil
 }
