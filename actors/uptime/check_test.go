@@ -2,6 +2,7 @@ package uptime
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/ringwatch/ringwatch/actors"
 )
 
 func TestMain(m *testing.M) {
@@ -173,3 +176,43 @@ func TestSlowRouteIsUnhealthyAndNeverOverlaps(t *testing.T) {
 }
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// TestRemovedRouteIsUnknownForAWhileThenGone: a route removed by a reload is
+// reported unknown, then dropped once RemovedFor has passed.
+func TestRemovedRouteIsUnknownForAWhileThenGone(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	m := NewMonitor(mustRoutes(t, Route{Alias: "gone", URL: srv.URL}), quietLog())
+	m.RemovedFor = 300 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = m.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	m.Reload(nil)
+	statusOf := func() (string, error) {
+		s, err := m.Poll(context.Background(), nil)
+		if err != nil {
+			return "", err
+		}
+		return s.(Sample).Statuses["gone"].Status, nil
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if st, _ := statusOf(); st == Unknown {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the removed route was never reported unknown")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for {
+		if _, err := statusOf(); errors.Is(err, actors.ErrNoSample) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the removed route was still reported after RemovedFor")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -19,7 +19,8 @@ import (
 // status of every route as one StatusByAlias sample.
 type Monitor struct {
 	Checker       *Checker
-	MaxConcurrent int // default 64
+	MaxConcurrent int           // default 64
+	RemovedFor    time.Duration // how long a removed route is reported unknown (default RemovedGrace)
 	Log           *slog.Logger
 
 	reload  chan []Route
@@ -42,6 +43,13 @@ type snapshot struct {
 
 // RemovedGrace is how long a removed route is still reported, as unknown.
 const RemovedGrace = 10 * time.Minute
+
+func (m *Monitor) removedFor() time.Duration {
+	if m.RemovedFor > 0 {
+		return m.RemovedFor
+	}
+	return RemovedGrace
+}
 
 // NewMonitor checks routes, which must have passed Validate.
 func NewMonitor(routes []Route, log *slog.Logger) *Monitor {
@@ -117,7 +125,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 		old := cur
 		st := &snapshot{routes: map[string]routeState{}, removed: map[string]time.Time{}}
 		for a, t := range old.removed {
-			if now.Sub(t) < RemovedGrace {
+			if now.Sub(t) < m.removedFor() {
 				st.removed[a] = t
 			}
 		}

@@ -52,7 +52,7 @@ func (m *Monitor) Poll(_ context.Context, _ actors.Reporter) (any, error) {
 		out.Statuses[alias] = rs
 	}
 	for alias, at := range st.removed {
-		if now.Sub(at) < RemovedGrace {
+		if now.Sub(at) < m.removedFor() {
 			out.Statuses[alias] = RouteStatus{Status: Unknown, Reason: "no such route any more", Counts: counts(Unknown)}
 		}
 	}
