@@ -188,7 +188,6 @@ func TestRemovedRouteIsUnknownForAWhileThenGone(t *testing.T) {
 	done := make(chan struct{})
 	go func() { _ = m.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
-	m.Reload(nil)
 	statusOf := func() (string, error) {
 		s, err := m.Poll(context.Background(), nil)
 		if err != nil {
@@ -197,6 +196,13 @@ func TestRemovedRouteIsUnknownForAWhileThenGone(t *testing.T) {
 		return s.(Sample).Statuses["gone"].Status, nil
 	}
 	deadline := time.Now().Add(5 * time.Second)
+	for m.Checks() == 0 { // running, with the route
+		if time.Now().After(deadline) {
+			t.Fatal("no check ran")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	m.Reload(nil)
 	for {
 		if st, _ := statusOf(); st == Unknown {
 			break
