@@ -138,6 +138,8 @@ func runAgent(ctx context.Context, s Settings, log *slog.Logger) error {
 		return err
 	}
 	defer conn.Close()
+	state := newAgentState(s.DataDir, s.Host, conn)
+	state.restore(ks, log)
 	sup := actors.NewSupervisor(log, actors.DefaultBackoff)
 	for _, k := range ks {
 		if k.actor != nil {
@@ -148,9 +150,10 @@ func runAgent(ctx context.Context, s Settings, log *slog.Logger) error {
 		if k.source == nil {
 			continue
 		}
+		subject := bus.Raw(s.Host, k.agg.Name)
 		if err := sup.Start(ctx, actors.Spec{Name: "poller/" + k.agg.Name, Stage: actors.StagePoller, Actor: &actors.Poller{
-			Name: k.agg.Name, Subject: bus.Raw(s.Host, k.agg.Name), Interval: s.PollInterval,
-			Source: k.source, Pub: conn, Log: log,
+			Name: k.agg.Name, Subject: subject, Interval: s.PollInterval,
+			Source: k.source, Pub: state.publisher(subject, k.agg.Name), Log: log,
 		}}); err != nil {
 			return err
 		}
@@ -159,5 +162,7 @@ func runAgent(ctx context.Context, s Settings, log *slog.Logger) error {
 	waitReloading(ctx, s, ks, log)
 	sctx, cancel := context.WithTimeout(context.Background(), s.ShutdownTimeout)
 	defer cancel()
-	return sup.Stop(sctx)
+	err = sup.Stop(sctx)
+	state.save(log)
+	return err
 }

@@ -151,3 +151,49 @@ func TestSIGTERMSnapshotAndRestart(t *testing.T) {
 		t.Fatalf("second SIGTERM: %d after %s", code, took)
 	}
 }
+
+// TestAgentResumesRatesAfterARestart: an agent keeps its last sample in its
+// data folder, so its first sample after a restart has real rates too.
+func TestAgentResumesRatesAfterARestart(t *testing.T) {
+	host := newTrafficHost(t)
+	host.counters(t, 1_000_000, 2_000_000)
+	hubDir, agentDir := t.TempDir(), t.TempDir()
+	addr, natsAddr := freePort(t), freePort(t)
+	base := "http://" + addr
+	startChild(t, nil, "serve", "--data-dir", hubDir, "--http-addr", addr, "--nats-addr", natsAddr, "--host", "hub")
+	agentArgs := []string{"agent", "--bus", "nats://" + natsAddr, "--host", "edge", "--data-dir", agentDir}
+	env := []string{"HOST_PROC=" + host.proc}
+	latestOf := func() (systeminfo.SystemInfo, error) {
+		var si systeminfo.SystemInfo
+		code, body := httpGet(t, base+"/api/v1/metrics/system_info?host=edge")
+		if code != 200 || body == "null" {
+			return si, fmt.Errorf("edge: %d %s", code, body)
+		}
+		return si, json.Unmarshal([]byte(body), &si)
+	}
+	first := startChild(t, env, agentArgs...)
+	var last systeminfo.SystemInfo
+	eventually(t, time.Now().Add(15*time.Second), func() error {
+		var err error
+		last, err = latestOf()
+		return err
+	})
+	if code, _ := first.terminate(t); code != 0 {
+		t.Fatalf("agent exit %d: %s", code, first.logs)
+	}
+	if _, err := os.Stat(filepath.Join(agentDir, "agent", "edge", "system_info.last.json")); err != nil {
+		t.Fatalf("no agent state: %v", err)
+	}
+	host.counters(t, 5_000_000, 3_000_000)
+	second := startChild(t, env, agentArgs...)
+	eventually(t, time.Now().Add(15*time.Second), func() error {
+		si, err := latestOf()
+		if err != nil || si.Timestamp <= last.Timestamp {
+			return fmt.Errorf("waiting for the restarted agent's first sample: %v", err)
+		}
+		if si.Network.DownloadSpeed <= 0 || si.Network.UploadSpeed <= 0 {
+			t.Fatalf("first sample after the agent's restart: %+v; logs:\n%s", si.Network, second.logs)
+		}
+		return nil
+	})
+}
