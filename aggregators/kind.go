@@ -69,9 +69,6 @@ func (e Entry) Value(s Stat, path ...string) (float64, bool) {
 	return e.Get(e.Layout.Lookup(path...), s)
 }
 
-// Present reports whether path was present in the bucket's samples.
-func (e Entry) Present(path ...string) bool { return e.Has(e.Layout.Lookup(path...)) }
-
 // View is an immutable picture of one (host, kind)'s period, safe to share.
 // The closed buckets' list is shared between views until a bucket closes, so
 // that a new sample costs one copy of the open bucket, not of the whole ring.

@@ -21,9 +21,6 @@ func NewRing(intervalSeconds int64) *Ring {
 	return &Ring{interval: intervalSeconds, empty: true}
 }
 
-// Interval is the bucket width in seconds.
-func (r *Ring) Interval() int64 { return r.interval }
-
 // Start is the start of the bucket that holds ts.
 func (r *Ring) Start(ts int64) int64 { return floorDiv(ts, r.interval) * r.interval }
 

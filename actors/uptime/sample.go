@@ -2,7 +2,6 @@ package uptime
 
 import (
 	"context"
-	"sort"
 	"time"
 
 	"github.com/ringwatch/ringwatch/actors"
@@ -69,17 +68,6 @@ func counts(status string) map[string]int {
 	}
 	c[status] = 1
 	return c
-}
-
-// Aliases lists the configured routes, sorted (for logs and tests).
-func (m *Monitor) Aliases() []string {
-	st := m.state.Load()
-	out := make([]string, 0, len(st.routes))
-	for a := range st.routes {
-		out = append(out, a)
-	}
-	sort.Strings(out)
-	return out
 }
 
 var _ actors.Source = (*Monitor)(nil)
