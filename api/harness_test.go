@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -197,7 +196,5 @@ func isClose(err error, code int) bool {
 	ce, ok := err.(*websocket.CloseError)
 	return ok && ce.Code == code
 }
-
-var _ = strings.Contains
 
 func netListen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }

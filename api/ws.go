@@ -271,7 +271,7 @@ func (r *sockets) closeAll(ctx context.Context) bool {
 	}
 }
 
-// upgradeError is a request that was valid enough to upgrade but not to
+// refuse answers a request that was valid enough to upgrade but not to
 // serve: the socket is closed at once with 1000 and the error as reason.
 func (s *Server) refuse(c *fws.Conn, err error) {
 	msg := err.Error()

@@ -318,7 +318,7 @@ func TestOriginAndTokenOnSockets(t *testing.T) {
 	}
 }
 
-// TestThousandSocketsShareOneComputation: many sockets on one query cost one
+// TestManySocketsOnOneQueryShareTheWork: many sockets on one query cost one
 // computation per change, not one per socket.
 func TestManySocketsOnOneQueryShareTheWork(t *testing.T) {
 	h := startHub(t, nil)

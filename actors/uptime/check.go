@@ -11,8 +11,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
-	"os"
-	"syscall"
 	"time"
 )
 
@@ -146,14 +144,9 @@ func classify(err error) string {
 	var certErr *x509.CertificateInvalidError
 	var tlsErr *tls.CertificateVerificationError
 	var recErr tls.RecordHeaderError
-	switch {
-	case errors.As(err, &dnsErr):
+	if errors.As(err, &dnsErr) || errors.As(err, &unknownCA) || errors.As(err, &hostErr) ||
+		errors.As(err, &certErr) || errors.As(err, &tlsErr) || errors.As(err, &recErr) {
 		return Error
-	case errors.As(err, &unknownCA), errors.As(err, &hostErr), errors.As(err, &certErr), errors.As(err, &tlsErr), errors.As(err, &recErr):
-		return Error
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded),
-		errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return Unhealthy
 	}
-	return Unhealthy
+	return Unhealthy // refused, reset, timed out, cut short
 }

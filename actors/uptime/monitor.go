@@ -147,14 +147,14 @@ func (m *Monitor) Run(ctx context.Context) error {
 			}
 			st.routes[r.Alias] = s
 			delete(st.removed, r.Alias)
-			old, existed := routes[r.Alias]
+			was, existed := routes[r.Alias]
 			_, running := nextAt[r.Alias]
 			switch {
 			case r.Paused:
 				delete(dueAt, r.Alias)
 			case running:
 				nextAt[r.Alias] = now.Add(offset(r.Alias, time.Duration(r.Interval)))
-			case !existed || old.Paused || old.Interval != r.Interval || old.URL != r.URL:
+			case !existed || was.Paused || was.Interval != r.Interval || was.URL != r.URL:
 				setDue(r.Alias, now.Add(offset(r.Alias, time.Duration(r.Interval))))
 			}
 		}
