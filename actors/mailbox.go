@@ -38,3 +38,16 @@ func (m *Mailbox[T]) Len() int { return len(m.ch) }
 
 // Dropped is how many offered messages were dropped because the mailbox was full.
 func (m *Mailbox[T]) Dropped() uint64 { return m.dropped.Load() }
+
+// MailboxStats is one mailbox's figures.
+type MailboxStats struct {
+	Name     string `json:"name"`
+	Depth    int    `json:"depth"`    // messages waiting
+	Capacity int    `json:"capacity"` // the most it holds
+	Dropped  uint64 `json:"dropped"`  // offered while full
+}
+
+// Stats reads the mailbox's figures; safe from any goroutine.
+func (m *Mailbox[T]) Stats() MailboxStats {
+	return MailboxStats{Name: m.name, Depth: len(m.ch), Capacity: cap(m.ch), Dropped: m.dropped.Load()}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 )
 
@@ -37,8 +38,37 @@ type Flusher interface {
 	Flush() error
 }
 
+// CollectorStats is one part of a source's poll, as node_exporter reports its
+// collectors: how long it took last time and whether it failed.
+type CollectorStats struct {
+	Name         string  `json:"name"`
+	Polls        uint64  `json:"polls"`
+	Errors       uint64  `json:"errors"` // polls in which this part was lost
+	LastDuration float64 `json:"last_duration_seconds"`
+	LastError    string  `json:"last_error,omitempty"` // of the last poll; empty when it succeeded
+	// FailingSince is the Unix time of the first failure of the current
+	// unbroken run of failures; 0 when the last poll succeeded.
+	FailingSince int64 `json:"failing_since,omitempty"`
+}
+
+// CollectorReporter is implemented by sources made of collectors. The poller
+// calls Collectors on its own goroutine after every poll.
+type CollectorReporter interface {
+	Collectors() []CollectorStats
+}
+
+// PollerStats is one poller's figures: the poll as a whole (a failed poll
+// published nothing) and, when its source reports them, each collector.
+type PollerStats struct {
+	Kind string `json:"kind"`
+	CollectorStats
+	PublishErrors uint64           `json:"publish_errors"`
+	Collectors    []CollectorStats `json:"collectors,omitempty"`
+}
+
 // Poller is the actor that runs one Source every Interval and publishes its
-// samples on Subject. A poll that overruns skips ticks instead of overlapping.
+// samples on Subject. A poll that overruns skips ticks instead of overlapping;
+// a poll is given the interval to finish (the Source's context ends then).
 type Poller struct {
 	Name     string // kind name, for logs
 	Subject  string
@@ -47,6 +77,18 @@ type Poller struct {
 	Source   Source
 	Pub      Publisher
 	Log      *slog.Logger
+
+	stats   atomic.Pointer[PollerStats] // replaced after every poll
+	current PollerStats                 // owned by Run
+	failing time.Time
+}
+
+// Stats reads the poller's figures as of its last poll; safe from any goroutine.
+func (p *Poller) Stats() PollerStats {
+	if st := p.stats.Load(); st != nil {
+		return *st
+	}
+	return PollerStats{Kind: p.Name, CollectorStats: CollectorStats{Name: "poll"}}
 }
 
 // Run polls until ctx is done. The first poll happens one interval after start,
@@ -75,26 +117,60 @@ func (p *Poller) Run(ctx context.Context) error {
 }
 
 func (p *Poller) pollOnce(ctx context.Context, ew *ErrorWindow) {
+	start := time.Now()
+	err := p.poll(ctx, ew)
+	if ctx.Err() != nil {
+		return // stopping: an interrupted poll is not a failure
+	}
+	st := &p.current
+	st.Kind, st.Name = p.Name, "poll"
+	st.Polls++
+	st.LastDuration = time.Since(start).Seconds()
+	st.LastError = ""
+	if err == nil {
+		p.failing = time.Time{}
+		st.FailingSince = 0
+	} else {
+		st.Errors++
+		st.LastError = err.Error()
+		if p.failing.IsZero() {
+			p.failing = start
+		}
+		st.FailingSince = p.failing.Unix()
+	}
+	if cr, ok := p.Source.(CollectorReporter); ok {
+		st.Collectors = cr.Collectors()
+	}
+	snap := *st
+	p.stats.Store(&snap)
+}
+
+// poll runs the source once and publishes its sample. It returns the error
+// that cost the sample, if any.
+func (p *Poller) poll(ctx context.Context, ew *ErrorWindow) error {
 	pctx, cancel := context.WithTimeout(ctx, p.Interval)
 	defer cancel()
 	sample, err := p.Source.Poll(pctx, ew)
 	if errors.Is(err, ErrNoSample) {
-		return
+		return nil
 	}
 	if err != nil {
 		if ctx.Err() == nil {
 			ew.Error("poll", err)
 		}
-		return
+		return err
 	}
 	data, err := json.Marshal(sample)
 	if err != nil {
 		ew.Error("encode", err)
-		return
+		return err
 	}
 	if err := p.Pub.Publish(p.Subject, data); err != nil {
+		p.current.PublishErrors++
 		ew.Error("publish", fmt.Errorf("%s: %w", p.Subject, err))
+		return err
 	}
+	return nil
 }
 
 var (

@@ -50,6 +50,17 @@ func (s State) String() string {
 // MarshalText makes states readable in JSON.
 func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
+// UnmarshalText reads a state written by MarshalText.
+func (s *State) UnmarshalText(b []byte) error {
+	for i, n := range stateNames {
+		if n == string(b) {
+			*s = State(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown actor state %q", b)
+}
+
 // Backoff is the supervisor's restart policy: the n-th consecutive failure waits
 // Min·2^(n-1), at most Max. The failure count halves for every Decay an actor
 // runs without failing, so an actor that failed once long ago restarts fast.

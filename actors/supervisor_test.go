@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -14,11 +12,13 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/ringwatch/ringwatch/bus/bustest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+var quiet = bustest.Quiet()
 
 func TestPanickingActorRestartsWithExponentialBackoff(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {

@@ -106,4 +106,28 @@ func AppendString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
+// AppendAggMessage encodes one closed bucket as published on the agg subject:
+// {"host","kind","period","start","interval","count","mean","min","max"}.
+func AppendAggMessage(dst []byte, host, kind string, p Period, l *Layout, b *Bucket) []byte {
+	dst = append(dst, `{"host":`...)
+	dst = AppendString(dst, host)
+	dst = append(dst, `,"kind":`...)
+	dst = AppendString(dst, kind)
+	dst = append(dst, `,"period":`...)
+	dst = AppendString(dst, p.Name)
+	dst = append(dst, `,"start":`...)
+	dst = appendInt(dst, b.Start)
+	dst = append(dst, `,"interval":`...)
+	dst = appendInt(dst, p.Seconds())
+	dst = append(dst, `,"count":`...)
+	dst = appendInt(dst, int64(b.Count))
+	dst = append(dst, `,"mean":`...)
+	dst = AppendSample(dst, l, b, Mean)
+	dst = append(dst, `,"min":`...)
+	dst = AppendSample(dst, l, b, Min)
+	dst = append(dst, `,"max":`...)
+	dst = AppendSample(dst, l, b, Max)
+	return append(dst, '}')
+}
+
 func appendInt(dst []byte, x int64) []byte { return strconv.AppendInt(dst, x, 10) }

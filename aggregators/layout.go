@@ -134,7 +134,7 @@ func (p Pattern) match(path []string) bool {
 // five downsamplers.
 type Values struct {
 	Host, Kind string
-	key        string // seriesKey(Host, Kind), set by the ingest stage
+	Key        string // SeriesKey(Host, Kind), when the caller has it at hand
 	Time       int64  // Unix seconds
 	Layout     *Layout
 	Num        []float64

@@ -3,7 +3,6 @@ package api_test
 import (
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,24 +22,6 @@ func TestMain(m *testing.M) {
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*Client).mCleaner"),
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*HostClient).connsCleaner"),
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*TCPDialer).tcpAddrsClean"))
-}
-
-// logSink keeps log output for assertions.
-type logSink struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logSink) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logSink) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // twoSamples publishes cpu 10 then 30 for h1 inside one 3 s bucket and
@@ -178,7 +159,7 @@ func TestPanicIsAGeneric500(t *testing.T) {
 	h := startHub(t, nil)
 	h.publish("ringwatch.raw.h1.panicky", fmt.Sprintf(`{"timestamp":%d}`, time.Now().Unix()))
 	waitFor(t, func() error {
-		if h.p.Ingest.Latest("h1", "panicky") == nil {
+		if h.p.Latest("h1", "panicky") == nil {
 			return fmt.Errorf("not ingested")
 		}
 		return nil
@@ -204,7 +185,7 @@ func TestUptimePagingAndKeyword(t *testing.T) {
 		`"adguard":{"status":"unhealthy","uptime":0,"latency":0,"sleep_in":0},`+
 		`"grafana":{"status":"healthy","uptime":1,"latency":1000000,"sleep_in":0}},"timestamp":%d}`, ts))
 	waitFor(t, func() error {
-		if h.p.Ingest.Latest("h1", "uptime") == nil {
+		if h.p.Latest("h1", "uptime") == nil {
 			return fmt.Errorf("uptime not ingested")
 		}
 		return nil

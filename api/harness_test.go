@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"sync"
@@ -15,11 +14,13 @@ import (
 	"github.com/fasthttp/websocket"
 
 	"github.com/ringwatch/ringwatch/actors"
+	"github.com/ringwatch/ringwatch/actors/pipeline"
 	"github.com/ringwatch/ringwatch/actors/systeminfo"
 	"github.com/ringwatch/ringwatch/actors/uptime"
 	"github.com/ringwatch/ringwatch/aggregators"
 	"github.com/ringwatch/ringwatch/api"
 	"github.com/ringwatch/ringwatch/bus"
+	"github.com/ringwatch/ringwatch/bus/bustest"
 )
 
 // hub is the API over a real pipeline: an embedded bus, the ingest stage and
@@ -29,10 +30,11 @@ type hub struct {
 	base string // http://127.0.0.1:port
 	ws   string // ws://127.0.0.1:port
 	pub  *bus.Conn
-	p    *aggregators.Pipeline
+	sub  *bus.Conn // the ingest actor's
+	p    *pipeline.Pipeline
 	srv  *api.Server
 	sup  *actors.Supervisor
-	logs *logSink
+	logs *bustest.Writer
 	stop func()
 }
 
@@ -42,23 +44,23 @@ var panicky = aggregators.Kind{Name: "panicky", Modes: map[string]aggregators.Mo
 
 func startHub(t testing.TB, tune func(*api.Config)) *hub {
 	t.Helper()
-	logs := &logSink{}
-	log := slog.New(slog.NewTextHandler(logs, nil))
+	logs := &bustest.Writer{}
+	log := logs.Logger()
 	b, err := bus.Start(bus.Options{Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn := func(name string) *bus.Conn {
-		c, err := b.Connect(name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
-	h := &hub{t: t, pub: conn("test"), logs: logs}
-	h.p = aggregators.NewPipeline([]aggregators.Kind{systeminfo.Kind(), uptime.Kind(), panicky}, conn("ingest"), conn("agg"), log)
-	cfg := api.Config{Addr: "127.0.0.1:0", Pipeline: h.p, Bus: conn("api"), OwnHost: "h1", Log: log,
-		PongWait: 5 * time.Second, PingPeriod: time.Second, WriteTimeout: time.Second, CloseWait: time.Second}
+	conn := func(name string) *bus.Conn { return bustest.Conn(t, b, name) }
+	h := &hub{t: t, pub: conn("test"), sub: conn("ingest"), logs: logs}
+	h.p = pipeline.New([]aggregators.Kind{systeminfo.Kind(), uptime.Kind(), panicky}, h.sub, conn("agg"), log)
+	h.sup = actors.NewSupervisor(log, actors.DefaultBackoff)
+	cfg := api.Config{Addr: "127.0.0.1:0", Store: h.p, Bus: conn("api"), OwnHost: "h1", Log: log,
+		PongWait: 5 * time.Second, PingPeriod: time.Second, WriteTimeout: time.Second, CloseWait: time.Second,
+		Stats: func() api.Stats {
+			st := h.p.Stats()
+			bs := b.Stats()
+			return api.Stats{Actors: h.sup.Statuses(), Pipeline: &st, Bus: &bs}
+		}}
 	if tune != nil {
 		tune(&cfg)
 	}
@@ -66,25 +68,23 @@ func startHub(t testing.TB, tune func(*api.Config)) *hub {
 	if err := h.srv.Listen(); err != nil {
 		t.Fatal(err)
 	}
-	h.sup = actors.NewSupervisor(log, actors.DefaultBackoff)
 	ctx := context.Background()
 	_ = h.sup.Start(ctx, actors.Spec{Name: "bus", Stage: actors.StageBus, Actor: b})
 	_ = h.sup.Start(ctx, actors.Spec{Name: "api", Stage: actors.StageAPI, Actor: h.srv})
-	for _, d := range h.p.Downsamplers {
-		_ = h.sup.Start(ctx, actors.Spec{Name: "ds", Stage: actors.StageDownsampler, Actor: d})
+	for _, sp := range h.p.Specs() {
+		_ = h.sup.Start(ctx, sp)
 	}
-	_ = h.sup.Start(ctx, actors.Spec{Name: "ingest", Stage: actors.StageIngest, Actor: h.p.Ingest})
 	h.base, h.ws = "http://"+h.srv.Addr(), "ws://"+h.srv.Addr()
 	var once sync.Once
 	h.stop = func() { once.Do(func() { _ = h.sup.Stop(context.Background()) }) }
 	t.Cleanup(h.stop)
 	waitFor(t, func() error {
-		if h.p.Ingest.Conn.NC.NumSubscriptions() == 0 {
+		if h.sub.Subscriptions() == 0 {
 			return fmt.Errorf("ingest not subscribed")
 		}
 		return nil
 	})
-	_ = h.p.Ingest.Conn.NC.Flush()
+	_ = h.sub.Flush()
 	return h
 }
 
@@ -94,7 +94,7 @@ func (h *hub) sample(host string, ts int64, cpu float64) {
 	msg := fmt.Sprintf(`{"timestamp":%d,"cpu_average":%v,"memory":{"used":%d},"disks":{},"sensors":[]}`, ts, cpu, int64(cpu*100))
 	h.publish("ringwatch.raw."+host+".system_info", msg)
 	waitFor(h.t, func() error {
-		if l := h.p.Ingest.Latest(host, "system_info"); l == nil || l.Time != ts {
+		if l := h.p.Latest(host, "system_info"); l == nil || l.Time != ts {
 			return fmt.Errorf("sample %d of %s not ingested", ts, host)
 		}
 		for _, d := range h.p.Downsamplers {
@@ -164,32 +164,21 @@ func read(t *testing.T, c *websocket.Conn, limit time.Duration) (string, error) 
 	return string(msg), err
 }
 
-func (h *hub) counter(name string) uint64 {
+// stats reads GET /api/v1/stats.
+func (h *hub) stats() api.Stats {
 	h.t.Helper()
-	_, _, body := h.get("GET", "/healthz")
-	var hz struct {
-		Counters map[string]uint64 `json:"counters"`
+	code, _, body := h.get("GET", "/api/v1/stats")
+	var st api.Stats
+	if err := json.Unmarshal([]byte(body), &st); err != nil || code != 200 {
+		h.t.Fatalf("stats: %d %v %s", code, err, body)
 	}
-	if err := json.Unmarshal([]byte(body), &hz); err != nil {
-		h.t.Fatal(err)
-	}
-	return hz.Counters[name]
+	return st
 }
 
-// waitFor polls cond every 5 ms for up to 10 s.
+// waitFor polls cond for up to 10 s.
 func waitFor(t testing.TB, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	bustest.Eventually(t, 10*time.Second, cond)
 }
 
 func isClose(err error, code int) bool {

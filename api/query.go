@@ -75,7 +75,7 @@ func parseInterval(v url.Values) (time.Duration, error) {
 
 // parseQuery validates a metrics request for kind from its query string.
 func (s *Server) parseQuery(kindName string, v url.Values) (*query, error) {
-	kind, ok := s.cfg.Pipeline.Kinds[kindName]
+	kind, ok := s.cfg.Store.Kind(kindName)
 	if !ok {
 		return nil, notFound("unknown metrics kind %q", kindName)
 	}
@@ -157,12 +157,12 @@ type Page struct {
 // answer returns q's body: the latest raw sample, or the paged aggregate.
 func (s *Server) answer(q *query) ([]byte, error) {
 	if q.period == nil {
-		if l := s.cfg.Pipeline.Ingest.Latest(q.host, q.kind.Name); l != nil {
+		if l := s.cfg.Store.Latest(q.host, q.kind.Name); l != nil {
 			return l.Raw, nil
 		}
 		return nullBody, nil
 	}
-	v := s.cfg.Pipeline.View(*q.period, q.host, q.kind.Name)
+	v := s.cfg.Store.View(*q.period, q.host, q.kind.Name)
 	if a, ok := s.answers.m.Load(q.key); ok && v != nil && a.(*answer).view == v {
 		return a.(*answer).body, nil
 	}

@@ -6,48 +6,20 @@ import (
 
 	"github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
-
-	"github.com/ringwatch/ringwatch/actors"
 )
 
 func (s *Server) routes() {
 	s.app.Get("/healthz", s.healthz)
+	s.app.Get("/metrics", s.metricsText)
 	v1 := s.app.Group("/api/v1")
 	v1.Get("/hosts", s.hosts)
+	v1.Get("/stats", s.statsJSON)
 	v1.Get("/metrics/all_system_info", s.allSystemInfo)
 	v1.Get("/metrics/:kind", s.metrics)
 	v1.Get("/stream", s.stream)
 	v1.Get("/openapi.yaml", s.openapi)
 	// Anything else: Fiber answers 404, or 405 when the path exists for
 	// another method, through errorHandler's JSON.
-}
-
-// Health is the /healthz body.
-type Health struct {
-	Status   string            `json:"status"` // "ok" or "degraded"
-	Actors   []actors.Status   `json:"actors"`
-	Counters map[string]uint64 `json:"counters"`
-}
-
-func (s *Server) healthz(c *fiber.Ctx) error {
-	h := Health{Status: "ok", Actors: []actors.Status{}, Counters: s.cfg.Pipeline.Counters()}
-	if s.cfg.Counters != nil {
-		for k, v := range s.cfg.Counters() {
-			h.Counters[k] = uint64(max(v, 0))
-		}
-	}
-	h.Counters["ws_open"] = uint64(s.sockets.count())
-	h.Counters["ws_closed_slow"] = s.wsSlowClosed.Load()
-	h.Counters["ws_closed_silent"] = s.wsTimeouts.Load()
-	code := fiber.StatusOK
-	if s.cfg.Supervisor != nil {
-		h.Actors = s.cfg.Supervisor.Statuses()
-		if !s.cfg.Supervisor.Healthy() {
-			h.Status, code = "degraded", fiber.StatusServiceUnavailable
-		}
-	}
-	c.Set(fiber.HeaderCacheControl, "no-store")
-	return c.Status(code).JSON(h)
 }
 
 // Host is one entry of /api/v1/hosts.
@@ -62,7 +34,7 @@ func (s *Server) hosts(c *fiber.Ctx) error {
 	now := time.Now()
 	byName := map[string]*Host{}
 	var out []*Host
-	for _, l := range s.cfg.Pipeline.Ingest.AllLatest() {
+	for _, l := range s.cfg.Store.AllLatest() {
 		h := byName[l.Host]
 		if h == nil {
 			h = &Host{Name: l.Host, Kinds: []string{}}
@@ -83,23 +55,10 @@ func (s *Server) hosts(c *fiber.Ctx) error {
 	return c.JSON(out)
 }
 
-// known reports whether the hub has anything for host: a sample or a
-// restored period of any kind. It costs a few map lookups.
+// known reports whether the hub has anything for host; the hub's own host
+// is known even before its first sample.
 func (s *Server) known(host string) bool {
-	if host == s.cfg.OwnHost { // the hub's own host, even before its first sample
-		return true
-	}
-	for kind := range s.cfg.Pipeline.Kinds {
-		if s.cfg.Pipeline.Ingest.Latest(host, kind) != nil {
-			return true
-		}
-		for _, d := range s.cfg.Pipeline.Downsamplers {
-			if d.Has(host, kind) {
-				return true
-			}
-		}
-	}
-	return false
+	return host == s.cfg.OwnHost || s.cfg.Store.Known(host)
 }
 
 func (s *Server) metrics(c *fiber.Ctx) error {

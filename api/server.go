@@ -17,22 +17,39 @@ import (
 	"github.com/gofiber/fiber/v2"
 	fiberrecover "github.com/gofiber/fiber/v2/middleware/recover"
 
-	"github.com/ringwatch/ringwatch/actors"
 	"github.com/ringwatch/ringwatch/aggregators"
 	"github.com/ringwatch/ringwatch/bus"
 )
 
+// Store is what the API reads of the pipeline: the registered kinds, the
+// latest raw samples and the periods' views. Every method is safe from any
+// goroutine and returns immutable values.
+type Store interface {
+	Kind(name string) (aggregators.Kind, bool)
+	Latest(host, kind string) *aggregators.Latest
+	AllLatest() []*aggregators.Latest // sorted by host, then kind
+	View(period aggregators.Period, host, kind string) *aggregators.View
+	// Known reports whether there is anything at all for host.
+	Known(host string) bool
+}
+
 // Config is what the API serves and how.
 type Config struct {
 	Addr         string // listen address, e.g. 127.0.0.1:8080
-	Pipeline     *aggregators.Pipeline
-	Bus          *bus.Conn          // for the stream relay; nil disables it
-	Supervisor   *actors.Supervisor // for /healthz; nil reports only the pipeline
-	OwnHost      string             // the host answered when a query names none
-	PollInterval time.Duration      // a host is online with a sample within 3 of these
+	Store        Store
+	Bus          *bus.Conn     // for the stream relay; nil disables it
+	OwnHost      string        // the host answered when a query names none
+	PollInterval time.Duration // a host is online with a sample within 3 of these
 	Log          *slog.Logger
-	// Counters adds named counters to /healthz (the snapshotter's, say).
-	Counters func() map[string]int64
+	Version      string // reported as ringwatch_build_info
+
+	// Stats gathers the hub's figures for /metrics, /api/v1/stats and
+	// /healthz; the API adds its own (WebSockets) and the health verdict.
+	// nil: the API's own figures only.
+	Stats func() Stats
+	// CollectorFailFor is how long a poller or collector must fail every
+	// poll before /healthz reports it (default 1 min).
+	CollectorFailFor time.Duration
 
 	// AllowedOrigins lists the Origin values a WebSocket may come from besides
 	// the API's own host ("*": any). Empty: same host only.
@@ -61,8 +78,9 @@ type Server struct {
 
 	upgradeMetrics, upgradeAll, upgradeStream fiber.Handler
 	stopping                                  atomic.Bool
+	prom                                      *metricsRegistry
 
-	// Counters, for /healthz.
+	// Counters, for the stats.
 	wsSlowClosed, wsTimeouts atomic.Uint64
 	computations             atomic.Uint64
 }
@@ -91,7 +109,11 @@ func New(cfg Config) *Server {
 	if cfg.StreamQueue <= 0 {
 		cfg.StreamQueue = 1024
 	}
+	if cfg.CollectorFailFor <= 0 {
+		cfg.CollectorFailFor = time.Minute
+	}
 	s := &Server{cfg: cfg}
+	s.prom = newMetricsRegistry(s)
 	s.app = fiber.New(fiber.Config{
 		DisableStartupMessage: true,
 		ReadTimeout:           10 * time.Second,
@@ -283,4 +305,5 @@ func (s *Server) originAllowed(c *fiber.Ctx) bool {
 	return strings.EqualFold(u.Hostname(), host)
 }
 
-var _ actors.Actor = (*Server)(nil)
+// The server is an actor (actors.Actor: Run(ctx) error).
+var _ interface{ Run(context.Context) error } = (*Server)(nil)

@@ -10,7 +10,6 @@ import (
 
 	fws "github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
-	"github.com/nats-io/nats.go"
 
 	"github.com/ringwatch/ringwatch/aggregators"
 	"github.com/ringwatch/ringwatch/bus"
@@ -89,7 +88,7 @@ func (s *Server) serveAll(c *fws.Conn) {
 // hostsOf lists the hosts with samples of kind, sorted.
 func (s *Server) hostsOf(kind string) []string {
 	var out []string
-	for _, l := range s.cfg.Pipeline.Ingest.AllLatest() {
+	for _, l := range s.cfg.Store.AllLatest() {
 		if l.Kind == kind {
 			out = append(out, l.Host)
 		}
@@ -160,7 +159,7 @@ func (s *Server) serveStream(c *fws.Conn) {
 	req := c.Locals(localRequest).(*socketRequest)
 	k := s.newSocket(c, s.cfg.StreamQueue)
 	k.run(func(k *socket) func() {
-		sub, err := s.cfg.Bus.NC.Subscribe(req.subject, func(m *nats.Msg) {
+		sub, err := s.cfg.Bus.Subscribe(req.subject, func(m *bus.Msg) {
 			data := m.Data
 			if !json.Valid(data) { // not ours: relay it as a string
 				data, _ = json.Marshal(string(m.Data))
@@ -174,7 +173,6 @@ func (s *Server) serveStream(c *fws.Conn) {
 			k.close(1000, "cannot subscribe: "+err.Error())
 			return nil
 		}
-		_ = sub.SetPendingLimits(-1, -1) // the socket's own queue bounds it
 		return func() { _ = sub.Unsubscribe() }
 	})
 }

@@ -110,7 +110,7 @@ func TestSilentClientIsClosedAndAnsweringClientIsKept(t *testing.T) {
 	// This one neither reads nor writes: no pong, no ping. It is closed.
 	silent := h.mustDial("/api/v1/metrics/system_info")
 	waitFor(t, func() error {
-		if n := h.counter("ws_closed_silent"); n != 1 {
+		if n := h.stats().WebSockets.ClosedSilent; n != 1 {
 			return fmt.Errorf("%d sockets closed for silence, want 1", n)
 		}
 		return nil
@@ -139,7 +139,7 @@ func TestShutdownSends1001ToEverySocket(t *testing.T) {
 		conns = append(conns, c)
 	}
 	waitFor(t, func() error {
-		if n := h.counter("ws_open"); n != 4 {
+		if n := h.stats().WebSockets.Clients; n != 4 {
 			return fmt.Errorf("%d open sockets", n)
 		}
 		return nil
@@ -171,7 +171,7 @@ func TestStalledReaderIsClosedWithoutDelayingOthers(t *testing.T) {
 	stalled := h.mustDial("/api/v1/stream?subject=" + subject) // never reads
 	reader := h.mustDial("/api/v1/stream?subject=" + subject)
 	waitFor(t, func() error {
-		if n := h.counter("ws_open"); n != 2 {
+		if n := h.stats().WebSockets.Clients; n != 2 {
 			return fmt.Errorf("%d open sockets", n)
 		}
 		return nil
@@ -206,10 +206,10 @@ func TestStalledReaderIsClosedWithoutDelayingOthers(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, func() error {
-		if c := h.counter("ws_closed_slow"); c != 1 {
+		if c := h.stats().WebSockets.ClosedSlow; c != 1 {
 			return fmt.Errorf("%d sockets closed as slow, want 1", c)
 		}
-		if o := h.counter("ws_open"); o != 1 {
+		if o := h.stats().WebSockets.Clients; o != 1 {
 			return fmt.Errorf("%d sockets open, want 1", o)
 		}
 		return nil
@@ -221,7 +221,7 @@ func TestStreamRelaysEveryMessageInOrder(t *testing.T) {
 	h := startHub(t, nil)
 	c := h.mustDial("/api/v1/stream?subject=ringwatch.agg.*.toy.>")
 	waitFor(t, func() error {
-		if n := h.counter("ws_open"); n != 1 {
+		if n := h.stats().WebSockets.Clients; n != 1 {
 			return fmt.Errorf("%d open", n)
 		}
 		return nil

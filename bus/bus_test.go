@@ -1,8 +1,8 @@
 package bus_test
 
 import (
-	"io"
-	"log/slog"
+	"fmt"
+	"strconv"
 	"testing"
 	"time"
 
@@ -10,6 +10,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ringwatch/ringwatch/bus"
+	"github.com/ringwatch/ringwatch/bus/bustest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -49,7 +50,7 @@ func TestSubjects(t *testing.T) {
 // TestServerServesInProcessAndTCPWithTheHeader: a message published by an
 // in-process connection reaches a TCP subscriber with Ringwatch-Schema: 1.
 func TestServerServesInProcessAndTCPWithTheHeader(t *testing.T) {
-	srv, err := bus.Start(bus.Options{Addr: "127.0.0.1:0", Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv, err := bus.Start(bus.Options{Addr: "127.0.0.1:0", Log: bustest.Quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,10 +79,63 @@ func TestServerServesInProcessAndTCPWithTheHeader(t *testing.T) {
 	if string(m.Data) != `{"timestamp":1}` || m.Header.Get(bus.SchemaHeader) != "1" || !bus.SchemaOK(m) {
 		t.Fatalf("got %s %v", m.Data, m.Header)
 	}
+	// The outside subscriber and the three of the test count as connections.
+	if st := srv.Stats(); st.Connections != 2 || st.MessagesIn != 1 || st.MessagesOut != 1 {
+		t.Fatalf("stats %+v, want 2 connections, 1 message in and 1 out", st)
+	}
+}
+
+// TestSubscriptionsDeliverAndCountDrops: a handler subscription sees every
+// message in order; a channel subscription whose channel is full drops the
+// newest messages and counts them.
+func TestSubscriptionsDeliverAndCountDrops(t *testing.T) {
+	srv := bustest.Server(t)
+	pub, sub := bustest.Conn(t, srv, "pub"), bustest.Conn(t, srv, "sub")
+	got := make(chan string, 100)
+	s1, err := sub.Subscribe("ringwatch.raw.>", func(m *bus.Msg) { got <- string(m.Data) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s1.Unsubscribe()
+	ch := make(chan *bus.Msg, 3)
+	s2, err := sub.ChanSubscribe("ringwatch.raw.>", ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Unsubscribe()
+	if n := sub.Subscriptions(); n != 2 {
+		t.Fatalf("%d subscriptions, want 2", n)
+	}
+	_ = sub.Flush()
+	for i := range 10 {
+		if err := pub.Publish("ringwatch.raw.h.k", []byte(strconv.Itoa(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = pub.Flush()
+	for i := range 10 {
+		select {
+		case m := <-got:
+			if m != strconv.Itoa(i) {
+				t.Fatalf("message %d is %q", i, m)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("message %d never came", i)
+		}
+	}
+	bustest.Eventually(t, 5*time.Second, func() error {
+		if d := s2.Dropped(); d != 7 {
+			return fmt.Errorf("channel subscription dropped %d, want 7", d)
+		}
+		return nil
+	})
+	if m := <-ch; string(m.Data) != "0" {
+		t.Fatalf("the channel kept %q first, want the oldest", m.Data)
+	}
 }
 
 func TestInProcessOnlyOpensNoPort(t *testing.T) {
-	srv, err := bus.Start(bus.Options{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	srv, err := bus.Start(bus.Options{Log: bustest.Quiet()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,29 +10,91 @@ const (
 	SchemaVersion = "1"
 )
 
+// Msg is one message as delivered: its subject, payload and headers. It is
+// nats.go's own type, named here so that no package but bus imports nats.go.
+// A delivered message belongs to its receiver; its Data may be kept.
+type Msg = nats.Msg
+
+// Header is a message's headers.
+type Header = nats.Header
+
 // Conn is one client connection to the bus.
 type Conn struct {
-	NC *nats.Conn
+	nc *nats.Conn
 }
 
 // Publish sends data on subject with the schema header.
 func (c *Conn) Publish(subject string, data []byte) error {
-	return c.NC.PublishMsg(&nats.Msg{
+	return c.nc.PublishMsg(&nats.Msg{
 		Subject: subject,
 		Data:    data,
 		Header:  nats.Header{SchemaHeader: []string{SchemaVersion}},
 	})
 }
 
+// PublishMsg sends m as it is, headers included (tests and tools that speak
+// for other publishers).
+func (c *Conn) PublishMsg(m *Msg) error { return c.nc.PublishMsg(m) }
+
 // Flush waits until the server has received everything published so far.
-func (c *Conn) Flush() error { return c.NC.Flush() }
+// On a subscriber's connection it also means that every message the server
+// sent before the answer has been delivered to the subscription's queue.
+func (c *Conn) Flush() error { return c.nc.Flush() }
 
 // Close drains nothing and closes the connection.
-func (c *Conn) Close() { c.NC.Close() }
+func (c *Conn) Close() { c.nc.Close() }
+
+// Subscribe calls h for every message on subject (wildcards allowed), one at
+// a time, on a goroutine of the subscription's own. h must not block: the
+// queue in front of it is unbounded, so a handler that hands messages on must
+// bound them itself (as the WebSocket relay's per-socket queue does).
+func (c *Conn) Subscribe(subject string, h func(*Msg)) (*Subscription, error) {
+	sub, err := c.nc.Subscribe(subject, h)
+	if err != nil {
+		return nil, err
+	}
+	if err := sub.SetPendingLimits(-1, -1); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, err
+	}
+	return &Subscription{sub: sub}, nil
+}
+
+// ChanSubscribe delivers every message on subject into ch without blocking:
+// when ch is full the message is dropped and counted (Dropped). ch is the
+// receiving actor's bounded mailbox.
+func (c *Conn) ChanSubscribe(subject string, ch chan *Msg) (*Subscription, error) {
+	sub, err := c.nc.ChanSubscribe(subject, ch)
+	if err != nil {
+		return nil, err
+	}
+	return &Subscription{sub: sub}, nil
+}
+
+// Subscriptions is how many subscriptions the connection has.
+func (c *Conn) Subscriptions() int { return c.nc.NumSubscriptions() }
+
+// Subscription is one subscription to a subject.
+type Subscription struct {
+	sub *nats.Subscription
+}
+
+// Dropped is how many messages the client library dropped because the
+// subscriber's queue was full.
+func (s *Subscription) Dropped() uint64 {
+	n, err := s.sub.Dropped()
+	if err != nil || n < 0 {
+		return 0
+	}
+	return uint64(n)
+}
+
+// Unsubscribe stops the delivery of further messages.
+func (s *Subscription) Unsubscribe() error { return s.sub.Unsubscribe() }
 
 // SchemaOK reports whether msg is of a schema this build understands. A message
 // without the header is taken to be schema 1, so hand-published test messages work.
-func SchemaOK(msg *nats.Msg) bool {
+func SchemaOK(msg *Msg) bool {
 	if msg.Header == nil {
 		return true
 	}

@@ -92,7 +92,7 @@ func (s *Server) Connect(name string) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bus: connect %s: %w", name, err)
 	}
-	c := &Conn{NC: nc}
+	c := &Conn{nc: nc}
 	s.mu.Lock()
 	s.conns = append(s.conns, c)
 	s.mu.Unlock()
@@ -111,6 +111,29 @@ func (s *Server) Shutdown() {
 	}
 	s.ns.Shutdown()
 	s.ns.WaitForShutdown()
+}
+
+// Stats are the embedded server's figures.
+type Stats struct {
+	// Connections is how many clients are connected: the hub's own
+	// in-process connections, agents and outside subscribers.
+	Connections int `json:"connections"`
+	// SlowConsumers counts the times the server cut off or dropped messages
+	// for a client that did not read fast enough.
+	SlowConsumers uint64 `json:"slow_consumers"`
+	// MessagesIn and MessagesOut count messages received from and delivered
+	// to clients.
+	MessagesIn  uint64 `json:"messages_in"`
+	MessagesOut uint64 `json:"messages_out"`
+}
+
+// Stats reads the server's figures.
+func (s *Server) Stats() Stats {
+	st := Stats{Connections: s.ns.NumClients(), SlowConsumers: uint64(max(s.ns.NumSlowConsumers(), 0))}
+	if v, err := s.ns.Varz(nil); err == nil {
+		st.MessagesIn, st.MessagesOut = uint64(max(v.InMsgs, 0)), uint64(max(v.OutMsgs, 0))
+	}
+	return st
 }
 
 // Run is the bus as an actor: it holds the server until ctx is done, then shuts
@@ -136,7 +159,7 @@ func Dial(urls, name string, log *slog.Logger) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bus: dial %s: %w", urls, err)
 	}
-	return &Conn{NC: nc}, nil
+	return &Conn{nc: nc}, nil
 }
 
 func errorHandler(log *slog.Logger) nats.ErrHandler {

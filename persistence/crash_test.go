@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ringwatch/ringwatch/actors/pipeline"
 	"github.com/ringwatch/ringwatch/aggregators"
 	"github.com/ringwatch/ringwatch/persistence"
 )
@@ -21,8 +22,8 @@ const childEnv = "RINGWATCH_CRASH_CHILD_DIR"
 // writes snapshots of a growing state in a loop, printing a line after each.
 func childWriter() int {
 	dir := os.Getenv(childEnv)
-	p := aggregators.NewPipeline([]aggregators.Kind{toy}, nil, nil, quiet)
-	s := &persistence.Snapshotter{Dir: dir, Interval: time.Hour, Pipeline: p, Log: quiet}
+	p := pipeline.New([]aggregators.Kind{toy}, nil, nil, quiet)
+	s := &persistence.Snapshotter{Dir: dir, Interval: time.Hour, Source: p, Log: quiet}
 	out := bufio.NewWriter(os.Stdout)
 	now := time.Unix(1_000_000, 0)
 	for i := int64(0); ; i++ {

@@ -16,7 +16,9 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ringwatch/ringwatch/actors"
+	"github.com/ringwatch/ringwatch/actors/pipeline"
 	"github.com/ringwatch/ringwatch/aggregators"
+	"github.com/ringwatch/ringwatch/bus/bustest"
 	"github.com/ringwatch/ringwatch/persistence"
 )
 
@@ -27,15 +29,15 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+var quiet = bustest.Quiet()
 
 var toy = aggregators.Kind{Name: "toy", Counters: []string{"sent"}}
 
-// pipeline builds a pipeline fed directly (no bus) with samples at ts of the
+// fed builds a pipeline fed directly (no bus) with samples at ts of the
 // given cpu values.
-func pipeline(t testing.TB, host string, samples map[int64]float64) *aggregators.Pipeline {
+func fed(t testing.TB, host string, samples map[int64]float64) *pipeline.Pipeline {
 	t.Helper()
-	p := aggregators.NewPipeline([]aggregators.Kind{toy}, nil, nil, quiet)
+	p := pipeline.New([]aggregators.Kind{toy}, nil, nil, quiet)
 	ts := make([]int64, 0, len(samples))
 	for k := range samples {
 		ts = append(ts, k)
@@ -61,7 +63,7 @@ func pipeline(t testing.TB, host string, samples map[int64]float64) *aggregators
 }
 
 // dump renders every period of a pipeline's host as text, for comparisons.
-func dump(p *aggregators.Pipeline, host string) string {
+func dump(p *pipeline.Pipeline, host string) string {
 	var b strings.Builder
 	for _, d := range p.Downsamplers {
 		v := d.View(host, "toy")
@@ -82,8 +84,8 @@ func dump(p *aggregators.Pipeline, host string) string {
 
 func TestSnapshotRoundTripKeepsBucketsAndLastSample(t *testing.T) {
 	dir := t.TempDir()
-	p := pipeline(t, "h1", map[int64]float64{3000: 10, 3001: 20, 3002: 90, 3003: 5})
-	s := &persistence.Snapshotter{Dir: dir, Interval: time.Hour, Pipeline: p, Log: quiet}
+	p := fed(t, "h1", map[int64]float64{3000: 10, 3001: 20, 3002: 90, 3003: 5})
+	s := &persistence.Snapshotter{Dir: dir, Interval: time.Hour, Source: p, Log: quiet}
 	if err := s.SnapshotAll(); err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +94,7 @@ func TestSnapshotRoundTripKeepsBucketsAndLastSample(t *testing.T) {
 		t.Fatalf("loaded %v", states)
 	}
 	st := states[0]
-	q := aggregators.NewPipeline([]aggregators.Kind{toy}, nil, nil, quiet)
+	q := pipeline.New([]aggregators.Kind{toy}, nil, nil, quiet)
 	q.Restore(st.Host, st.Kind, st.Layout, st.Buckets, st.Last, st.LastTime)
 	if got, want := dump(q, "h1"), dump(p, "h1"); got != want {
 		t.Fatalf("after reload:\n%s\nbefore:\n%s", got, want)
@@ -104,9 +106,9 @@ func TestSnapshotRoundTripKeepsBucketsAndLastSample(t *testing.T) {
 		t.Fatalf("last sample %+v", l)
 	}
 	// Nothing changed: nothing is written again.
-	writes := s.Writes.Load()
+	writes := s.Stats().Writes
 	_ = s.SnapshotAll()
-	if s.Writes.Load() != writes {
+	if s.Stats().Writes != writes {
 		t.Fatal("an unchanged host was written again")
 	}
 }
@@ -129,7 +131,7 @@ func TestGoDoxyFileLoadsAndIsRepaired(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := aggregators.NewPipeline([]aggregators.Kind{toy}, nil, nil, quiet)
+	p := pipeline.New([]aggregators.Kind{toy}, nil, nil, quiet)
 	p.Restore("h1", "toy", st.Layout, st.Buckets, st.Last, st.LastTime)
 	got := dump(p, "h1")
 	if !strings.HasPrefix(got, `5m: {"timestamp":3000,"cpu":20}/n=2/{"timestamp":3000,"cpu":10}/{"timestamp":3000,"cpu":30} {"timestamp":3003,"cpu":7}/n=1`) {
@@ -154,8 +156,8 @@ func TestGoDoxyFileLoadsAndIsRepaired(t *testing.T) {
 
 func TestBadFilesAreSetAsideAndTheRestLoads(t *testing.T) {
 	dir := t.TempDir()
-	good := pipeline(t, "good", map[int64]float64{3000: 1})
-	if err := (&persistence.Snapshotter{Dir: dir, Interval: time.Hour, Pipeline: good, Log: quiet}).SnapshotAll(); err != nil {
+	good := fed(t, "good", map[int64]float64{3000: 1})
+	if err := (&persistence.Snapshotter{Dir: dir, Interval: time.Hour, Source: good, Log: quiet}).SnapshotAll(); err != nil {
 		t.Fatal(err)
 	}
 	valid, _ := os.ReadFile(persistence.Path(dir, "good", "toy"))
@@ -221,8 +223,8 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 
 func TestSnapshotterWritesOnStop(t *testing.T) {
 	dir := t.TempDir()
-	p := pipeline(t, "h1", map[int64]float64{3000: 1})
-	s := &persistence.Snapshotter{Dir: dir, Interval: time.Hour, Pipeline: p, Log: quiet}
+	p := fed(t, "h1", map[int64]float64{3000: 1})
+	s := &persistence.Snapshotter{Dir: dir, Interval: time.Hour, Source: p, Log: quiet}
 	sup := actors.NewSupervisor(quiet, actors.DefaultBackoff)
 	_ = sup.Start(context.Background(), actors.Spec{Name: "persistence", Actor: s})
 	if err := sup.Stop(context.Background()); err != nil {

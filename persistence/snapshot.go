@@ -11,10 +11,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync/atomic"
+	"sync"
 	"time"
 
-	"github.com/ringwatch/ringwatch/actors"
 	"github.com/ringwatch/ringwatch/aggregators"
 	"github.com/ringwatch/ringwatch/bus"
 )
@@ -133,20 +132,56 @@ func removeTemps(dir string, log *slog.Logger) {
 	}
 }
 
+// Source is what the snapshotter reads: the pipeline's views and latest
+// samples. Both return immutable values, safe to encode at leisure.
+type Source interface {
+	// Views returns a current view of every (period, host, kind).
+	Views() []*aggregators.View
+	// AllLatest returns the newest raw sample of every (host, kind).
+	AllLatest() []*aggregators.Latest
+}
+
 // Snapshotter is the persistence actor. Every Interval, and once more when it
-// is stopped, it takes each downsampler's views and the ingest stage's last
-// samples and writes every (host, kind) that changed since its last write.
+// is stopped, it takes the views and the last samples and writes every (host,
+// kind) that changed since its last write.
 type Snapshotter struct {
 	Dir      string // <data-dir>/metrics
 	Interval time.Duration
-	Pipeline *aggregators.Pipeline
+	Source   Source
 	Log      *slog.Logger
 
-	written map[string]string // key -> signature of what was written
+	written map[string]string // key -> signature of what was written; owned by Run
 
-	// Writes and Failures count files; LastWrite is the Unix time of the last
-	// successful pass.
-	Writes, Failures, LastWrite atomic.Int64
+	mu    sync.Mutex
+	stats Stats
+}
+
+// Stats are the snapshotter's figures.
+type Stats struct {
+	IntervalSeconds float64 `json:"interval_seconds"`
+	Passes          uint64  `json:"passes"`   // snapshot passes run
+	Writes          uint64  `json:"writes"`   // files written
+	Failures        uint64  `json:"failures"` // files that could not be written
+	BytesWritten    uint64  `json:"bytes_written"`
+	// LastDuration and LastBytes are the last pass's time and bytes.
+	LastDuration float64 `json:"last_duration_seconds"`
+	LastBytes    uint64  `json:"last_bytes"`
+	LastError    string  `json:"last_error,omitempty"` // the last failed pass's first error
+	// LastSuccess is the Unix time of the last pass that wrote everything it
+	// had to; 0 before the first.
+	LastSuccess int64 `json:"last_success"`
+	// FailingSince is the Unix time of the first failed pass of the current
+	// unbroken run of failed passes; 0 when the last pass succeeded.
+	FailingSince int64 `json:"failing_since,omitempty"`
+}
+
+// Stats reads the snapshotter's figures; safe from any goroutine.
+func (s *Snapshotter) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.IntervalSeconds = s.Interval.Seconds()
+	return st
 }
 
 // Run writes snapshots until ctx is done, then writes the final one.
@@ -156,9 +191,9 @@ func (s *Snapshotter) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-t.C:
-			s.SnapshotAll()
+			_ = s.SnapshotAll()
 		case <-ctx.Done():
-			s.SnapshotAll()
+			_ = s.SnapshotAll()
 			return nil
 		}
 	}
@@ -171,29 +206,29 @@ type series struct {
 	last       *aggregators.Latest
 }
 
-// SnapshotAll writes every (host, kind) that changed; it returns the first error.
+// SnapshotAll writes every (host, kind) that changed. It returns the first
+// error, and logs one line for a pass in which any file failed.
 func (s *Snapshotter) SnapshotAll() error {
+	began := time.Now()
 	if s.written == nil {
 		s.written = map[string]string{}
 	}
 	all := map[string]*series{}
 	get := func(host, kind string) *series {
-		k := host + "\x00" + kind
+		k := aggregators.SeriesKey(host, kind)
 		if all[k] == nil {
 			all[k] = &series{host: host, kind: kind, views: map[string]*aggregators.View{}}
 		}
 		return all[k]
 	}
-	for _, d := range s.Pipeline.Downsamplers {
-		for _, v := range d.Views() {
-			se := get(v.Host, v.Kind)
-			se.views[v.Period.Name] = v
-			if se.layout == nil || len(v.Layout.Nodes) > len(se.layout.Nodes) {
-				se.layout = v.Layout
-			}
+	for _, v := range s.Source.Views() {
+		se := get(v.Host, v.Kind)
+		se.views[v.Period.Name] = v
+		if se.layout == nil || len(v.Layout.Nodes) > len(se.layout.Nodes) {
+			se.layout = v.Layout
 		}
 	}
-	for _, l := range s.Pipeline.Ingest.AllLatest() {
+	for _, l := range s.Source.AllLatest() {
 		get(l.Host, l.Kind).last = l
 	}
 	keys := make([]string, 0, len(all))
@@ -202,7 +237,7 @@ func (s *Snapshotter) SnapshotAll() error {
 	}
 	sort.Strings(keys)
 	var first error
-	now := time.Now()
+	var writes, failures, bytes uint64
 	for _, k := range keys {
 		se := all[k]
 		sig := signature(se)
@@ -212,29 +247,45 @@ func (s *Snapshotter) SnapshotAll() error {
 		if se.layout == nil {
 			se.layout = &aggregators.Layout{}
 		}
-		data := Encode(nil, se.host, se.kind, se.layout, se.views, se.last, now)
+		data := Encode(nil, se.host, se.kind, se.layout, se.views, se.last, began)
 		path := Path(s.Dir, se.host, se.kind)
 		err := os.MkdirAll(filepath.Dir(path), 0o755)
 		if err == nil {
 			err = WriteFile(path, data, 0o644)
 		}
 		if err != nil {
-			s.Failures.Add(1)
-			s.Log.Error("snapshot failed", "file", path, "err", err)
+			failures++
 			if first == nil {
 				first = err
 			}
 			continue
 		}
-		s.Writes.Add(1)
+		writes++
+		bytes += uint64(len(data))
 		s.written[k] = sig
 	}
+	end := time.Now()
+	s.mu.Lock()
+	st := &s.stats
+	st.Passes++
+	st.Writes += writes
+	st.Failures += failures
+	st.BytesWritten += bytes
+	st.LastDuration, st.LastBytes = end.Sub(began).Seconds(), bytes
 	if first == nil {
-		s.LastWrite.Store(now.Unix())
+		st.LastSuccess, st.FailingSince, st.LastError = end.Unix(), 0, ""
+	} else {
+		st.LastError = first.Error()
+		if st.FailingSince == 0 {
+			st.FailingSince = began.Unix()
+		}
+	}
+	s.mu.Unlock()
+	if first != nil {
+		s.Log.Error("snapshot failed", "failed", failures, "written", writes, "first_error", first)
 	}
 	return first
 }
-
 func signature(se *series) string {
 	var b strings.Builder
 	for _, p := range aggregators.Periods {
@@ -250,4 +301,6 @@ func signature(se *series) string {
 	return b.String()
 }
 
-var _ actors.Actor = (*Snapshotter)(nil)
+// The snapshotter is an actor (actors.Actor: Run(ctx) error); persistence
+// does not import the actor runtime, so the guard is structural.
+var _ interface{ Run(context.Context) error } = (*Snapshotter)(nil)

@@ -21,7 +21,7 @@ func newRawRead(s *Source) *rawRead {
 	r := &rawRead{files: []string{"/proc/stat", "/proc/meminfo", "/proc/1/mountinfo", "/proc/diskstats", "/proc/net/dev"}}
 	temps, _ := filepath.Glob("/sys/class/hwmon/hwmon*/temp*_input")
 	r.files = append(r.files, temps...)
-	for _, m := range s.disks.mounts {
+	for _, m := range s.fs.mounts {
 		r.mounts = append(r.mounts, m.statPath)
 	}
 	return r

@@ -58,7 +58,7 @@ func TestNetworkFileSystemsOnlyWhenAskedFor(t *testing.T) {
 		s, _ := New(Config{Env: fx.env(), IncludeNetworkFS: include})
 		var mu sync.Mutex
 		var asked []string
-		s.disks.statfs = func(path string) (DiskUsage, error) { // runs on the collector's goroutines
+		s.fs.statfs = func(path string) (DiskUsage, error) { // runs on the collector's goroutines
 			mu.Lock()
 			defer mu.Unlock()
 			asked = append(asked, path)

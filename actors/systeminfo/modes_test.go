@@ -2,12 +2,9 @@ package systeminfo
 
 import (
 	"encoding/json"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
-	"github.com/ringwatch/ringwatch/actors"
 	"github.com/ringwatch/ringwatch/aggregators"
 )
 
@@ -31,16 +28,18 @@ func modeView(t *testing.T) *aggregators.View {
 	}
 	k := Kind()
 	f := aggregators.NewFlattener(nil, aggregators.ParsePatterns(k.Counters...))
-	d := aggregators.NewDownsampler(aggregators.Periods[0], actors.NewMailbox[*aggregators.Values]("t", 1), nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	r := aggregators.NewRings(aggregators.Periods[0])
 	for _, s := range samples {
 		v, err := f.Flatten([]byte(s))
 		if err != nil {
 			t.Fatal(err)
 		}
 		v.Host, v.Kind = "h", Name
-		d.Add(v, time.Unix(2000, 0))
+		if err := r.Add(v, time.Unix(2000, 0)); err != nil {
+			t.Fatal(err)
+		}
 	}
-	return d.View("h", Name)
+	return r.View("h", Name)
 }
 
 // TestAggregateModesGolden pins the exact JSON of every mode: GoDoxy's shapes

@@ -5,13 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math"
-	"os"
-	"regexp"
 	"time"
 
 	"github.com/shirou/gopsutil/v4/common"
-	"golang.org/x/sys/unix"
 
 	"github.com/ringwatch/ringwatch/actors"
 )
@@ -37,29 +33,41 @@ type Config struct {
 	MaxRateGap time.Duration
 }
 
-// Source polls this host. It keeps the previous counters to compute rates.
-type Source struct {
-	cfg      Config
-	ctx      context.Context
-	netSkip  *regexp.Regexp
-	stat     *procFile
-	meminfo  *procFile
-	diskst   *procFile
-	netdev   *procFile
-	disks    *diskCollector
-	sensors  *sensorCollector
-	sysinfo  func(*unix.Sysinfo_t) error
-	names    map[string]string
-	keepDisk map[string]bool
-	keepIf   map[string]bool
+// collector reads one part of the host into a sample. It reports problems
+// that leave its part usable through r, and returns an error when its part
+// is lost for this sample. Each collector belongs to the poll's goroutine.
+type collector interface {
+	update(ctx context.Context, p *poll, si *SystemInfo, r actors.Reporter) error
+}
 
-	st       Stat
-	prevCPU  *Stat
-	prevTime time.Time
-	prevDisk map[string]DiskCounters
-	prevIf   map[string]IfCounters
-	diskBuf  []DiskCounters
-	ifBuf    []IfCounters
+// poll is what every collector of one poll shares.
+type poll struct {
+	now time.Time
+	dt  float64 // seconds since the previous sample; <= 0: no rates this time
+}
+
+// Source polls this host: one collector per kind of data (cpu, meminfo,
+// diskstats, netdev, filesystem, hwmon, sysinfo), each timed and with its
+// last error kept, as node_exporter does.
+type Source struct {
+	cfg        Config
+	cpu        *cpuCollector
+	disk       *diskstatsCollector
+	net        *netdevCollector
+	fs         *filesystemCollector
+	hwmon      *hwmonCollector
+	sys        *sysinfoCollector
+	collectors []*timed
+	prevTime   time.Time
+}
+
+// timed is one collector with its figures.
+type timed struct {
+	name    string
+	c       collector
+	core    bool // a sample needs at least one core part
+	stats   actors.CollectorStats
+	failing time.Time // when the current unbroken run of failures began
 }
 
 // New returns a Source and takes its CPU baseline, so the first poll, one
@@ -77,65 +85,44 @@ func New(cfg Config) (*Source, error) {
 	if cfg.MaxRateGap <= 0 {
 		cfg.MaxRateGap = 10 * time.Minute
 	}
-	ctx := context.Background()
+	env := context.Background()
 	if cfg.Env != nil {
-		ctx = context.WithValue(ctx, common.EnvKey, cfg.Env)
+		env = context.WithValue(env, common.EnvKey, cfg.Env)
+	}
+	net, err := newNetdevCollector(env, cfg.NetExclude)
+	if err != nil {
+		return nil, err
 	}
 	s := &Source{
-		cfg: cfg, ctx: ctx,
-		stat:     newProcFile(envPath(ctx, common.HostProcEnvKey, "/proc", "stat")),
-		meminfo:  newProcFile(envPath(ctx, common.HostProcEnvKey, "/proc", "meminfo")),
-		diskst:   newProcFile(envPath(ctx, common.HostProcEnvKey, "/proc", "diskstats")),
-		netdev:   newProcFile(netDevPath(ctx)),
-		disks:    newDiskCollector(ctx, cfg.IncludeNetworkFS, cfg.MountRefresh, cfg.DiskTimeout),
-		sensors:  newSensorCollector(ctx, cfg.SensorRefresh),
-		sysinfo:  unix.Sysinfo,
-		names:    map[string]string{},
-		keepDisk: map[string]bool{},
-		keepIf:   map[string]bool{},
-		prevDisk: map[string]DiskCounters{},
-		prevIf:   map[string]IfCounters{},
+		cfg:   cfg,
+		cpu:   newCPUCollector(env),
+		disk:  newDiskstatsCollector(env),
+		net:   net,
+		fs:    newFilesystemCollector(env, cfg.IncludeNetworkFS, cfg.MountRefresh, cfg.DiskTimeout),
+		hwmon: newHwmonCollector(env, cfg.SensorRefresh),
+		sys:   newSysinfoCollector(),
 	}
-	switch cfg.NetExclude {
-	case "-":
-	case "":
-		s.netSkip = regexp.MustCompile(DefaultNetExclude)
-	default:
-		re, err := regexp.Compile(cfg.NetExclude)
-		if err != nil {
-			return nil, fmt.Errorf("systeminfo: interface exclusion pattern: %w", err)
-		}
-		s.netSkip = re
-	}
-	if b, err := s.stat.Read(); err == nil {
-		var st Stat
-		if ParseStat(b, &st) == nil {
-			s.prevCPU = &st
-		}
+	mem := newMeminfoCollector(env)
+	for _, c := range []struct {
+		name string
+		c    collector
+		core bool
+	}{
+		{"cpu", s.cpu, true}, {"meminfo", mem, true}, {"diskstats", s.disk, true}, {"netdev", s.net, true},
+		{"filesystem", s.fs, false}, {"hwmon", s.hwmon, false}, {"sysinfo", s.sys, true},
+	} {
+		s.collectors = append(s.collectors, &timed{name: c.name, c: c.c, core: c.core, stats: actors.CollectorStats{Name: c.name}})
 	}
 	return s, nil
 }
 
-// netDevPath prefers PID 1's view of the network (the host's, when a
-// container mounts the host's /proc at HOST_PROC) over the reader's own.
-func netDevPath(ctx context.Context) string {
-	if p := envPath(ctx, common.HostProcEnvKey, "/proc", "1/net/dev"); fileExists(p) {
-		return p
-	}
-	return envPath(ctx, common.HostProcEnvKey, "/proc", "net/dev")
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
-}
-
 // Close releases the open kernel files.
 func (s *Source) Close() {
-	for _, f := range []*procFile{s.stat, s.meminfo, s.diskst, s.netdev} {
-		f.Close()
+	for _, c := range s.collectors {
+		if cl, ok := c.c.(interface{ close() }); ok {
+			cl.close()
+		}
 	}
-	s.sensors.close()
 }
 
 // Restore takes the counters of the last sample published before a restart,
@@ -145,42 +132,10 @@ func (s *Source) Restore(last []byte) error {
 	if err := json.Unmarshal(last, &si); err != nil {
 		return fmt.Errorf("systeminfo: restore: %w", err)
 	}
-	for name, d := range si.DisksIO {
-		s.prevDisk[name] = DiskCounters{Name: name, Reads: d.ReadCount, Writes: d.WriteCount,
-			ReadSectors: d.ReadBytes / 512, WriteSectors: d.WriteBytes / 512}
-	}
-	for name, n := range si.Interfaces {
-		s.prevIf[name] = IfCounters{Name: name, Recv: n.BytesRecv, Sent: n.BytesSent}
-	}
+	s.disk.restore(si.DisksIO)
+	s.net.restore(si.Interfaces)
 	s.prevTime = time.Unix(si.Timestamp, 0)
 	return nil
-}
-
-func (s *Source) intern(b []byte) string {
-	if n, ok := s.names[string(b)]; ok {
-		return n
-	}
-	n := string(b)
-	s.names[n] = n
-	return n
-}
-
-func (s *Source) keepDiskName(b []byte) bool {
-	k, ok := s.keepDisk[string(b)]
-	if !ok {
-		k = IsWholeDisk(string(b))
-		s.keepDisk[string(b)] = k
-	}
-	return k
-}
-
-func (s *Source) keepIfName(b []byte) bool {
-	k, ok := s.keepIf[string(b)]
-	if !ok {
-		k = string(b) != "lo" && (s.netSkip == nil || !s.netSkip.Match(b))
-		s.keepIf[string(b)] = k
-	}
-	return k
 }
 
 // rate is the per-second increase from prev to cur, or 0 when the counter went
@@ -192,14 +147,15 @@ func rate(prev, cur uint64, dt float64) float64 {
 	return float64(cur-prev) / dt
 }
 
-// Poll reads every source it can. Each part that fails is reported and left
-// out; the sample is an error only when nothing at all could be read.
+// Poll reads every part it can. Each part that fails is reported and left
+// out; the sample is an error only when no core part could be read, or when
+// ctx ended before the poll did.
 func (s *Source) Poll(ctx context.Context, r actors.Reporter) (any, error) {
 	return s.PollAt(ctx, time.Now(), r)
 }
 
 // PollAt is Poll with the sample time given.
-func (s *Source) PollAt(_ context.Context, now time.Time, r actors.Reporter) (*SystemInfo, error) {
+func (s *Source) PollAt(ctx context.Context, now time.Time, r actors.Reporter) (*SystemInfo, error) {
 	si := &SystemInfo{
 		Timestamp:  now.Unix(),
 		Disks:      map[string]DiskUsage{},
@@ -208,49 +164,27 @@ func (s *Source) PollAt(_ context.Context, now time.Time, r actors.Reporter) (*S
 		CPUPerCore: []float64{},
 		Interfaces: map[string]Network{},
 	}
-	dt := -1.0
+	p := &poll{now: now, dt: -1}
 	if !s.prevTime.IsZero() {
 		if gap := now.Sub(s.prevTime); gap > 0 && gap <= s.cfg.MaxRateGap {
-			dt = gap.Seconds()
+			p.dt = gap.Seconds()
 		}
 	}
 	read := 0
 	var errs []error
-	fail := func(part string, err error) {
-		r.Error(part, err)
-		errs = append(errs, fmt.Errorf("%s: %w", part, err))
-	}
-
-	if err := s.pollCPU(si); err != nil {
-		fail("cpu", err)
-	} else {
-		read++
-	}
-	if err := s.pollMemory(si); err != nil {
-		fail("memory", err)
-	} else {
-		read++
-	}
-	if err := s.pollDiskIO(si, dt); err != nil {
-		fail("disks_io", err)
-	} else {
-		read++
-	}
-	if err := s.pollNetwork(si, dt); err != nil {
-		fail("network", err)
-	} else {
-		read++
-	}
-	s.disks.collect(now, si.Disks, r)
-	si.Sensors = s.sensors.collect(now, si.Sensors, r)
-	var info unix.Sysinfo_t
-	if err := s.sysinfo(&info); err != nil {
-		fail("sysinfo", err)
-	} else {
-		const scale = 1 << 16 // SI_LOAD_SHIFT
-		si.LoadAvg = LoadAvg{float64(info.Loads[0]) / scale, float64(info.Loads[1]) / scale, float64(info.Loads[2]) / scale}
-		si.Uptime = uint64(info.Uptime)
-		read++
+	for _, c := range s.collectors {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("poll stopped before %s: %w", c.name, err)
+		}
+		start := time.Now()
+		err := c.c.update(ctx, p, si, r)
+		c.record(start, err)
+		if err != nil {
+			r.Error(c.name, err)
+			errs = append(errs, fmt.Errorf("%s: %w", c.name, err))
+		} else if c.core {
+			read++
+		}
 	}
 	s.prevTime = now
 	if read == 0 {
@@ -259,109 +193,35 @@ func (s *Source) PollAt(_ context.Context, now time.Time, r actors.Reporter) (*S
 	return si, nil
 }
 
-func (s *Source) pollCPU(si *SystemInfo) error {
-	b, err := s.stat.Read()
-	if err != nil {
-		return err
+func (c *timed) record(start time.Time, err error) {
+	end := time.Now()
+	c.stats.Polls++
+	c.stats.LastDuration = end.Sub(start).Seconds()
+	c.stats.LastError = ""
+	if err == nil {
+		c.failing = time.Time{}
+		c.stats.FailingSince = 0
+		return
 	}
-	if err := ParseStat(b, &s.st); err != nil {
-		return err
+	c.stats.Errors++
+	c.stats.LastError = err.Error()
+	if c.failing.IsZero() {
+		c.failing = start
 	}
-	si.BootTime = s.st.BootTime
-	if p := s.prevCPU; p != nil {
-		if v, ok := busyPercent(p.Total, s.st.Total); ok {
-			si.CPUAverage = &v
-		}
-		if len(p.Cores) == len(s.st.Cores) {
-			for i := range s.st.Cores {
-				v, _ := busyPercent(p.Cores[i], s.st.Cores[i])
-				si.CPUPerCore = append(si.CPUPerCore, v)
-			}
-		}
-	} else {
-		s.prevCPU = &Stat{}
-	}
-	// Swap the buffers: the current reading becomes the baseline.
-	*s.prevCPU, s.st = s.st, Stat{Cores: s.prevCPU.Cores[:0]}
-	return nil
+	c.stats.FailingSince = c.failing.Unix()
 }
 
-func (s *Source) pollMemory(si *SystemInfo) error {
-	b, err := s.meminfo.Read()
-	if err != nil {
-		return err
+// Collectors reports each collector's figures as of the last poll. It is
+// called on the poller's goroutine, between polls.
+func (s *Source) Collectors() []actors.CollectorStats {
+	out := make([]actors.CollectorStats, len(s.collectors))
+	for i, c := range s.collectors {
+		out[i] = c.stats
 	}
-	m, err := ParseMemInfo(b)
-	if err != nil {
-		return err
-	}
-	used := m.Total - m.Available
-	si.Memory = Memory{Available: m.Available, Used: used, Total: m.Available + used}
-	if si.Memory.Total > 0 {
-		si.Memory.UsedPercent = float64(used) / float64(si.Memory.Total) * 100
-	}
-	if m.SwapTotal > 0 {
-		free := min(m.SwapFree, m.SwapTotal)
-		si.Swap = Swap{Total: m.SwapTotal, Free: free, Used: m.SwapTotal - free,
-			UsedPercent: float64(m.SwapTotal-free) / float64(m.SwapTotal) * 100}
-	}
-	return nil
+	return out
 }
 
-func (s *Source) pollDiskIO(si *SystemInfo, dt float64) error {
-	b, err := s.diskst.Read()
-	if err != nil {
-		return err
-	}
-	s.diskBuf, err = ParseDiskstats(b, s.keepDiskName, s.intern, s.diskBuf)
-	if err != nil {
-		return err
-	}
-	for _, c := range s.diskBuf {
-		d := DiskIO{Name: c.Name, ReadCount: c.Reads, WriteCount: c.Writes,
-			ReadBytes: c.ReadSectors * 512, WriteBytes: c.WriteSectors * 512}
-		if p, ok := s.prevDisk[c.Name]; ok && dt > 0 {
-			d.ReadSpeed = float32(rate(p.ReadSectors*512, d.ReadBytes, dt))
-			d.WriteSpeed = float32(rate(p.WriteSectors*512, d.WriteBytes, dt))
-			d.IOPS = uint64(math.Round(rate(p.Reads, c.Reads, dt) + rate(p.Writes, c.Writes, dt)))
-		}
-		si.DisksIO[c.Name] = d
-	}
-	clear(s.prevDisk)
-	for _, c := range s.diskBuf {
-		s.prevDisk[c.Name] = c
-	}
-	return nil
-}
-
-func (s *Source) pollNetwork(si *SystemInfo, dt float64) error {
-	b, err := s.netdev.Read()
-	if err != nil {
-		return err
-	}
-	s.ifBuf, err = ParseNetDev(b, s.keepIfName, s.intern, s.ifBuf)
-	if err != nil {
-		return err
-	}
-	var total Network
-	for _, c := range s.ifBuf {
-		n := Network{BytesSent: c.Sent, BytesRecv: c.Recv}
-		if p, ok := s.prevIf[c.Name]; ok && dt > 0 {
-			n.UploadSpeed = float32(rate(p.Sent, c.Sent, dt))
-			n.DownloadSpeed = float32(rate(p.Recv, c.Recv, dt))
-		}
-		si.Interfaces[c.Name] = n
-		total.BytesSent += n.BytesSent
-		total.BytesRecv += n.BytesRecv
-		total.UploadSpeed += n.UploadSpeed
-		total.DownloadSpeed += n.DownloadSpeed
-	}
-	si.Network = total
-	clear(s.prevIf)
-	for _, c := range s.ifBuf {
-		s.prevIf[c.Name] = c
-	}
-	return nil
-}
-
-var _ actors.Source = (*Source)(nil)
+var (
+	_ actors.Source            = (*Source)(nil)
+	_ actors.CollectorReporter = (*Source)(nil)
+)

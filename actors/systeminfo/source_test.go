@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/ringwatch/ringwatch/bus/bustest"
 )
 
 // problems is a Reporter that records what it is told.
@@ -182,7 +184,7 @@ func TestNothingReadableIsAnError(t *testing.T) {
 	}
 	s, _ := New(Config{Env: fx.env()})
 	defer s.Close()
-	s.sysinfo = func(*unix.Sysinfo_t) error { return errors.New("sysinfo: not here") }
+	s.sys.call = func(*unix.Sysinfo_t) error { return errors.New("sysinfo: not here") }
 	var p problems
 	if _, err := s.PollAt(context.Background(), time.Now(), &p); err == nil {
 		t.Fatal("a poll that read nothing succeeded")
@@ -194,7 +196,7 @@ func TestStuckMountCostsOneTimeoutThenIsSkippedUntilItAnswers(t *testing.T) {
 	s, _ := New(Config{Env: fx.env(), DiskTimeout: 50 * time.Millisecond})
 	defer s.Close()
 	release := make(chan struct{})
-	s.disks.statfs = func(path string) (DiskUsage, error) {
+	s.fs.statfs = func(path string) (DiskUsage, error) {
 		<-release
 		return DiskUsage{Total: 10, Used: 5, Free: 5, UsedPercent: 50}, nil
 	}
@@ -208,16 +210,13 @@ func TestStuckMountCostsOneTimeoutThenIsSkippedUntilItAnswers(t *testing.T) {
 		t.Fatalf("second poll: disks %v warnings %v", si.Disks, p.warns)
 	}
 	close(release)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	bustest.Eventually(t, 5*time.Second, func() error {
 		si, _ = s.PollAt(context.Background(), time.Now(), &p)
-		if len(si.Disks) == 1 {
-			break
+		if len(si.Disks) != 1 {
+			return fmt.Errorf("the mount is not back after its statfs returned: %v", si.Disks)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the mount never came back after its statfs returned")
-		}
-	}
+		return nil
+	})
 	if fmt.Sprint(si.Disks["/dev/vda"].UsedPercent) != "50" {
 		t.Fatalf("disks %v", si.Disks)
 	}

@@ -3,8 +3,8 @@ package uptime
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ringwatch/ringwatch/actors"
+	"github.com/ringwatch/ringwatch/bus/bustest"
 )
 
 func TestMain(m *testing.M) {
@@ -152,17 +153,16 @@ func TestSlowRouteIsUnhealthyAndNeverOverlaps(t *testing.T) {
 	defer slow.Close()
 	defer close(release)
 	rs := mustRoutes(t, Route{Alias: "slow", URL: slow.URL, Interval: Duration(200 * time.Millisecond), Timeout: Duration(150 * time.Millisecond)})
-	m := NewMonitor(rs, quietLog())
+	m := NewMonitor(rs, bustest.Quiet())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { _ = m.Run(ctx); close(done) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for m.Checks() < 5 {
-		if time.Now().After(deadline) {
-			t.Fatal("checks did not run")
+	bustest.Eventually(t, 10*time.Second, func() error {
+		if n := m.Checks(); n < 5 {
+			return fmt.Errorf("%d checks ran, want 5", n)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	cancel()
 	<-done
 	s, _ := m.Poll(context.Background(), nil)
@@ -175,14 +175,12 @@ func TestSlowRouteIsUnhealthyAndNeverOverlaps(t *testing.T) {
 	}
 }
 
-func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
 // TestRemovedRouteIsUnknownForAWhileThenGone: a route removed by a reload is
 // reported unknown, then dropped once RemovedFor has passed.
 func TestRemovedRouteIsUnknownForAWhileThenGone(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer srv.Close()
-	m := NewMonitor(mustRoutes(t, Route{Alias: "gone", URL: srv.URL}), quietLog())
+	m := NewMonitor(mustRoutes(t, Route{Alias: "gone", URL: srv.URL}), bustest.Quiet())
 	m.RemovedFor = 300 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -195,30 +193,23 @@ func TestRemovedRouteIsUnknownForAWhileThenGone(t *testing.T) {
 		}
 		return s.(Sample).Statuses["gone"].Status, nil
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for m.Checks() == 0 { // running, with the route
-		if time.Now().After(deadline) {
-			t.Fatal("no check ran")
+	bustest.Eventually(t, 5*time.Second, func() error { // running, with the route
+		if m.Checks() == 0 {
+			return errors.New("no check ran")
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 	m.Reload(nil)
-	for {
-		if st, _ := statusOf(); st == Unknown {
-			break
+	bustest.Eventually(t, 5*time.Second, func() error {
+		if st, _ := statusOf(); st != Unknown {
+			return fmt.Errorf("the removed route is %q, want unknown", st)
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("the removed route was never reported unknown")
+		return nil
+	})
+	bustest.Eventually(t, 5*time.Second, func() error {
+		if _, err := statusOf(); !errors.Is(err, actors.ErrNoSample) {
+			return fmt.Errorf("the removed route is still reported after RemovedFor: %v", err)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	for {
-		if _, err := statusOf(); errors.Is(err, actors.ErrNoSample) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the removed route was still reported after RemovedFor")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }

@@ -3,13 +3,10 @@ package uptime
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/url"
 	"testing"
 	"time"
 
-	"github.com/ringwatch/ringwatch/actors"
 	"github.com/ringwatch/ringwatch/aggregators"
 )
 
@@ -33,14 +30,16 @@ func TestMatchFoldIsAnOrderedSubsequence(t *testing.T) {
 func TestRoutesGolden(t *testing.T) {
 	k := Kind()
 	f := aggregators.NewFlattener(nil, aggregators.ParsePatterns(k.Counters...))
-	d := aggregators.NewDownsampler(aggregators.Periods[2], actors.NewMailbox[*aggregators.Values]("t", 1), nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	d := aggregators.NewRings(aggregators.Periods[2])
 	sample := func(ts int64, statuses string) {
 		v, err := f.Flatten([]byte(fmt.Sprintf(`{"statuses":{%s},"timestamp":%d}`, statuses, ts)))
 		if err != nil {
 			t.Fatal(err)
 		}
 		v.Host, v.Kind = "h", Name
-		d.Add(v, time.Unix(2_000_000_000, 0))
+		if err := d.Add(v, time.Unix(2_000_000_000, 0)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	st := func(alias, status string, latencyNs int64) string {
 		return fmt.Sprintf(`"%s":{"status":"%s","uptime":0,"latency":%d,"sleep_in":0}`, alias, status, latencyNs)

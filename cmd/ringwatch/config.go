@@ -36,6 +36,11 @@ type Settings struct {
 	APIToken         string
 	// Routes are the uptime checks from the config file's routes: key.
 	Routes []uptime.Route
+
+	// collectorFailFor is how long a collector must fail every poll before
+	// /healthz reports it (0: the API's default, a minute). Not a flag:
+	// tests shorten it.
+	collectorFailFor time.Duration
 }
 
 type option struct {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ringwatch/ringwatch/actors"
+	"github.com/ringwatch/ringwatch/actors/pipeline"
 	"github.com/ringwatch/ringwatch/aggregators"
 	"github.com/ringwatch/ringwatch/api"
 	"github.com/ringwatch/ringwatch/bus"
@@ -21,9 +22,10 @@ type hub struct {
 	log      *slog.Logger
 	sup      *actors.Supervisor
 	bus      *bus.Server
-	pipeline *aggregators.Pipeline
+	pipeline *pipeline.Pipeline
 	snap     *persistence.Snapshotter
 	api      *api.Server
+	pollers  []*actors.Poller
 	kinds    []kind
 }
 
@@ -58,7 +60,7 @@ func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (_ *
 	for i, k := range ks {
 		aggKinds[i] = k.agg
 	}
-	h.pipeline = aggregators.NewPipeline(aggKinds, ingestConn, aggConn, log)
+	h.pipeline = pipeline.New(aggKinds, ingestConn, aggConn, log)
 
 	dir := filepath.Join(s.DataDir, "metrics")
 	for _, st := range persistence.LoadAll(dir, s.Host, aggKinds, log) {
@@ -74,18 +76,12 @@ func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (_ *
 			}
 		}
 	}
-	h.snap = &persistence.Snapshotter{Dir: dir, Interval: s.SnapshotInterval, Pipeline: h.pipeline, Log: log}
+	h.snap = &persistence.Snapshotter{Dir: dir, Interval: s.SnapshotInterval, Source: h.pipeline, Log: log}
 	h.sup = actors.NewSupervisor(log, actors.DefaultBackoff)
 	h.api = api.New(api.Config{
-		Addr: s.HTTPAddr, Pipeline: h.pipeline, Bus: apiConn, Supervisor: h.sup, OwnHost: s.Host,
+		Addr: s.HTTPAddr, Store: h.pipeline, Bus: apiConn, OwnHost: s.Host, Version: version,
 		PollInterval: s.PollInterval, Log: log, AllowedOrigins: s.AllowedOrigins, Token: s.APIToken,
-		Counters: func() map[string]int64 {
-			return map[string]int64{
-				"snapshot_writes":   h.snap.Writes.Load(),
-				"snapshot_failures": h.snap.Failures.Load(),
-				"snapshot_last":     h.snap.LastWrite.Load(),
-			}
-		},
+		Stats: h.stats, CollectorFailFor: s.collectorFailFor,
 	})
 
 	if err = h.api.Listen(); err != nil {
@@ -99,15 +95,12 @@ func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (_ *
 		if k.source == nil {
 			continue
 		}
-		specs = append(specs, actors.Spec{Name: "poller/" + k.agg.Name, Stage: actors.StagePoller, Actor: &actors.Poller{
-			Name: k.agg.Name, Subject: bus.Raw(s.Host, k.agg.Name), Interval: s.PollInterval,
-			Source: k.source, Pub: pollConn, Log: log,
-		}})
+		p := &actors.Poller{Name: k.agg.Name, Subject: bus.Raw(s.Host, k.agg.Name), Interval: s.PollInterval,
+			Source: k.source, Pub: pollConn, Log: log}
+		h.pollers = append(h.pollers, p)
+		specs = append(specs, actors.Spec{Name: "poller/" + k.agg.Name, Stage: actors.StagePoller, Actor: p})
 	}
-	specs = append(specs, actors.Spec{Name: "ingest", Stage: actors.StageIngest, Actor: h.pipeline.Ingest})
-	for _, d := range h.pipeline.Downsamplers {
-		specs = append(specs, actors.Spec{Name: "downsampler/" + d.Period.Name, Stage: actors.StageDownsampler, Actor: d})
-	}
+	specs = append(specs, h.pipeline.Specs()...)
 	specs = append(specs,
 		actors.Spec{Name: "persistence", Stage: actors.StagePersistence, Actor: h.snap},
 		actors.Spec{Name: "api", Stage: actors.StageAPI, Actor: h.api})
@@ -138,6 +131,17 @@ func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (_ *
 		}
 	}
 	return h, nil
+}
+
+// stats gathers every actor's figures for the API.
+func (h *hub) stats() api.Stats {
+	st := api.Stats{Actors: h.sup.Statuses()}
+	for _, p := range h.pollers {
+		st.Pollers = append(st.Pollers, p.Stats())
+	}
+	pl, sn, b := h.pipeline.Stats(), h.snap.Stats(), h.bus.Stats()
+	st.Pipeline, st.Snapshots, st.Bus = &pl, &sn, &b
+	return st
 }
 
 // waitReady waits until the API listens.

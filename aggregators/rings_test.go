@@ -1,40 +1,23 @@
 package aggregators_test
 
 import (
+	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/ringwatch/ringwatch/actors"
 	"github.com/ringwatch/ringwatch/aggregators"
 )
 
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
-
-// capture is a Publisher that records what it is given.
+// capture records every bucket the rings close, encoded as the downsampler
+// publishes it, with the subject it goes to.
 type capture struct {
-	mu   sync.Mutex
 	msgs []string
 	subj []string
 }
 
-func (c *capture) Publish(subject string, data []byte) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.subj = append(c.subj, subject)
-	c.msgs = append(c.msgs, string(data))
-	return nil
-}
-
-func (c *capture) all() ([]string, []string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]string(nil), c.subj...), append([]string(nil), c.msgs...)
-}
+func (c *capture) all() ([]string, []string) { return c.subj, c.msgs }
 
 func flat(t testing.TB, f *aggregators.Flattener, js string) *aggregators.Values {
 	t.Helper()
@@ -46,8 +29,25 @@ func flat(t testing.TB, f *aggregators.Flattener, js string) *aggregators.Values
 	return v
 }
 
-func newDS(p aggregators.Period, pub actors.Publisher) *aggregators.Downsampler {
-	return aggregators.NewDownsampler(p, actors.NewMailbox[*aggregators.Values]("t", 8), pub, quiet)
+// rings is one period's rings whose closed buckets go to pub (nil: nowhere).
+// add puts a sample in and fails the test on an unexpected drop.
+type rings struct{ *aggregators.Rings }
+
+func newDS(p aggregators.Period, pub *capture) *rings {
+	r := aggregators.NewRings(p)
+	if pub != nil {
+		r.Closed = func(host, kind string, l *aggregators.Layout, b *aggregators.Bucket) {
+			pub.subj = append(pub.subj, "ringwatch.agg."+host+"."+kind+"."+p.Name)
+			pub.msgs = append(pub.msgs, string(aggregators.AppendAggMessage(nil, host, kind, p, l, b)))
+		}
+	}
+	return &rings{Rings: r}
+}
+
+func (r *rings) Add(v *aggregators.Values, now time.Time) {
+	if err := r.Rings.Add(v, now); err != nil {
+		panic(fmt.Sprintf("sample at %d dropped: %v", v.Time, err))
+	}
 }
 
 func period(t testing.TB, name string) aggregators.Period {
@@ -150,15 +150,21 @@ func TestSampleGoesToBucketOfItsOwnTimestamp(t *testing.T) {
 
 func TestTooOldAndFutureSamplesAreDroppedAndCounted(t *testing.T) {
 	p := period(t, "5m")
-	d := newDS(p, nil)
+	d := aggregators.NewRings(p)
 	f := aggregators.NewFlattener(nil, nil)
 	now := time.Unix(10_000, 0)
-	d.Add(flat(t, f, `{"timestamp":9999,"x":1}`), now)
-	d.Add(flat(t, f, fmt.Sprintf(`{"timestamp":%d,"x":1}`, 9999-3*100)), now) // one ring too old
-	d.Add(flat(t, f, `{"timestamp":10061,"x":1}`), now)                       // 61 s ahead
-	d.Add(flat(t, f, `{"timestamp":10060,"x":1}`), now)                       // 60 s ahead: fine
-	if d.TooOld.Load() != 1 || d.Future.Load() != 1 {
-		t.Fatalf("too old %d, future %d; want 1 and 1", d.TooOld.Load(), d.Future.Load())
+	for _, c := range []struct {
+		sample string
+		want   error
+	}{
+		{`{"timestamp":9999,"x":1}`, nil},
+		{fmt.Sprintf(`{"timestamp":%d,"x":1}`, 9999-3*100), aggregators.ErrTooOld}, // one ring too old
+		{`{"timestamp":10061,"x":1}`, aggregators.ErrFuture},                       // 61 s ahead
+		{`{"timestamp":10060,"x":1}`, nil},                                         // 60 s ahead: fine
+	} {
+		if err := d.Add(flat(t, f, c.sample), now); !errors.Is(err, c.want) {
+			t.Fatalf("%s: %v, want %v", c.sample, err, c.want)
+		}
 	}
 	if n := d.View("h1", "toy").Len(); n != 2 {
 		t.Fatalf("%d buckets, want 2", n)

@@ -21,19 +21,19 @@ type sensorInput struct {
 	high, critical float64
 }
 
-// sensorCollector reads temperatures. Discovery (names, labels, thresholds)
+// hwmonCollector reads temperatures. Discovery (names, labels, thresholds)
 // runs every refresh; a poll reads only the input files. One sensor that
 // fails (ENODATA from a powered-down device, EIO) is left out of that sample
 // alone and reported as a warning.
-type sensorCollector struct {
+type hwmonCollector struct {
 	sys     string
 	refresh time.Duration
 	inputs  []sensorInput
 	found   time.Time
 }
 
-func newSensorCollector(ctx context.Context, refresh time.Duration) *sensorCollector {
-	return &sensorCollector{sys: envPath(ctx, common.HostSysEnvKey, "/sys"), refresh: refresh}
+func newHwmonCollector(env context.Context, refresh time.Duration) *hwmonCollector {
+	return &hwmonCollector{sys: envPath(env, common.HostSysEnvKey, "/sys"), refresh: refresh}
 }
 
 func readTrim(path string) string {
@@ -60,7 +60,7 @@ func readMilli(path string) float64 {
 // device/ sub-folder), or thermal zones when there are none. Names follow
 // GoDoxy: the hwmon name, plus "_" and the label in lower case with spaces
 // as underscores (coretemp_package_id_0); a thermal zone's type.
-func (s *sensorCollector) discover() []sensorInput {
+func (s *hwmonCollector) discover() []sensorInput {
 	for _, in := range s.inputs {
 		in.file.Close()
 	}
@@ -97,28 +97,32 @@ func (s *sensorCollector) discover() []sensorInput {
 	return out
 }
 
-func (s *sensorCollector) collect(now time.Time, dst []Sensor, r actors.Reporter) []Sensor {
-	if s.found.IsZero() || now.Sub(s.found) >= s.refresh {
-		s.inputs, s.found = s.discover(), now
+// update reads every temperature input found; one that fails is left out
+// of the sample alone and reported as a warning.
+func (s *hwmonCollector) update(_ context.Context, p *poll, si *SystemInfo, r actors.Reporter) error {
+	if s.found.IsZero() || p.now.Sub(s.found) >= s.refresh {
+		s.inputs, s.found = s.discover(), p.now
 	}
 	for _, in := range s.inputs {
 		b, err := in.file.Read()
 		if err != nil {
-			r.Warn("sensors", fmt.Errorf("%s: %w", in.name, err))
+			r.Warn("hwmon", fmt.Errorf("%s: %w", in.name, err))
 			continue
 		}
 		t, err := parseMilli(b)
 		if err != nil {
-			r.Warn("sensors", fmt.Errorf("%s: %w", in.name, err))
+			r.Warn("hwmon", fmt.Errorf("%s: %w", in.name, err))
 			continue
 		}
-		dst = append(dst, Sensor{Name: in.name, Temperature: float32(t), High: in.high, Critical: in.critical})
+		si.Sensors = append(si.Sensors, Sensor{Name: in.name, Temperature: float32(t), High: in.high, Critical: in.critical})
 	}
-	return dst
+	return nil
 }
 
-func (s *sensorCollector) close() {
+func (s *hwmonCollector) close() {
 	for _, in := range s.inputs {
 		in.file.Close()
 	}
 }
+
+var _ collector = (*hwmonCollector)(nil)

@@ -9,25 +9,26 @@ import (
 	"time"
 
 	"github.com/shirou/gopsutil/v4/common"
-
-	"github.com/ringwatch/ringwatch/actors"
 	"github.com/shirou/gopsutil/v4/disk"
 	"golang.org/x/sys/unix"
+
+	"github.com/ringwatch/ringwatch/actors"
 )
 
-// mount is one file system the disk collector reports.
+// mount is one file system the filesystem collector reports.
 type mount struct {
 	key, device, path, fstype string
 	statPath                  string // path with HOST_ROOT applied
 }
 
-// diskCollector reports disk usage. It caches the mount list (mountinfo changes
-// rarely and gopsutil's parse is the costliest part of a poll) and runs each
+// filesystemCollector reports disk usage. It caches the mount list
+// (mountinfo changes rarely and gopsutil's parse is the costliest part of a
+// poll) and runs each
 // statfs under a timeout: a mount whose statfs does not return in time is
 // marked stuck and skipped until the call comes back, so a dead network mount
 // costs one timeout, not one per poll.
-type diskCollector struct {
-	ctx          context.Context // carries gopsutil's EnvMap
+type filesystemCollector struct {
+	env          context.Context // carries gopsutil's EnvMap
 	hostRoot     string
 	includeNetFS bool
 	refresh      time.Duration
@@ -39,10 +40,10 @@ type diskCollector struct {
 	stuck   map[string]chan struct{} // path -> closed when its statfs returns
 }
 
-func newDiskCollector(ctx context.Context, includeNetFS bool, refresh, timeout time.Duration) *diskCollector {
-	root := envPath(ctx, common.HostRootEnvKey, "/")
-	return &diskCollector{
-		ctx: ctx, hostRoot: root, includeNetFS: includeNetFS, refresh: refresh, timeout: timeout,
+func newFilesystemCollector(env context.Context, includeNetFS bool, refresh, timeout time.Duration) *filesystemCollector {
+	root := envPath(env, common.HostRootEnvKey, "/")
+	return &filesystemCollector{
+		env: env, hostRoot: root, includeNetFS: includeNetFS, refresh: refresh, timeout: timeout,
 		statfs: statfsUsage, stuck: map[string]chan struct{}{},
 	}
 }
@@ -66,8 +67,11 @@ func statfsUsage(path string) (DiskUsage, error) {
 // root, every mount of a /dev/ device except read-only images (squashfs), one
 // per device (the first mount of a device wins, so bind mounts do not replace
 // the real mount point), and network file systems when asked for.
-func (d *diskCollector) listMounts() ([]mount, error) {
-	parts, err := disk.PartitionsWithContext(d.ctx, true)
+func (d *filesystemCollector) listMounts(ctx context.Context) ([]mount, error) {
+	if m, ok := d.env.Value(common.EnvKey).(common.EnvMap); ok {
+		ctx = context.WithValue(ctx, common.EnvKey, m)
+	}
+	parts, err := disk.PartitionsWithContext(ctx, true)
 	if err != nil && len(parts) == 0 {
 		return nil, fmt.Errorf("partitions: %w", err)
 	}
@@ -101,16 +105,18 @@ type usageResult struct {
 	err error
 }
 
-// collect fills dst with the usage of every mount that answers in time.
-func (d *diskCollector) collect(now time.Time, dst map[string]DiskUsage, r actors.Reporter) {
-	if d.mounts == nil || now.Sub(d.fetched) >= d.refresh {
-		ms, err := d.listMounts()
+// update fills si.Disks with the usage of every mount that answers in time
+// (within the timeout, and before ctx ends). Mounts that do not are left
+// out and reported; the collector fails only when it cannot list mounts.
+func (d *filesystemCollector) update(ctx context.Context, p *poll, si *SystemInfo, r actors.Reporter) error {
+	if d.mounts == nil || p.now.Sub(d.fetched) >= d.refresh {
+		ms, err := d.listMounts(ctx)
 		if err != nil {
-			r.Error("disks", err)
-		} else {
-			d.mounts, d.fetched = ms, now
+			return err
 		}
+		d.mounts, d.fetched = ms, p.now
 	}
+	dst := si.Disks
 	results := make(chan usageResult, len(d.mounts))
 	pending := 0
 	for i, m := range d.mounts {
@@ -119,7 +125,7 @@ func (d *diskCollector) collect(now time.Time, dst map[string]DiskUsage, r actor
 			case <-ch:
 				delete(d.stuck, m.statPath)
 			default:
-				r.Warn("disks", fmt.Errorf("%s: statfs still blocked; skipped", m.path))
+				r.Warn("filesystem", fmt.Errorf("%s: statfs still blocked; skipped", m.path))
 				continue
 			}
 		}
@@ -141,14 +147,20 @@ func (d *diskCollector) collect(now time.Time, dst map[string]DiskUsage, r actor
 			m := d.mounts[res.i]
 			delete(d.stuck, m.statPath)
 			if res.err != nil {
-				r.Warn("disks", fmt.Errorf("%s: %w", m.path, res.err))
+				r.Warn("filesystem", fmt.Errorf("%s: %w", m.path, res.err))
 				continue
 			}
 			res.u.Path, res.u.Fstype = m.path, m.fstype
 			dst[m.key] = res.u
 		case <-timer.C:
-			r.Error("disks", fmt.Errorf("statfs timed out after %s on %d mount(s)", d.timeout, pending))
-			return
+			r.Error("filesystem", fmt.Errorf("statfs timed out after %s on %d mount(s)", d.timeout, pending))
+			return nil
+		case <-ctx.Done():
+			r.Error("filesystem", fmt.Errorf("poll ended with statfs pending on %d mount(s)", pending))
+			return nil
 		}
 	}
+	return nil
 }
+
+var _ collector = (*filesystemCollector)(nil)

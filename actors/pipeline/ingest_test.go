@@ -1,0 +1,152 @@
+package pipeline_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ringwatch/ringwatch/actors"
+	"github.com/ringwatch/ringwatch/actors/pipeline"
+	"github.com/ringwatch/ringwatch/aggregators"
+	"github.com/ringwatch/ringwatch/bus"
+	"github.com/ringwatch/ringwatch/bus/bustest"
+)
+
+var quiet = bustest.Quiet()
+
+// timedSamples returns the realistic system_info sample of the codec's
+// benchmarks (8 cores, 2 file systems, 3 disks, 3 interfaces, 6 sensors)
+// whose timestamp digits next(i) rewrites in place: one sample a second.
+func timedSamples(t testing.TB) (msg []byte, next func(i int)) {
+	msg, err := os.ReadFile("../../aggregators/testdata/system_info.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const base = 1_795_000_000
+	at := strings.Index(string(msg), `"timestamp":1795000000`) + len(`"timestamp":`)
+	return msg, func(i int) { strconv.AppendInt(msg[at:at], base+int64(i), 10) }
+}
+
+// BenchmarkIngest is the ingest budget, exactly: decode one raw sample and add
+// it to all five periods, on one goroutine.
+func BenchmarkIngest(b *testing.B) {
+	ks := []aggregators.Kind{{Name: "system_info", Counters: []string{"network.bytes_sent", "disks_io.*.readBytes"}}}
+	p := pipeline.New(ks, nil, nil, quiet)
+	msg, next := timedSamples(b)
+	now := time.Unix(1_900_000_000, 0)
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		next(i)
+		if err := p.Ingest.Ingest("ringwatch.raw.h1.system_info", msg, nil, now); err != nil {
+			b.Fatal(err)
+		}
+		for _, d := range p.Downsamplers {
+			d.Add(<-d.In.C(), now)
+		}
+		i++
+	}
+}
+
+// BenchmarkIngestActors runs the same work through the running actors: the
+// ingest stage offers each sample to five downsampler goroutines. cpu-ns/op
+// is the process's CPU time per sample (every thread, GC and goroutine
+// hand-offs included); ns/op is wall time.
+func BenchmarkIngestActors(b *testing.B) {
+	ks := []aggregators.Kind{{Name: "system_info", Counters: []string{"network.bytes_sent", "disks_io.*.readBytes"}}}
+	p := pipeline.New(ks, nil, nil, quiet)
+	msg, next := timedSamples(b)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, d := range p.Downsamplers {
+		wg.Go(func() { _ = d.Run(ctx) })
+	}
+	defer func() { cancel(); wg.Wait() }()
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	now := time.Unix(1_900_000_000, 0)
+	cpu0 := cpuTime()
+	i := 0
+	for b.Loop() {
+		next(i)
+		if err := p.Ingest.Ingest("ringwatch.raw.h1.system_info", msg, nil, now); err != nil {
+			b.Fatal(err)
+		}
+		for p.Downsamplers[0].In.Len() > 1000 {
+			runtime.Gosched()
+		}
+		i++
+	}
+	for _, d := range p.Downsamplers {
+		for d.Processed.Load() < uint64(i) {
+			runtime.Gosched()
+		}
+	}
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(i), "cpu-ns/op")
+	for _, mb := range p.Stats().Mailboxes {
+		if mb.Dropped > 0 {
+			b.Fatalf("%s dropped %d samples", mb.Name, mb.Dropped)
+		}
+	}
+}
+
+// cpuTime is the process's user+system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestIngestOverTheBusCountsAndDropsBadMessages: five messages over the
+// bus, four of them bad in different ways; each is counted by its reason
+// once it has been handled, and only the good one reaches the latest sample
+// and every downsampler's mailbox.
+func TestIngestOverTheBusCountsAndDropsBadMessages(t *testing.T) {
+	srv := bustest.Server(t)
+	sub, pub := bustest.Conn(t, srv, "ingest"), bustest.Conn(t, srv, "test")
+	p := pipeline.New([]aggregators.Kind{{Name: "toy"}}, sub, nil, quiet)
+	sup := actors.NewSupervisor(quiet, actors.DefaultBackoff)
+	if err := sup.Start(t.Context(), actors.Spec{Name: "ingest", Actor: p.Ingest}); err != nil {
+		t.Fatal(err)
+	}
+	defer sup.Stop(context.Background())
+	bustest.Eventually(t, 5*time.Second, func() error {
+		if sub.Subscriptions() != 1 {
+			return fmt.Errorf("ingest not subscribed yet")
+		}
+		return nil
+	})
+	_ = sub.Flush()
+	bad := &bus.Msg{Subject: "ringwatch.raw.h1.toy", Data: []byte(`{"timestamp":1}`), Header: bus.Header{bus.SchemaHeader: {"2"}}}
+	_ = pub.PublishMsg(bad)
+	_ = pub.Publish("ringwatch.raw.h1.toy", []byte(`{not json`))
+	_ = pub.Publish("ringwatch.raw.h1.toy", []byte(`{"no":"timestamp"}`))
+	_ = pub.Publish("ringwatch.raw.h1.other", []byte(`{"timestamp":1}`))
+	_ = pub.Publish("ringwatch.raw.h1.toy", []byte(fmt.Sprintf(`{"timestamp":%d,"x":1}`, time.Now().Unix())))
+	bustest.Eventually(t, 5*time.Second, func() error {
+		if n := p.Stats().Received; n != 5 {
+			return fmt.Errorf("%d messages handled, want 5", n)
+		}
+		return nil
+	})
+	st := p.Stats()
+	if d := st.Dropped; d["malformed"] != 2 || d["bad_schema"] != 1 || d["unknown_kind"] != 1 || d["queue_full"] != 0 {
+		t.Fatalf("dropped %v", d)
+	}
+	if l := p.Latest("h1", "toy"); l == nil || !strings.Contains(string(l.Raw), `"x":1`) {
+		t.Fatalf("the good sample was not kept: %+v", l)
+	}
+	for _, mb := range st.Mailboxes[1:] {
+		if mb.Depth != 1 || mb.Dropped != 0 {
+			t.Fatalf("mailbox %+v, want the one good sample", mb)
+		}
+	}
+}

@@ -1,0 +1,230 @@
+package aggregators
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// MaxFuture is how far ahead of the hub's clock a sample may be.
+const MaxFuture = time.Minute
+
+// Grace is how long after its end an open bucket waits for late samples before
+// a silent host's bucket is closed by the clock.
+const Grace = 2 * time.Second
+
+// Reasons Add drops a sample for.
+var (
+	ErrTooOld = errors.New("sample is older than the ring")
+	ErrFuture = errors.New("sample is more than a minute ahead of the clock")
+)
+
+// Rings keeps one period's ring for every (host, kind): the state a
+// downsampler actor owns. Add, Sweep, Restore, View and Views belong to that
+// one goroutine; Cached and Has may be called from any goroutine.
+//
+// A sample goes to the bucket of its own timestamp. A bucket closes when a
+// sample for a later bucket arrives, or when the clock passes its end by
+// Grace; Closed is then called with it. A late sample for a closed bucket
+// still within the ring is merged, and Closed is called again with the
+// corrected bucket (consumers treat closed buckets as upserts keyed by start).
+//
+// Views are immutable and built on demand: View builds one only when the
+// series changed since the last, and caches it where Cached finds it. A
+// sample thus costs no copying however often it arrives, and a change is
+// copied once however many readers want it.
+type Rings struct {
+	Period Period
+	// Closed, when set, receives every bucket that closes (on the owning
+	// goroutine, before Add or Sweep returns).
+	Closed func(host, kind string, l *Layout, b *Bucket)
+
+	series map[string]*series // owned
+	refs   sync.Map           // key -> *seriesRef, for readers
+}
+
+// seriesRef is what other goroutines may touch of a series: its last built
+// view and the version it should have.
+type seriesRef struct {
+	view    atomic.Pointer[View]
+	version atomic.Uint64
+}
+
+type series struct {
+	key, host, kind string
+	ring            *Ring
+	layout          *Layout
+	ref             *seriesRef
+	version         uint64
+	closed          []*Bucket // the frozen buckets of the current view, shared
+	stale           bool      // closed must be rebuilt from the ring
+}
+
+// NewRings returns empty rings of period p.
+func NewRings(p Period) *Rings { return &Rings{Period: p, series: map[string]*series{}} }
+
+// SeriesKey identifies one (host, kind).
+func SeriesKey(host, kind string) string { return host + "\x00" + kind }
+
+func (r *Rings) get(key, host, kind string) *series {
+	s := r.series[key]
+	if s == nil {
+		s = &series{key: key, host: host, kind: kind, ring: NewRing(r.Period.Seconds()), ref: &seriesRef{}}
+		r.series[key] = s
+		r.refs.Store(key, s.ref)
+	}
+	return s
+}
+
+// Restore loads buckets (in any order) for host and kind, before any sample.
+func (r *Rings) Restore(host, kind string, l *Layout, buckets []*Bucket) {
+	s := r.get(SeriesKey(host, kind), host, kind)
+	s.layout = l
+	for _, b := range sortedByStart(buckets) {
+		slot, _, _ := s.ring.Place(b.Start)
+		if slot == nil {
+			continue
+		}
+		if slot.Count == 0 {
+			s.ring.Replace(b)
+		} else {
+			slot.Merge(b, l)
+		}
+	}
+	for _, b := range s.ring.Buckets() {
+		b.frozen = b != s.ring.Newest() // the newest may still be open
+	}
+	s.stale = true
+	r.changed(s)
+}
+
+// Add puts one sample in its bucket. It returns ErrFuture or ErrTooOld for a
+// sample it drops.
+func (r *Rings) Add(v *Values, now time.Time) error {
+	if v.Time > now.Add(MaxFuture).Unix() {
+		return ErrFuture
+	}
+	key := v.Key
+	if key == "" {
+		key = SeriesKey(v.Host, v.Kind)
+	}
+	s := r.get(key, v.Host, v.Kind)
+	if s.layout == nil || len(v.Layout.Nodes) >= len(s.layout.Nodes) {
+		s.layout = v.Layout
+	}
+	b, newest, prev := s.ring.Place(v.Time)
+	if b == nil {
+		return ErrTooOld
+	}
+	if newest && b.Count == 0 {
+		s.stale = true // a new bucket may have pushed the oldest out
+	}
+	if prev != nil && !prev.frozen {
+		r.close(s, prev)
+	}
+	switch {
+	case b.frozen: // a late sample for a closed bucket: correct a copy, close it again
+		c := b.Clone()
+		c.Add(v)
+		s.ring.Replace(c)
+		r.close(s, c)
+	case !newest: // a late sample for a bucket that did not exist yet
+		b.Add(v)
+		r.close(s, b)
+	default:
+		b.Add(v)
+	}
+	r.changed(s)
+	return nil
+}
+
+// Sweep closes open buckets whose end is Grace in the past at now.
+func (r *Rings) Sweep(now time.Time) {
+	for _, s := range r.series {
+		b := s.ring.Newest()
+		if b == nil || b.frozen {
+			continue
+		}
+		if now.Unix() >= b.Start+r.Period.Seconds()+int64(Grace/time.Second) {
+			r.close(s, b)
+			r.changed(s)
+		}
+	}
+}
+
+func (r *Rings) close(s *series, b *Bucket) {
+	b.frozen = true
+	s.stale = true
+	if r.Closed != nil {
+		r.Closed(s.host, s.kind, s.layout, b)
+	}
+}
+
+// changed records a change; the next View builds a new view.
+func (r *Rings) changed(s *series) {
+	s.version++
+	s.ref.version.Store(s.version)
+}
+
+// Has reports whether there is anything for host's kind. Any goroutine.
+func (r *Rings) Has(host, kind string) bool {
+	_, ok := r.refs.Load(SeriesKey(host, kind))
+	return ok
+}
+
+// Cached returns the last built view of host's kind if nothing changed since
+// it was built. known reports whether the series exists at all. Any goroutine.
+func (r *Rings) Cached(host, kind string) (v *View, known bool) {
+	ref, ok := r.refs.Load(SeriesKey(host, kind))
+	if !ok {
+		return nil, false
+	}
+	sr := ref.(*seriesRef)
+	if v := sr.view.Load(); v != nil && v.Version == sr.version.Load() {
+		return v, true
+	}
+	return nil, true
+}
+
+// View returns the current view of host's kind, building it if it changed,
+// or nil if there is none.
+func (r *Rings) View(host, kind string) *View {
+	if s := r.series[SeriesKey(host, kind)]; s != nil {
+		return r.fresh(s)
+	}
+	return nil
+}
+
+// Views returns a current view of every (host, kind).
+func (r *Rings) Views() []*View {
+	out := make([]*View, 0, len(r.series))
+	for _, s := range r.series {
+		out = append(out, r.fresh(s))
+	}
+	return out
+}
+
+// fresh returns s's view, building it if it is out of date.
+func (r *Rings) fresh(s *series) *View {
+	if v := s.ref.view.Load(); v != nil && v.Version == s.version {
+		return v
+	}
+	var open *Bucket
+	if n := s.ring.Newest(); n != nil && !n.frozen {
+		open = n.Clone()
+		open.frozen = true
+	}
+	if s.stale || s.closed == nil {
+		s.closed = s.closed[:0:0]
+		for _, b := range s.ring.Buckets() {
+			if b.frozen {
+				s.closed = append(s.closed, b)
+			}
+		}
+		s.stale = false
+	}
+	v := &View{Host: s.host, Kind: s.kind, Period: r.Period, Layout: s.layout, Closed: s.closed, Open: open, Version: s.version}
+	s.ref.view.Store(v)
+	return v
+}

@@ -1,0 +1,53 @@
+package aggregators
+
+import "time"
+
+// View is an immutable picture of one (host, kind)'s period, safe to share.
+// The closed buckets' list is shared between views until a bucket closes, so
+// that a new sample costs one copy of the open bucket, not of the whole ring.
+type View struct {
+	Host, Kind string
+	Period     Period
+	Layout     *Layout
+	Closed     []*Bucket // oldest first; shared, never modified
+	Open       *Bucket   // the newest bucket while it is open, else nil
+	Version    uint64    // grows with every change
+}
+
+// Len is the number of buckets.
+func (v *View) Len() int {
+	if v.Open != nil {
+		return len(v.Closed) + 1
+	}
+	return len(v.Closed)
+}
+
+// List returns every bucket, oldest first.
+func (v *View) List() []*Bucket {
+	out := make([]*Bucket, 0, v.Len())
+	out = append(out, v.Closed...)
+	if v.Open != nil {
+		out = append(out, v.Open)
+	}
+	return out
+}
+
+// Entries returns the buckets as entries, oldest first.
+func (v *View) Entries() []Entry {
+	out := make([]Entry, 0, v.Len())
+	for _, b := range v.Closed {
+		out = append(out, Entry{Layout: v.Layout, Bucket: b})
+	}
+	if v.Open != nil {
+		out = append(out, Entry{Layout: v.Layout, Bucket: v.Open})
+	}
+	return out
+}
+
+// Latest is the newest raw sample of one (host, kind), as published.
+type Latest struct {
+	Host, Kind string
+	Raw        []byte    // the sample's JSON, byte for byte
+	Time       int64     // the sample's timestamp, Unix seconds
+	Received   time.Time // when the hub got it; zero if restored from disk
+}
