@@ -24,9 +24,16 @@ const maxDepth = 32
 // layout as new keys appear. It belongs to one goroutine.
 //
 // It scans the JSON text once, strictly (anything encoding/json would reject
-// is rejected), and walks the layout alongside: samples of one kind repeat
-// their keys in the same order, so each key is first compared with the child
-// that followed last time, and only looked up by name when that misses.
+// is rejected, and invalid UTF-8 too), and walks the layout alongside:
+// samples of one kind repeat their keys in the same order, so each key is
+// first compared with the child that followed last time, and only looked up
+// by name when that misses.
+//
+// Why a scanner of our own rather than valyala/fastjson (which persistence
+// uses to read state files): measured on the same 1.9 KB sample in one run,
+// a flattener on fastjson took 1.9 times as long (10.3 us against 5.5 us),
+// because strictness needs fastjson.Validate before its lenient parser, and
+// those two alone cost what this whole scan costs (BenchmarkFastjsonFloor).
 type Flattener struct {
 	layout   *Layout
 	counters []Pattern
