@@ -46,9 +46,10 @@ type CollectorStats struct {
 	Errors       uint64  `json:"errors"` // polls in which this part was lost
 	LastDuration float64 `json:"last_duration_seconds"`
 	LastError    string  `json:"last_error,omitempty"` // of the last poll; empty when it succeeded
-	// FailingSince is the Unix time of the first failure of the current
-	// unbroken run of failures; 0 when the last poll succeeded.
-	FailingSince int64 `json:"failing_since,omitempty"`
+	// FailingSince is the Unix time (seconds, with a fraction) of the first
+	// failure of the current unbroken run of failures; 0 when the last poll
+	// succeeded.
+	FailingSince float64 `json:"failing_since,omitempty"`
 }
 
 // CollectorReporter is implemented by sources made of collectors. The poller
@@ -136,7 +137,7 @@ func (p *Poller) pollOnce(ctx context.Context, ew *ErrorWindow) {
 		if p.failing.IsZero() {
 			p.failing = start
 		}
-		st.FailingSince = p.failing.Unix()
+		st.FailingSince = float64(p.failing.UnixNano()) / 1e9
 	}
 	if cr, ok := p.Source.(CollectorReporter); ok {
 		st.Collectors = cr.Collectors()

@@ -74,7 +74,7 @@ func (s *Server) problems(st *Stats, now time.Time) []string {
 		out = append(out, p)
 	}
 	if sn := st.Snapshots; sn != nil && sn.FailingSince > 0 {
-		failing := now.Sub(time.Unix(sn.FailingSince, 0))
+		failing := now.Sub(fromSeconds(sn.FailingSince))
 		if limit := 2 * time.Duration(sn.IntervalSeconds*float64(time.Second)); failing > limit {
 			out = append(out, fmt.Sprintf("snapshots have failed for %s (more than two snapshot intervals): %s",
 				failing.Round(time.Second), sn.LastError))
@@ -84,7 +84,7 @@ func (s *Server) problems(st *Stats, now time.Time) []string {
 		if c.FailingSince == 0 {
 			return
 		}
-		if failing := now.Sub(time.Unix(c.FailingSince, 0)); failing >= s.cfg.CollectorFailFor {
+		if failing := now.Sub(fromSeconds(c.FailingSince)); failing >= s.cfg.CollectorFailFor {
 			out = append(out, fmt.Sprintf("%s has failed every poll for %s: %s", what, failing.Round(time.Second), c.LastError))
 		}
 	}
@@ -96,6 +96,9 @@ func (s *Server) problems(st *Stats, now time.Time) []string {
 	}
 	return out
 }
+
+// fromSeconds is the time of a Unix time in seconds with a fraction.
+func fromSeconds(s float64) time.Time { return time.Unix(0, int64(s*1e9)) }
 
 // Health is the /healthz body.
 type Health struct {

@@ -170,9 +170,10 @@ type Stats struct {
 	// LastSuccess is the Unix time of the last pass that wrote everything it
 	// had to; 0 before the first.
 	LastSuccess int64 `json:"last_success"`
-	// FailingSince is the Unix time of the first failed pass of the current
-	// unbroken run of failed passes; 0 when the last pass succeeded.
-	FailingSince int64 `json:"failing_since,omitempty"`
+	// FailingSince is the Unix time (seconds, with a fraction) of the first
+	// failed pass of the current unbroken run of failed passes; 0 when the
+	// last pass succeeded.
+	FailingSince float64 `json:"failing_since,omitempty"`
 }
 
 // Stats reads the snapshotter's figures; safe from any goroutine.
@@ -277,7 +278,7 @@ func (s *Snapshotter) SnapshotAll() error {
 	} else {
 		st.LastError = first.Error()
 		if st.FailingSince == 0 {
-			st.FailingSince = began.Unix()
+			st.FailingSince = float64(began.UnixNano()) / 1e9
 		}
 	}
 	s.mu.Unlock()

@@ -208,8 +208,10 @@ func (c *timed) record(start time.Time, err error) {
 	if c.failing.IsZero() {
 		c.failing = start
 	}
-	c.stats.FailingSince = c.failing.Unix()
+	c.stats.FailingSince = unixSeconds(c.failing)
 }
+
+func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 
 // Collectors reports each collector's figures as of the last poll. It is
 // called on the poller's goroutine, between polls.

@@ -29,15 +29,23 @@ const MaxRedirects = 5
 // maxBody is how much of a response is searched for expect_body.
 const maxBody = 1 << 20
 
-// Checker runs checks. Its HTTP clients keep connections alive between
-// checks of the same host. It is safe for concurrent use.
-type Checker struct {
+// Checker runs one check of a route within its timeout. It must be safe for
+// concurrent use. NetChecker is the real one; tests give the monitor one
+// that answers on fake time.
+type Checker interface {
+	Check(ctx context.Context, r Route) Result
+}
+
+// NetChecker checks HTTP(S) and TCP routes over the network. Its HTTP clients
+// keep connections alive between checks of the same host. It is safe for
+// concurrent use.
+type NetChecker struct {
 	verify, insecure *http.Client
 	dialer           net.Dialer
 }
 
-// NewChecker returns a checker with its own connection pools.
-func NewChecker() *Checker {
+// NewChecker returns a network checker with its own connection pools.
+func NewChecker() *NetChecker {
 	mk := func(skip bool) *http.Client {
 		tr := &http.Transport{
 			Proxy:       nil, // a health check goes straight to the route
@@ -58,17 +66,17 @@ func NewChecker() *Checker {
 			return nil
 		}}
 	}
-	return &Checker{verify: mk(false), insecure: mk(true)}
+	return &NetChecker{verify: mk(false), insecure: mk(true)}
 }
 
 // Close drops idle connections.
-func (c *Checker) Close() {
+func (c *NetChecker) Close() {
 	c.verify.CloseIdleConnections()
 	c.insecure.CloseIdleConnections()
 }
 
 // Check runs one check of r within its timeout.
-func (c *Checker) Check(ctx context.Context, r Route) Result {
+func (c *NetChecker) Check(ctx context.Context, r Route) Result {
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(r.Timeout))
 	defer cancel()
 	start := time.Now()
@@ -150,3 +158,5 @@ func classify(err error) string {
 	}
 	return Unhealthy // refused, reset, timed out, cut short
 }
+
+var _ Checker = (*NetChecker)(nil)

@@ -18,7 +18,7 @@ import (
 // It is also the uptime kind's Source: every poll it reports the current
 // status of every route as one StatusByAlias sample.
 type Monitor struct {
-	Checker       *Checker
+	Checker       Checker       // NewMonitor sets a NetChecker
 	MaxConcurrent int           // default 64
 	RemovedFor    time.Duration // how long a removed route is reported unknown (default RemovedGrace)
 	Log           *slog.Logger
@@ -219,7 +219,9 @@ func (m *Monitor) Run(ctx context.Context) error {
 			go func() { wg.Wait(); close(results) }()
 			for range results {
 			}
-			m.Checker.Close()
+			if c, ok := m.Checker.(interface{ Close() }); ok {
+				c.Close() // idle keep-alive connections
+			}
 			return nil
 		case rs := <-m.reload:
 			apply(rs, time.Now())

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,11 +11,19 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
+	"github.com/ringwatch/ringwatch/actors"
+	"github.com/ringwatch/ringwatch/actors/pipeline"
 	"github.com/ringwatch/ringwatch/actors/uptime"
+	"github.com/ringwatch/ringwatch/aggregators"
+	"github.com/ringwatch/ringwatch/bus"
+	"github.com/ringwatch/ringwatch/bus/bustest"
+	"github.com/ringwatch/ringwatch/persistence"
 )
 
 type routeAgg struct {
@@ -66,79 +75,107 @@ func (f *flakyServer) start(t *testing.T) {
 
 func (f *flakyServer) stop() { _ = f.srv.Close() }
 
-// TestRouteUpThenDownGivesExactUptime: a route up for 90 s then down for
-// 30 s reports uptime 0.75 and downtime 0.25 over the 5m period (within one
-// check's worth) and current_status unhealthy; after a restart, the 1h uptime
-// is what it was, to the last completed bucket. With -short the same runs
-// ten times faster (9 s up, 3 s down).
-func TestRouteUpThenDownGivesExactUptime(t *testing.T) {
-	up, down := 90*time.Second, 30*time.Second
-	if testing.Short() {
-		up, down = 9*time.Second, 3*time.Second
+// checkerFunc is an uptime.Checker that answers at once: the routes' side
+// of a fake-time test, where nothing may wait on the network.
+type checkerFunc func(r uptime.Route) uptime.Result
+
+func (f checkerFunc) Check(_ context.Context, r uptime.Route) uptime.Result { return f(r) }
+
+// ingestDirectly publishes into a pipeline's ingest stage without a bus.
+type ingestDirectly struct{ p *pipeline.Pipeline }
+
+func (d ingestDirectly) Publish(subject string, data []byte) error {
+	return d.p.Ingest.Ingest(subject, data, nil, time.Now())
+}
+
+// routesOf runs the uptime mode over host's period.
+func routesOf(t *testing.T, p *pipeline.Pipeline, period string) []uptime.RouteAggregate {
+	t.Helper()
+	per, _ := aggregators.ParsePeriod(period)
+	v := p.View(per, "testhost", uptime.Name)
+	if v == nil {
+		t.Fatalf("no %s view", period)
 	}
-	srv := &flakyServer{}
-	srv.start(t)
-	dir := t.TempDir()
-	s := testSettings(t, dir)
-	s.PollInterval = 250 * time.Millisecond
-	routes, err := uptime.Validate([]uptime.Route{
-		{Alias: "web", URL: "http://" + srv.addr, Interval: uptime.Duration(time.Second), Timeout: uptime.Duration(500 * time.Millisecond)},
-	})
+	data, err := uptime.Routes(v.Entries(), aggregators.Query{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Routes = routes
-	ks, _ := kinds(s)
-	h, _ := startTestHub(t, s, ks)
-	base := "http://" + h.api.Addr()
-	start := time.Now()
-	eventually(t, start.Add(10*time.Second), func() error {
-		_, rs, err := uptimePage(t, base, "period=5m")
-		if err != nil || len(rs) != 1 || rs[0].CurrentStatus != "healthy" {
-			return fmt.Errorf("waiting for the first healthy check: %+v %v", rs, err)
-		}
-		return nil
-	})
-	upSince := time.Now()
-	eventually(t, upSince.Add(up+time.Second), func() error {
-		if time.Since(upSince) < up {
-			return fmt.Errorf("up for %s of %s", time.Since(upSince), up)
-		}
-		return nil
-	})
-	srv.stop()
-	downSince := time.Now()
-	eventually(t, downSince.Add(down+time.Second), func() error {
-		if time.Since(downSince) < down {
-			return fmt.Errorf("down for %s of %s", time.Since(downSince), down)
-		}
-		return nil
-	})
-	_, rs, err := uptimePage(t, base, "period=5m")
-	if err != nil || len(rs) != 1 {
-		t.Fatalf("%+v %v", rs, err)
+	out := make([]uptime.RouteAggregate, len(data))
+	for i, d := range data {
+		out[i] = d.(uptime.RouteAggregate)
 	}
-	r := rs[0]
-	// One check's worth: a 1 s check interval over 120 s (12 s with -short).
-	tol := float64(time.Second)/float64(up+down) + 0.01
-	if math.Abs(r.Uptime-0.75) > tol || math.Abs(r.Downtime-0.25) > tol || r.CurrentStatus != "unhealthy" {
-		t.Fatalf("uptime %.3f downtime %.3f idle %.3f current %s; want 0.75, 0.25 (±%.3f), unhealthy",
-			r.Uptime, r.Downtime, r.Idle, r.CurrentStatus, tol)
-	}
+	return out
+}
 
-	// Restart: the 1h figures, up to the last completed bucket, come back.
-	_, before, _ := uptimePage(t, base, "period=1h")
-	if err := h.stop(5 * time.Second); err != nil {
-		t.Fatal(err)
-	}
-	s.PollInterval = time.Hour // the restarted hub takes no new sample
-	ks, _ = kinds(s)
-	h2, _ := startTestHub(t, s, ks)
-	_, after, err := uptimePage(t, "http://"+h2.api.Addr(), "period=1h")
-	if err != nil || len(after) != 1 || after[0].Uptime != before[0].Uptime || after[0].Downtime != before[0].Downtime ||
-		len(after[0].Statuses) != len(before[0].Statuses) {
-		t.Fatalf("1h after restart %+v %v; before %+v", after, err, before)
-	}
+// TestRouteUpThenDownGivesExactUptime runs the hub's uptime path (monitor,
+// poller, ingest, the five downsamplers) on fake time: a route up for 90 s
+// then down for 30 s reports uptime 0.75 and downtime 0.25 over the 5m
+// period and current_status unhealthy; after a snapshot and a restore into a
+// new pipeline, the 1h figures are what they were. Two minutes take
+// milliseconds; a real process runs the same path in TestSIGHUPReloadsRoutes.
+func TestRouteUpThenDownGivesExactUptime(t *testing.T) {
+	dir := t.TempDir()
+	synctest.Test(t, func(t *testing.T) {
+		routes, err := uptime.Validate([]uptime.Route{
+			{Alias: "web", URL: "http://web.invalid", Interval: uptime.Duration(time.Second), Timeout: uptime.Duration(500 * time.Millisecond)},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var down atomic.Bool
+		mon := uptime.NewMonitor(routes, bustest.Quiet())
+		mon.Checker = checkerFunc(func(uptime.Route) uptime.Result {
+			if down.Load() {
+				return uptime.Result{Status: uptime.Unhealthy, Reason: "connection refused", Latency: time.Millisecond, At: time.Now()}
+			}
+			return uptime.Result{Status: uptime.Healthy, Latency: 2 * time.Millisecond, At: time.Now()}
+		})
+		p := pipeline.New([]aggregators.Kind{uptime.Kind()}, nil, nil, bustest.Quiet())
+		poller := &actors.Poller{Name: uptime.Name, Subject: bus.Raw("testhost", uptime.Name), Interval: 250 * time.Millisecond,
+			Source: mon, Pub: ingestDirectly{p}, Log: bustest.Quiet()}
+		sup := actors.NewSupervisor(bustest.Quiet(), actors.DefaultBackoff)
+		specs := append(p.Specs(), actors.Spec{Name: "checks", Stage: actors.StagePoller, Actor: mon},
+			actors.Spec{Name: "poller", Stage: actors.StagePoller, Actor: poller})
+		defer sup.Stop(context.Background()) // on failure; a second Stop is harmless
+		for _, sp := range specs {
+			if err := sup.Start(context.Background(), sp); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for mon.Checks() == 0 { // the first check comes within one interval
+			time.Sleep(50 * time.Millisecond)
+		}
+		time.Sleep(90 * time.Second)
+		down.Store(true)
+		time.Sleep(30 * time.Second)
+		synctest.Wait()
+
+		rs := routesOf(t, p, "5m")
+		// A change shows at the route's next check (1 s) and the next poll
+		// (250 ms): the samples may be off by that much of the 120 s.
+		const tol = 1.25 / 120
+		if len(rs) != 1 || math.Abs(float64(rs[0].Uptime)-0.75) > tol || math.Abs(float64(rs[0].Downtime)-0.25) > tol ||
+			rs[0].Idle > tol || rs[0].CurrentStatus != uptime.Unhealthy {
+			t.Fatalf("5m: %+v; want uptime 0.75, downtime 0.25 and idle (starting) 0, each within %.4f, current unhealthy", rs, tol)
+		}
+		before := routesOf(t, p, "1h")
+		if err := sup.Stop(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		snap := &persistence.Snapshotter{Dir: dir, Interval: time.Hour, Source: p, Log: bustest.Quiet()}
+		if err := snap.SnapshotAll(); err != nil {
+			t.Fatal(err)
+		}
+		q := pipeline.New([]aggregators.Kind{uptime.Kind()}, nil, nil, bustest.Quiet())
+		for _, st := range persistence.LoadAll(dir, "testhost", []aggregators.Kind{uptime.Kind()}, bustest.Quiet()) {
+			q.Restore(st.Host, st.Kind, st.Layout, st.Buckets, st.Last, st.LastTime)
+		}
+		after := routesOf(t, q, "1h")
+		if len(after) != 1 || after[0].Uptime != before[0].Uptime || after[0].Downtime != before[0].Downtime ||
+			after[0].AvgLatency != before[0].AvgLatency || len(after[0].Statuses) != len(before[0].Statuses) {
+			t.Fatalf("1h after the restore %+v; before %+v", after, before)
+		}
+	})
 }
 
 // TestSIGHUPReloadsRoutes: pause, unpause, add and remove routes by editing
@@ -210,6 +247,21 @@ func TestSIGHUPReloadsRoutes(t *testing.T) {
 		return nil
 	})
 	expect("after a bad reload", map[string]string{"alpha": "healthy", "beta": "unknown"})
+
+	// The route goes down: the process reports it, and its 5m history holds
+	// both statuses, ending with the current one.
+	srv.stop()
+	expect("server down", map[string]string{"alpha": "unhealthy", "beta": "unknown"})
+	eventually(t, time.Now().Add(5*time.Second), func() error {
+		_, rs, err := uptimePage(t, base, "period=5m&keyword=alpha")
+		if err != nil || len(rs) != 1 {
+			return fmt.Errorf("5m: %+v %v", rs, err)
+		}
+		if r := rs[0]; r.CurrentStatus != "unhealthy" || r.Uptime <= 0 || r.Downtime <= 0 || r.Uptime+r.Downtime+r.Idle < 0.999 {
+			return fmt.Errorf("5m of alpha: %+v; want current unhealthy after some time up", r)
+		}
+		return nil
+	})
 	if code, took := c.terminate(t); code != 0 || took > 5*time.Second {
 		t.Fatalf("exit %d after %s", code, took)
 	}

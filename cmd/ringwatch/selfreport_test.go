@@ -1,0 +1,317 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fasthttp/websocket"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"github.com/shirou/gopsutil/v4/common"
+	"golang.org/x/sys/unix"
+
+	"github.com/ringwatch/ringwatch/actors/systeminfo"
+	"github.com/ringwatch/ringwatch/api"
+)
+
+// scrape fetches /metrics and parses it with Prometheus's own text parser.
+func scrape(t *testing.T, base string) (map[string]*dto.MetricFamily, []byte) {
+	t.Helper()
+	code, body := httpGet(t, base+"/metrics")
+	if code != 200 {
+		t.Fatalf("/metrics: %d %s", code, body)
+	}
+	p := expfmt.NewTextParser(model.LegacyValidation)
+	mfs, err := p.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("/metrics does not parse: %v\n%s", err, body)
+	}
+	return mfs, []byte(body)
+}
+
+// value is the sample of family name whose labels include want; ok is false
+// when there is none.
+func value(mfs map[string]*dto.MetricFamily, name string, want ...string) (float64, bool) {
+	mf := mfs[name]
+	if mf == nil {
+		return 0, false
+	}
+next:
+	for _, m := range mf.GetMetric() {
+		have := map[string]string{}
+		for _, l := range m.GetLabel() {
+			have[l.GetName()] = l.GetValue()
+		}
+		for i := 0; i+1 < len(want); i += 2 {
+			if have[want[i]] != want[i+1] {
+				continue next
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			return m.Counter.GetValue(), true
+		case m.Gauge != nil:
+			return m.Gauge.GetValue(), true
+		case m.Untyped != nil:
+			return m.Untyped.GetValue(), true
+		}
+	}
+	return 0, false
+}
+
+func getStats(t *testing.T, base string) api.Stats {
+	t.Helper()
+	code, body := httpGet(t, base+"/api/v1/stats")
+	var st api.Stats
+	if err := json.Unmarshal([]byte(body), &st); code != 200 || err != nil {
+		t.Fatalf("/api/v1/stats: %d %v %s", code, err, body)
+	}
+	return st
+}
+
+// TestMetricsParseLintAndCoverEveryFigure: /metrics on a running hub parses
+// with Prometheus's text parser, passes promlint, carries every figure the
+// hub keeps about itself, and agrees with /api/v1/stats.
+func TestMetricsParseLintAndCoverEveryFigure(t *testing.T) {
+	s := testSettings(t, t.TempDir())
+	s.PollInterval = 100 * time.Millisecond
+	s.SnapshotInterval = 200 * time.Millisecond // not a flag value: the flag's minimum is 1 s
+	ks, err := kinds(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := startTestHub(t, s, ks)
+	base := "http://" + h.api.Addr()
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+h.api.Addr()+"/api/v1/metrics/system_info", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	var mfs map[string]*dto.MetricFamily
+	var body []byte
+	eventually(t, time.Now().Add(5*time.Second), func() error {
+		mfs, body = scrape(t, base)
+		if v, _ := value(mfs, "ringwatch_snapshot_writes_total"); v < 1 {
+			return fmt.Errorf("no snapshot written yet")
+		}
+		if v, _ := value(mfs, "ringwatch_websocket_clients"); v != 1 {
+			return fmt.Errorf("websocket clients %v, want 1", v)
+		}
+		return nil
+	})
+	problems, err := promlint.New(bytes.NewReader(body)).Lint()
+	if err != nil || len(problems) > 0 {
+		t.Fatalf("promlint: %v %+v", err, problems)
+	}
+	for _, want := range [][]string{
+		{"ringwatch_build_info", "version", "dev"},
+		{"ringwatch_healthy"},
+		{"ringwatch_actor_up", "actor", "ingest"},
+		{"ringwatch_actor_restarts_total", "actor", "downsampler/5m"},
+		{"ringwatch_poller_duration_seconds", "kind", "system_info"},
+		{"ringwatch_poller_errors_total", "kind", "uptime"},
+		{"ringwatch_collector_duration_seconds", "kind", "system_info", "collector", "cpu"},
+		{"ringwatch_collector_errors_total", "kind", "system_info", "collector", "diskstats"},
+		{"ringwatch_collector_success", "kind", "system_info", "collector", "filesystem"},
+		{"ringwatch_ingest_received_total"},
+		{"ringwatch_ingest_dropped_total", "reason", "malformed"},
+		{"ringwatch_ingest_dropped_total", "reason", "queue_full"},
+		{"ringwatch_downsampler_dropped_total", "period", "1mo", "reason", "too_old"},
+		{"ringwatch_mailbox_depth", "mailbox", "downsampler/1h"},
+		{"ringwatch_mailbox_dropped_total", "mailbox", "ingest"},
+		{"ringwatch_snapshot_duration_seconds"},
+		{"ringwatch_snapshot_written_bytes_total"},
+		{"ringwatch_snapshot_failures_total"},
+		{"ringwatch_snapshot_last_success_timestamp_seconds"},
+		{"ringwatch_websocket_closed_total", "reason", "slow"},
+		{"ringwatch_bus_connections"},
+		{"ringwatch_bus_slow_consumers_total"},
+		{"go_goroutines"},
+		{"process_resident_memory_bytes"},
+	} {
+		if _, ok := value(mfs, want[0], want[1:]...); !ok {
+			t.Errorf("/metrics has no %v", want)
+		}
+	}
+	st := getStats(t, base)
+	if v, _ := value(mfs, "ringwatch_bus_connections"); st.Bus == nil || v != float64(st.Bus.Connections) || v < 4 {
+		t.Errorf("bus connections: /metrics %v, /api/v1/stats %+v; want the same, at least the hub's 4", v, st.Bus)
+	}
+	if v, _ := value(mfs, "ringwatch_healthy"); v != 1 || st.Status != "ok" {
+		t.Errorf("healthy %v, stats status %q: %v", v, st.Status, st.Problems)
+	}
+}
+
+// TestFailingCollectorIsCountedAndTurnsHealthz503: a host whose
+// /proc/diskstats is gone fails the diskstats collector on every poll; its
+// error counter rises, the other collectors keep succeeding, /healthz turns
+// 503 and says which collector once it has failed for CollectorFailFor, and
+// turns 200 again when the file is back.
+func TestFailingCollectorIsCountedAndTurnsHealthz503(t *testing.T) {
+	host := newTrafficHost(t)
+	host.counters(t, 1000, 2000)
+	diskstats := filepath.Join(host.proc, "diskstats")
+	if err := os.Remove(diskstats); err != nil {
+		t.Fatal(err)
+	}
+	src, err := systeminfo.New(systeminfo.Config{Env: common.EnvMap{common.HostProcEnvKey: host.proc}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := testSettings(t, t.TempDir())
+	s.PollInterval = 100 * time.Millisecond
+	s.collectorFailFor = time.Second
+	h, _ := startTestHub(t, s, []kind{{agg: systeminfo.Kind(), source: src}})
+	base := "http://" + h.api.Addr()
+	errorsOf := func(collector string) float64 {
+		mfs, _ := scrape(t, base)
+		v, _ := value(mfs, "ringwatch_collector_errors_total", "kind", "system_info", "collector", collector)
+		return v
+	}
+	var first float64
+	eventually(t, time.Now().Add(2*time.Second), func() error {
+		if first = errorsOf("diskstats"); first < 1 {
+			return fmt.Errorf("diskstats errors %v", first)
+		}
+		return nil
+	})
+	eventually(t, time.Now().Add(2*time.Second), func() error {
+		if n := errorsOf("diskstats"); n <= first {
+			return fmt.Errorf("diskstats errors stay at %v", n)
+		}
+		return nil
+	})
+	if n := errorsOf("cpu"); n != 0 {
+		t.Fatalf("cpu collector failed %v times", n)
+	}
+	eventually(t, time.Now().Add(3*time.Second), func() error {
+		code, body := httpGet(t, base+"/healthz")
+		if code != 503 || !strings.Contains(body, `"collector system_info/diskstats has failed every poll for `) ||
+			!strings.Contains(body, `diskstats: no such file or directory`) {
+			return fmt.Errorf("healthz %d %s", code, body)
+		}
+		return nil
+	})
+	if err := os.Symlink("/proc/diskstats", diskstats); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, time.Now().Add(2*time.Second), func() error {
+		if code, body := httpGet(t, base+"/healthz"); code != 200 {
+			return fmt.Errorf("healthz after the file came back: %d %s", code, body)
+		}
+		return nil
+	})
+}
+
+// TestReadOnlyDataDirTurnsHealthz503: once the data folder refuses new
+// files, every snapshot pass fails; the failure counter rises, and /healthz
+// turns 503 once snapshots have failed for more than two intervals, and 200
+// again when the folder is writable.
+func TestReadOnlyDataDirTurnsHealthz503(t *testing.T) {
+	dir := t.TempDir()
+	s := testSettings(t, dir)
+	s.PollInterval = 100 * time.Millisecond
+	s.SnapshotInterval = 200 * time.Millisecond
+	ks, err := kinds(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, logs := startTestHub(t, s, ks)
+	base := "http://" + h.api.Addr()
+	eventually(t, time.Now().Add(3*time.Second), func() error {
+		if st := getStats(t, base); st.Snapshots == nil || st.Snapshots.LastSuccess == 0 {
+			return fmt.Errorf("no snapshot written yet: %+v", st.Snapshots)
+		}
+		return nil
+	})
+	undo := readOnly(t, filepath.Join(dir, "metrics"))
+	eventually(t, time.Now().Add(3*time.Second), func() error {
+		code, body := httpGet(t, base+"/healthz")
+		if code != 503 || !strings.Contains(body, "snapshots have failed for") {
+			return fmt.Errorf("healthz %d %s", code, body)
+		}
+		return nil
+	})
+	mfs, _ := scrape(t, base)
+	if v, _ := value(mfs, "ringwatch_snapshot_failures_total"); v < 2 {
+		t.Fatalf("snapshot failures %v, want the passes that failed", v)
+	}
+	if n := strings.Count(logs.String(), "snapshot failed"); n < 2 {
+		t.Fatalf("%d log lines for failed passes:\n%s", n, logs)
+	}
+	undo()
+	eventually(t, time.Now().Add(2*time.Second), func() error {
+		if code, body := httpGet(t, base+"/healthz"); code != 200 {
+			return fmt.Errorf("healthz once writable: %d %s", code, body)
+		}
+		return nil
+	})
+}
+
+// fsImmutable is FS_IMMUTABLE_FL (linux/fs.h): no new entries, even for root.
+const fsImmutable = 0x10
+
+// readOnly makes every folder under dir refuse new files, and returns the
+// undo (also run at cleanup). Tests here run as root, whom file modes do not
+// stop, so for root it sets the immutable attribute instead; where the file
+// system or the capabilities do not allow that, the test is skipped.
+func readOnly(t *testing.T, dir string) (undo func()) {
+	t.Helper()
+	var dirs []string
+	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			dirs = append(dirs, p)
+		}
+		return nil
+	})
+	set := func(p string, on bool) error {
+		if os.Geteuid() != 0 {
+			mode := os.FileMode(0o755)
+			if on {
+				mode = 0o555
+			}
+			return os.Chmod(p, mode)
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		flags, err := unix.IoctlGetInt(int(f.Fd()), unix.FS_IOC_GETFLAGS)
+		if err != nil {
+			return err
+		}
+		if on {
+			flags |= fsImmutable
+		} else {
+			flags &^= fsImmutable
+		}
+		return unix.IoctlSetPointerInt(int(f.Fd()), unix.FS_IOC_SETFLAGS, flags)
+	}
+	done := false
+	undo = func() {
+		if !done {
+			done = true
+			for _, p := range dirs {
+				_ = set(p, false)
+			}
+		}
+	}
+	t.Cleanup(undo)
+	for _, p := range dirs {
+		if err := set(p, true); err != nil {
+			undo()
+			t.Skipf("cannot make %s read-only here: %v (root needs CAP_LINUX_IMMUTABLE and a file system with the immutable attribute)", p, err)
+		}
+	}
+	return undo
+}
