@@ -129,6 +129,11 @@ func TestBadRequestsGetJSONErrors(t *testing.T) {
 		{"GET", si + "token=s3cret", nil, 401, `missing or wrong API token`}, // ?token= is for WebSockets only
 		{"GET", "/api/v1/hosts", nil, 401, `missing or wrong API token`},
 		{"GET", "/api/v1/openapi.yaml", nil, 401, `missing or wrong API token`},
+		{"GET", "/metrics", nil, 401, `missing or wrong API token`},
+		{"GET", "/metrics", []string{"Authorization", "Bearer wrong"}, 401, `missing or wrong API token`},
+		{"GET", "/api/v1/stats", nil, 401, `missing or wrong API token`},
+		{"GET", "/metrics", auth, 200, ``},
+		{"GET", "/api/v1/stats", auth, 200, ``},
 		{"GET", si + "period=5m&aggregate=cpu_average&keyword=" + long, auth, 414, `query string of`},
 		{"GET", "/api/v2/nothing", auth, 404, `Cannot GET /api/v2/nothing`},
 		{"GET", "/api/v1/metrics", auth, 404, `Cannot GET`},

@@ -4,12 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -179,9 +176,8 @@ func TestBadFilesAreSetAsideAndTheRestLoads(t *testing.T) {
 	// A temporary file left by a crash mid-write.
 	_ = os.WriteFile(filepath.Join(dir, "good", ".toy.json.tmp-123"), []byte("{"), 0o644)
 
-	var logBuf bytes.Buffer
-	var mu sync.Mutex
-	log := slog.New(slog.NewTextHandler(&lockedWriter{w: &logBuf, mu: &mu}, nil))
+	var logBuf bustest.Writer
+	log := logBuf.Logger()
 	states := persistence.LoadAll(dir, "good", []aggregators.Kind{toy}, log)
 	if len(states) != 1 || states[0].Host != "good" {
 		t.Fatalf("loaded %d states", len(states))
@@ -208,17 +204,6 @@ func TestBadFilesAreSetAsideAndTheRestLoads(t *testing.T) {
 	if leftovers, _ := filepath.Glob(filepath.Join(dir, "good", ".*tmp*")); len(leftovers) != 0 {
 		t.Errorf("temporary files left: %v", leftovers)
 	}
-}
-
-type lockedWriter struct {
-	w  io.Writer
-	mu *sync.Mutex
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 func TestSnapshotterWritesOnStop(t *testing.T) {

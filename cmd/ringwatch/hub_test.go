@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/ringwatch/ringwatch/bus"
+	"github.com/ringwatch/ringwatch/bus/bustest"
 )
 
 // TestHubEndToEnd is the first experience of a new user, in the real hub
@@ -49,7 +50,7 @@ func TestHubEndToEnd(t *testing.T) {
 	}
 	_ = nc.Flush()
 
-	eventually(t, start.Add(2*time.Second), func() error {
+	bustest.Eventually(t, time.Until(start.Add(2*time.Second)), func() error {
 		code, body := httpGet(t, base+"/api/v1/metrics/system_info")
 		if code != 200 || !strings.Contains(body, `"cpu_average"`) {
 			return fmt.Errorf("latest sample: %d %s", code, body)
@@ -62,7 +63,7 @@ func TestHubEndToEnd(t *testing.T) {
 			t.Fatalf("period %s: %+v %v", per, p, err)
 		}
 	}
-	eventually(t, start.Add(5*time.Second), func() error {
+	bustest.Eventually(t, time.Until(start.Add(5*time.Second)), func() error {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, m := range agg {

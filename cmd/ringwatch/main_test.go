@@ -5,16 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/ringwatch/ringwatch/bus/bustest"
 )
 
 const childArgsEnv = "RINGWATCH_TEST_CHILD_ARGS"
@@ -34,24 +33,6 @@ func TestMain(m *testing.M) {
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"))
 }
 
-// logBuffer collects log output safely.
-type logBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 func testSettings(t *testing.T, dir string) Settings {
 	t.Helper()
 	s, err := parseSettings("serve", []string{"--data-dir", dir, "--http-addr", "127.0.0.1:0", "--host", "testhost"},
@@ -63,10 +44,10 @@ func testSettings(t *testing.T, dir string) Settings {
 }
 
 // startTestHub starts a hub in this process and stops it at cleanup.
-func startTestHub(t *testing.T, s Settings, ks []kind) (*hub, *logBuffer) {
+func startTestHub(t *testing.T, s Settings, ks []kind) (*hub, *bustest.Writer) {
 	t.Helper()
-	logs := &logBuffer{}
-	h, err := startHub(context.Background(), s, ks, slog.New(slog.NewTextHandler(logs, nil)))
+	logs := &bustest.Writer{}
+	h, err := startHub(context.Background(), s, ks, logs.Logger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,22 +75,6 @@ func httpGet(t *testing.T, url string) (int, string) {
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(b)
-}
-
-// eventually polls cond every 20 ms until it returns nil, failing with its
-// last error at the deadline.
-func eventually(t *testing.T, deadline time.Time, cond func() error) {
-	t.Helper()
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 type page struct {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ringwatch/ringwatch/actors/systeminfo"
+	"github.com/ringwatch/ringwatch/bus/bustest"
 	"github.com/ringwatch/ringwatch/persistence"
 )
 
@@ -48,13 +49,13 @@ func (h *trafficHost) counters(t *testing.T, recv, sent uint64) {
 
 type child struct {
 	cmd  *exec.Cmd
-	logs *logBuffer
+	logs *bustest.Writer
 }
 
 func startChild(t *testing.T, env []string, args ...string) *child {
 	t.Helper()
 	a, _ := json.Marshal(args)
-	c := &child{cmd: exec.Command(os.Args[0], "-test.run=^$"), logs: &logBuffer{}}
+	c := &child{cmd: exec.Command(os.Args[0], "-test.run=^$"), logs: &bustest.Writer{}}
 	c.cmd.Env = append(append(os.Environ(), childArgsEnv+"="+string(a)), env...)
 	c.cmd.Stdout, c.cmd.Stderr = c.logs, c.logs
 	if err := c.cmd.Start(); err != nil {
@@ -103,7 +104,7 @@ func TestSIGTERMSnapshotAndRestart(t *testing.T) {
 
 	first := startChild(t, env, args...)
 	var before page
-	eventually(t, time.Now().Add(15*time.Second), func() error {
+	bustest.Eventually(t, 15*time.Second, func() error {
 		p, err := getPage(t, query)
 		if err != nil || p.Total < 2 {
 			return fmt.Errorf("waiting for two 5m points: %+v %v", p, err)
@@ -123,7 +124,7 @@ func TestSIGTERMSnapshotAndRestart(t *testing.T) {
 	host.counters(t, 4_000_000, 3_000_000) // traffic while the service was down
 	second := startChild(t, env, args...)
 	var after page
-	eventually(t, time.Now().Add(10*time.Second), func() error {
+	bustest.Eventually(t, 10*time.Second, func() error {
 		var err error
 		after, err = getPage(t, query)
 		return err
@@ -136,7 +137,7 @@ func TestSIGTERMSnapshotAndRestart(t *testing.T) {
 		}
 	}
 	var fresh systeminfo.SystemInfo
-	eventually(t, time.Now().Add(10*time.Second), func() error {
+	bustest.Eventually(t, 10*time.Second, func() error {
 		si, err := latest(t, base)
 		if err != nil || si.Timestamp <= st.LastTime {
 			return fmt.Errorf("waiting for the first new sample (restored %d, have %d): %v", st.LastTime, si.Timestamp, err)
@@ -173,7 +174,7 @@ func TestAgentResumesRatesAfterARestart(t *testing.T) {
 	}
 	first := startChild(t, env, agentArgs...)
 	var last systeminfo.SystemInfo
-	eventually(t, time.Now().Add(15*time.Second), func() error {
+	bustest.Eventually(t, 15*time.Second, func() error {
 		var err error
 		last, err = latestOf()
 		return err
@@ -186,7 +187,7 @@ func TestAgentResumesRatesAfterARestart(t *testing.T) {
 	}
 	host.counters(t, 5_000_000, 3_000_000)
 	second := startChild(t, env, agentArgs...)
-	eventually(t, time.Now().Add(15*time.Second), func() error {
+	bustest.Eventually(t, 15*time.Second, func() error {
 		si, err := latestOf()
 		if err != nil || si.Timestamp <= last.Timestamp {
 			return fmt.Errorf("waiting for the restarted agent's first sample: %v", err)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/ringwatch/ringwatch/actors/systeminfo"
 	"github.com/ringwatch/ringwatch/api"
+	"github.com/ringwatch/ringwatch/bus/bustest"
 )
 
 // scrape fetches /metrics and parses it with Prometheus's own text parser.
@@ -98,7 +99,7 @@ func TestMetricsParseLintAndCoverEveryFigure(t *testing.T) {
 	defer ws.Close()
 	var mfs map[string]*dto.MetricFamily
 	var body []byte
-	eventually(t, time.Now().Add(5*time.Second), func() error {
+	bustest.Eventually(t, 5*time.Second, func() error {
 		mfs, body = scrape(t, base)
 		if v, _ := value(mfs, "ringwatch_snapshot_writes_total"); v < 1 {
 			return fmt.Errorf("no snapshot written yet")
@@ -178,13 +179,13 @@ func TestFailingCollectorIsCountedAndTurnsHealthz503(t *testing.T) {
 		return v
 	}
 	var first float64
-	eventually(t, time.Now().Add(2*time.Second), func() error {
+	bustest.Eventually(t, 2*time.Second, func() error {
 		if first = errorsOf("diskstats"); first < 1 {
 			return fmt.Errorf("diskstats errors %v", first)
 		}
 		return nil
 	})
-	eventually(t, time.Now().Add(2*time.Second), func() error {
+	bustest.Eventually(t, 2*time.Second, func() error {
 		if n := errorsOf("diskstats"); n <= first {
 			return fmt.Errorf("diskstats errors stay at %v", n)
 		}
@@ -193,7 +194,7 @@ func TestFailingCollectorIsCountedAndTurnsHealthz503(t *testing.T) {
 	if n := errorsOf("cpu"); n != 0 {
 		t.Fatalf("cpu collector failed %v times", n)
 	}
-	eventually(t, time.Now().Add(3*time.Second), func() error {
+	bustest.Eventually(t, 3*time.Second, func() error {
 		code, body := httpGet(t, base+"/healthz")
 		if code != 503 || !strings.Contains(body, `"collector system_info/diskstats has failed every poll for `) ||
 			!strings.Contains(body, `diskstats: no such file or directory`) {
@@ -204,7 +205,7 @@ func TestFailingCollectorIsCountedAndTurnsHealthz503(t *testing.T) {
 	if err := os.Symlink("/proc/diskstats", diskstats); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, time.Now().Add(2*time.Second), func() error {
+	bustest.Eventually(t, 2*time.Second, func() error {
 		if code, body := httpGet(t, base+"/healthz"); code != 200 {
 			return fmt.Errorf("healthz after the file came back: %d %s", code, body)
 		}
@@ -227,14 +228,14 @@ func TestReadOnlyDataDirTurnsHealthz503(t *testing.T) {
 	}
 	h, logs := startTestHub(t, s, ks)
 	base := "http://" + h.api.Addr()
-	eventually(t, time.Now().Add(3*time.Second), func() error {
+	bustest.Eventually(t, 3*time.Second, func() error {
 		if st := getStats(t, base); st.Snapshots == nil || st.Snapshots.LastSuccess == 0 {
 			return fmt.Errorf("no snapshot written yet: %+v", st.Snapshots)
 		}
 		return nil
 	})
 	undo := readOnly(t, filepath.Join(dir, "metrics"))
-	eventually(t, time.Now().Add(3*time.Second), func() error {
+	bustest.Eventually(t, 3*time.Second, func() error {
 		code, body := httpGet(t, base+"/healthz")
 		if code != 503 || !strings.Contains(body, "snapshots have failed for") {
 			return fmt.Errorf("healthz %d %s", code, body)
@@ -249,7 +250,7 @@ func TestReadOnlyDataDirTurnsHealthz503(t *testing.T) {
 		t.Fatalf("%d log lines for failed passes:\n%s", n, logs)
 	}
 	undo()
-	eventually(t, time.Now().Add(2*time.Second), func() error {
+	bustest.Eventually(t, 2*time.Second, func() error {
 		if code, body := httpGet(t, base+"/healthz"); code != 200 {
 			return fmt.Errorf("healthz once writable: %d %s", code, body)
 		}

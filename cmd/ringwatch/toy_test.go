@@ -14,6 +14,7 @@ import (
 
 	"github.com/ringwatch/ringwatch/actors"
 	"github.com/ringwatch/ringwatch/aggregators"
+	"github.com/ringwatch/ringwatch/bus/bustest"
 )
 
 // A new kind is three small pieces: a sample type, a poll function and its
@@ -70,7 +71,7 @@ func TestToyKindGoesThroughEverything(t *testing.T) {
 		mu.Unlock()
 	})
 	_ = nc.Flush()
-	eventually(t, time.Now().Add(10*time.Second), func() error {
+	bustest.Eventually(t, 10*time.Second, func() error {
 		mu.Lock()
 		defer mu.Unlock()
 		if seen["ringwatch.raw.testhost.toy"] == 0 || seen["ringwatch.agg.testhost.toy.5m"] == 0 {
@@ -83,7 +84,7 @@ func TestToyKindGoesThroughEverything(t *testing.T) {
 		t.Fatalf("latest toy sample: %d %s", code, body)
 	}
 	var before page
-	eventually(t, time.Now().Add(5*time.Second), func() error {
+	bustest.Eventually(t, 5*time.Second, func() error {
 		var err error
 		before, err = getPage(t, base+"/api/v1/metrics/toy?period=1d&aggregate=value")
 		if err == nil && before.Total != 1 {
@@ -122,7 +123,7 @@ func TestCorruptStateFileStillStarts(t *testing.T) {
 	if err != nil || p.Total != 1 || p.Data[0]["value"] != 7.0 {
 		t.Fatalf("the good file beside the bad one: %+v %v", p, err)
 	}
-	eventually(t, time.Now().Add(5*time.Second), func() error {
+	bustest.Eventually(t, 5*time.Second, func() error {
 		if code, body := httpGet(t, base+"/api/v1/metrics/toy"); code != 200 {
 			return fmt.Errorf("own host after a corrupt file: %d %s", code, body)
 		}

@@ -215,7 +215,7 @@ func TestSIGHUPReloadsRoutes(t *testing.T) {
 	}
 	expect := func(step string, want map[string]string) {
 		t.Helper()
-		eventually(t, time.Now().Add(5*time.Second), func() error {
+		bustest.Eventually(t, 5*time.Second, func() error {
 			got, err := statuses()
 			if err != nil {
 				return err
@@ -239,7 +239,7 @@ func TestSIGHUPReloadsRoutes(t *testing.T) {
 
 	write("  - alias: broken\n    url: ftp://nowhere\n")
 	hup()
-	eventually(t, time.Now().Add(5*time.Second), func() error {
+	bustest.Eventually(t, 5*time.Second, func() error {
 		if !strings.Contains(c.logs.String(), `routes not reloaded; keeping the old ones`) ||
 			!strings.Contains(c.logs.String(), `route \"broken\": url: scheme \"ftp\"`) {
 			return fmt.Errorf("no log line for the bad reload:\n%s", c.logs)
@@ -252,7 +252,7 @@ func TestSIGHUPReloadsRoutes(t *testing.T) {
 	// both statuses, ending with the current one.
 	srv.stop()
 	expect("server down", map[string]string{"alpha": "unhealthy", "beta": "unknown"})
-	eventually(t, time.Now().Add(5*time.Second), func() error {
+	bustest.Eventually(t, 5*time.Second, func() error {
 		_, rs, err := uptimePage(t, base, "period=5m&keyword=alpha")
 		if err != nil || len(rs) != 1 {
 			return fmt.Errorf("5m: %+v %v", rs, err)
