@@ -1,4 +1,6 @@
-// Package actors is ringwatch's small actor runtime and the home of its poller actors.
+// Package actors is ringwatch's small actor runtime; its sub-packages are the
+// actors themselves: pipeline (ingest and the downsamplers), systeminfo and
+// uptime (the kinds: their sources, samples and aggregate modes).
 //
 // An actor is any type with a Run(ctx) error method. It owns its state, runs in
 // one goroutine, and talks to other actors only through messages: the NATS bus or
@@ -8,10 +10,10 @@
 // # Supervision
 //
 // A Supervisor starts actors, restarts one that returns an error or panics (with
-// exponential back-off whose failure count decays over time), and records each
-// actor's State for /healthz. An actor that returns an error wrapping
-// ErrDoNotRestart is marked failed and left alone. An actor that returns nil
-// before it was asked to stop is marked stopped and not restarted.
+// exponential back-off whose failure count decays over time), and reports each
+// actor's State and restarts (/healthz, /metrics). An actor that returns an
+// error wrapping ErrDoNotRestart is marked failed and left alone. An actor that
+// returns nil before it was asked to stop is marked stopped and not restarted.
 //
 // Stop runs in stages, lowest Stage first, each with the shared deadline: the
 // pollers stop (no new samples), the ingest stage flushes the bus into the
@@ -21,12 +23,18 @@
 // # Mailboxes
 //
 // Mailbox senders never block. When a mailbox is full the offered (newest) message
-// is dropped and counted; the counter is reported on /healthz. Dropping the newest
-// keeps what is already queued in order and costs nothing to decide.
+// is dropped and counted; each mailbox reports its depth, capacity and drops by
+// name (MailboxStats, on /metrics and /api/v1/stats). Dropping the newest keeps
+// what is already queued in order and costs nothing to decide.
 //
 // # Pollers
 //
 // Poller runs one Source on a fixed interval, publishes each sample as JSON on
 // ringwatch.raw.<host>.<kind>, and aggregates the source's reported problems into
-// one log line per window (see ErrorWindow), never one line per poll.
+// one log line per window (see ErrorWindow), never one line per poll. It keeps
+// its figures (PollerStats), with each collector's when the source is made of
+// collectors (CollectorReporter).
+//
+// actors imports nothing of ringwatch's; its sub-packages import it,
+// aggregators and bus.
 package actors

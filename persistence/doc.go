@@ -24,7 +24,10 @@
 // rename, fsync of the folder. A crash at any moment leaves either the old
 // file or the new one.
 //
-// The Snapshotter actor writes every (host, kind) that changed, every interval
+// The Snapshotter actor reads the pipeline through Source (its views and
+// latest samples) and writes every (host, kind) that changed, every interval
 // and once more when it stops, which the supervisor does after the
-// downsamplers have drained.
+// downsamplers have drained. It counts passes, files, bytes and failures
+// (Stats); a pass in which any file failed is one log line, whatever the
+// number of files.
 package persistence

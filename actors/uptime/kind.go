@@ -9,7 +9,9 @@
 // from agents, or from GoDoxy files, aggregate the same way.
 //
 // The Monitor's Run owns the schedule and the result table; Poll, on the
-// poller's goroutine, reads the table's latest immutable copy.
+// poller's goroutine, reads the table's latest immutable copy. The checks
+// themselves go through a Checker: NetChecker over the network, or a fake
+// one in tests that run on fake time.
 package uptime
 
 import (
