@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/ringwatch/ringwatch/actors"
 	"github.com/ringwatch/ringwatch/bus/bustest"
 )
 
@@ -219,5 +220,80 @@ func TestStuckMountCostsOneTimeoutThenIsSkippedUntilItAnswers(t *testing.T) {
 	})
 	if fmt.Sprint(si.Disks["/dev/vda"].UsedPercent) != "50" {
 		t.Fatalf("disks %v", si.Disks)
+	}
+}
+
+// TestPollHonoursItsContext: a poll whose context ends (the poller gives it
+// one interval) stops waiting for a hung statfs at once, not after
+// DiskTimeout, and is abandoned; a poll whose context has already ended
+// reads nothing.
+func TestPollHonoursItsContext(t *testing.T) {
+	fx := newFixture(t)
+	s, _ := New(Config{Env: fx.env(), DiskTimeout: time.Hour})
+	defer s.Close()
+	release := make(chan struct{})
+	defer close(release)
+	s.fs.statfs = func(string) (DiskUsage, error) {
+		<-release
+		return DiskUsage{}, nil
+	}
+	var p problems
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := s.PollAt(ctx, start, &p)
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("the poll took %s with a 50 ms context", took)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("poll past its deadline: %v, want context.DeadlineExceeded", err)
+	}
+	if len(p.errs) != 1 || !strings.Contains(p.errs[0], "poll ended with statfs pending on 1 mount(s)") {
+		t.Fatalf("errors %v", p.errs)
+	}
+	done, stop := context.WithCancel(context.Background())
+	stop()
+	if _, err := s.PollAt(done, time.Now(), &p); !errors.Is(err, context.Canceled) {
+		t.Fatalf("a poll with an ended context: %v, want context.Canceled", err)
+	}
+}
+
+// TestCollectorsReportTheirLastPoll: each collector's figures say what its
+// last poll did; a failing one counts its errors and since when it fails.
+func TestCollectorsReportTheirLastPoll(t *testing.T) {
+	fx := newFixture(t)
+	fx.remove("proc/diskstats")
+	s, _ := New(Config{Env: fx.env()})
+	defer s.Close()
+	var p problems
+	t0 := time.Now()
+	for i := range 3 {
+		if _, err := s.PollAt(context.Background(), t0.Add(time.Duration(i)*time.Second), &p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	byName := map[string]actors.CollectorStats{}
+	for _, c := range s.Collectors() {
+		byName[c.Name] = c
+	}
+	if len(byName) != 7 {
+		t.Fatalf("collectors %v, want cpu, meminfo, diskstats, netdev, filesystem, hwmon, sysinfo", byName)
+	}
+	d := byName["diskstats"]
+	if d.Polls != 3 || d.Errors != 3 || !strings.Contains(d.LastError, "no such file or directory") ||
+		d.FailingSince < float64(t0.Add(-time.Second).Unix()) || d.FailingSince > float64(time.Now().Unix()+1) {
+		t.Fatalf("diskstats %+v", d)
+	}
+	if c := byName["cpu"]; c.Polls != 3 || c.Errors != 0 || c.LastError != "" || c.FailingSince != 0 || c.LastDuration <= 0 {
+		t.Fatalf("cpu %+v", c)
+	}
+	fx.disk(1, 1)
+	if _, err := s.PollAt(context.Background(), t0.Add(3*time.Second), &p); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range s.Collectors() {
+		if c.Name == "diskstats" && (c.Errors != 3 || c.LastError != "" || c.FailingSince != 0) {
+			t.Fatalf("diskstats after the file came back: %+v", c)
+		}
 	}
 }
