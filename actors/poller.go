@@ -52,6 +52,23 @@ type CollectorStats struct {
 	FailingSince float64 `json:"failing_since,omitempty"`
 }
 
+// Record counts one poll that began at start and took d; err is why it
+// failed, nil when it succeeded.
+func (c *CollectorStats) Record(start time.Time, d time.Duration, err error) {
+	c.Polls++
+	c.LastDuration = d.Seconds()
+	c.LastError = ""
+	if err == nil {
+		c.FailingSince = 0
+		return
+	}
+	c.Errors++
+	c.LastError = err.Error()
+	if c.FailingSince == 0 {
+		c.FailingSince = float64(start.UnixNano()) / 1e9
+	}
+}
+
 // CollectorReporter is implemented by sources made of collectors. The poller
 // calls Collectors on its own goroutine after every poll.
 type CollectorReporter interface {
@@ -81,7 +98,6 @@ type Poller struct {
 
 	stats   atomic.Pointer[PollerStats] // replaced after every poll
 	current PollerStats                 // owned by Run
-	failing time.Time
 }
 
 // Stats reads the poller's figures as of its last poll; safe from any goroutine.
@@ -125,20 +141,7 @@ func (p *Poller) pollOnce(ctx context.Context, ew *ErrorWindow) {
 	}
 	st := &p.current
 	st.Kind, st.Name = p.Name, "poll"
-	st.Polls++
-	st.LastDuration = time.Since(start).Seconds()
-	st.LastError = ""
-	if err == nil {
-		p.failing = time.Time{}
-		st.FailingSince = 0
-	} else {
-		st.Errors++
-		st.LastError = err.Error()
-		if p.failing.IsZero() {
-			p.failing = start
-		}
-		st.FailingSince = float64(p.failing.UnixNano()) / 1e9
-	}
+	st.Record(start, time.Since(start), err)
 	if cr, ok := p.Source.(CollectorReporter); ok {
 		st.Collectors = cr.Collectors()
 	}

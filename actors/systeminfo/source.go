@@ -63,11 +63,10 @@ type Source struct {
 
 // timed is one collector with its figures.
 type timed struct {
-	name    string
-	c       collector
-	core    bool // a sample needs at least one core part
-	stats   actors.CollectorStats
-	failing time.Time // when the current unbroken run of failures began
+	name  string
+	c     collector
+	core  bool // a sample needs at least one core part
+	stats actors.CollectorStats
 }
 
 // New returns a Source and takes its CPU baseline, so the first poll, one
@@ -178,7 +177,7 @@ func (s *Source) PollAt(ctx context.Context, now time.Time, r actors.Reporter) (
 		}
 		start := time.Now()
 		err := c.c.update(ctx, p, si, r)
-		c.record(start, err)
+		c.stats.Record(start, time.Since(start), err)
 		if err != nil {
 			r.Error(c.name, err)
 			errs = append(errs, fmt.Errorf("%s: %w", c.name, err))
@@ -192,26 +191,6 @@ func (s *Source) PollAt(ctx context.Context, now time.Time, r actors.Reporter) (
 	}
 	return si, nil
 }
-
-func (c *timed) record(start time.Time, err error) {
-	end := time.Now()
-	c.stats.Polls++
-	c.stats.LastDuration = end.Sub(start).Seconds()
-	c.stats.LastError = ""
-	if err == nil {
-		c.failing = time.Time{}
-		c.stats.FailingSince = 0
-		return
-	}
-	c.stats.Errors++
-	c.stats.LastError = err.Error()
-	if c.failing.IsZero() {
-		c.failing = start
-	}
-	c.stats.FailingSince = unixSeconds(c.failing)
-}
-
-func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
 
 // Collectors reports each collector's figures as of the last poll. It is
 // called on the poller's goroutine, between polls.
