@@ -15,23 +15,14 @@ import (
 type diskstatsCollector struct {
 	file  *procFile
 	names names
-	keep  map[string]bool
+	keep  memo
 	prev  map[string]DiskCounters
 	buf   []DiskCounters
 }
 
 func newDiskstatsCollector(env context.Context) *diskstatsCollector {
 	return &diskstatsCollector{file: newProcFile(envPath(env, common.HostProcEnvKey, "/proc", "diskstats")),
-		names: names{}, keep: map[string]bool{}, prev: map[string]DiskCounters{}}
-}
-
-func (c *diskstatsCollector) keepName(b []byte) bool {
-	k, ok := c.keep[string(b)]
-	if !ok {
-		k = IsWholeDisk(string(b))
-		c.keep[string(b)] = k
-	}
-	return k
+		names: names{}, keep: newMemo(func(b []byte) bool { return IsWholeDisk(string(b)) }), prev: map[string]DiskCounters{}}
 }
 
 func (c *diskstatsCollector) update(_ context.Context, p *poll, si *SystemInfo, _ actors.Reporter) error {
@@ -39,7 +30,7 @@ func (c *diskstatsCollector) update(_ context.Context, p *poll, si *SystemInfo, 
 	if err != nil {
 		return err
 	}
-	c.buf, err = ParseDiskstats(b, c.keepName, c.names.intern, c.buf)
+	c.buf, err = ParseDiskstats(b, c.keep.has, c.names.intern, c.buf)
 	if err != nil {
 		return err
 	}

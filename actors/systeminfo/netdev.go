@@ -19,13 +19,14 @@ type netdevCollector struct {
 	file  *procFile
 	skip  *regexp.Regexp // interfaces left out besides lo; nil: none
 	names names
-	keep  map[string]bool
+	keep  memo
 	prev  map[string]IfCounters
 	buf   []IfCounters
 }
 
 func newNetdevCollector(env context.Context, exclude string) (*netdevCollector, error) {
-	c := &netdevCollector{file: newProcFile(netDevPath(env)), names: names{}, keep: map[string]bool{}, prev: map[string]IfCounters{}}
+	c := &netdevCollector{file: newProcFile(netDevPath(env)), names: names{}, prev: map[string]IfCounters{}}
+	c.keep = newMemo(func(b []byte) bool { return string(b) != "lo" && (c.skip == nil || !c.skip.Match(b)) })
 	switch exclude {
 	case "-":
 	case "":
@@ -54,21 +55,12 @@ func fileExists(p string) bool {
 	return err == nil
 }
 
-func (c *netdevCollector) keepName(b []byte) bool {
-	k, ok := c.keep[string(b)]
-	if !ok {
-		k = string(b) != "lo" && (c.skip == nil || !c.skip.Match(b))
-		c.keep[string(b)] = k
-	}
-	return k
-}
-
 func (c *netdevCollector) update(_ context.Context, p *poll, si *SystemInfo, _ actors.Reporter) error {
 	b, err := c.file.Read()
 	if err != nil {
 		return err
 	}
-	c.buf, err = ParseNetDev(b, c.keepName, c.names.intern, c.buf)
+	c.buf, err = ParseNetDev(b, c.keep.has, c.names.intern, c.buf)
 	if err != nil {
 		return err
 	}

@@ -62,6 +62,24 @@ func parseMilli(b []byte) (float64, error) {
 	return v / 1000, nil
 }
 
+// memo remembers a filter's verdict per name: device and interface names
+// repeat every poll, and a regular expression need not run again.
+type memo struct {
+	verdicts map[string]bool
+	keep     func(name []byte) bool
+}
+
+func newMemo(keep func([]byte) bool) memo { return memo{verdicts: map[string]bool{}, keep: keep} }
+
+func (m memo) has(name []byte) bool {
+	k, ok := m.verdicts[string(name)]
+	if !ok {
+		k = m.keep(name)
+		m.verdicts[string(name)] = k
+	}
+	return k
+}
+
 // names interns device and interface names, so that a poll allocates no
 // string for a name it has seen before.
 type names map[string]string
