@@ -16,20 +16,35 @@ import (
 func TestSocketFirstFrameAtOnceThenOnlyOnChange(t *testing.T) {
 	h := startHub(t, nil)
 	start := twoSamples(h)
-	for _, path := range []string{
+	paths := []string{
 		"/api/v1/metrics/system_info",
 		"/api/v1/metrics/system_info?period=5m&aggregate=cpu_average",
 		"/api/v1/metrics/system_info?period=1h&aggregate=disk_usage",
-	} {
-		c := h.mustDial(path + sep(path) + "interval=1s")
-		got, err := read(t, c, 2*time.Second)
+	}
+	conns := make([]*websocket.Conn, len(paths))
+	for i, path := range paths {
+		conns[i] = h.mustDial(path + sep(path) + "interval=1s")
+		got, err := read(t, conns[i], 2*time.Second)
 		_, _, rest := h.get("GET", path)
 		if err != nil || got != rest {
 			t.Fatalf("%s first frame %q %v; REST says %q", path, got, err, rest)
 		}
-		// Nothing changes: no frame for well over an interval.
-		if got, err := read(t, c, 2500*time.Millisecond); err == nil {
-			t.Fatalf("%s: a frame without a change: %s", path, got)
+	}
+	// Nothing changes: no frame on any of them for well over an interval
+	// (the three wait together).
+	quiet := make(chan string, len(paths))
+	for i, c := range conns {
+		go func() {
+			if got, err := read(t, c, 2500*time.Millisecond); err == nil {
+				quiet <- fmt.Sprintf("%s: a frame without a change: %s", paths[i], got)
+				return
+			}
+			quiet <- ""
+		}()
+	}
+	for range paths {
+		if msg := <-quiet; msg != "" {
+			t.Fatal(msg)
 		}
 	}
 	// A change reaches the socket within an interval, identical to REST.
