@@ -2,11 +2,13 @@ package api_test
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -154,6 +156,58 @@ func (h *hub) mustDial(path string) *websocket.Conn {
 		h.t.Fatalf("dial %s: %v %s", path, err, body)
 	}
 	return c
+}
+
+// relay reads every frame of a stream socket into a channel, once the relay
+// delivers what is published on subject: the relay subscribes just after the
+// upgrade, so relay publishes probes until one comes through, then a marker,
+// and drops the frames up to the marker.
+func (h *hub) relay(c *websocket.Conn, subject string) <-chan string {
+	h.t.Helper()
+	frames := make(chan string, 1024)
+	go func() {
+		defer close(frames)
+		for {
+			_, m, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			frames <- string(m)
+		}
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for through := false; !through; {
+		h.publish(subject, `{"probe":true}`)
+		select {
+		case <-frames:
+			through = true
+		case <-time.After(20 * time.Millisecond): // not yet subscribed: probe again
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatal("the stream relay delivered nothing within 10 s")
+		}
+	}
+	h.publish(subject, `{"probe":"last"}`)
+	for f := range frames {
+		if strings.Contains(f, `"probe":"last"`) {
+			return frames
+		}
+	}
+	h.t.Fatal("the stream socket closed")
+	return nil
+}
+
+// next is the next frame of a relay within limit.
+func next(frames <-chan string, limit time.Duration) (string, error) {
+	select {
+	case f, ok := <-frames:
+		if !ok {
+			return "", errors.New("the socket closed")
+		}
+		return f, nil
+	case <-time.After(limit):
+		return "", fmt.Errorf("no frame within %s", limit)
+	}
 }
 
 // read reads one text frame within limit.

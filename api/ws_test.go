@@ -184,19 +184,13 @@ func TestStalledReaderIsClosedWithoutDelayingOthers(t *testing.T) {
 	twoSamples(h)
 	subject := "ringwatch.raw.big.toy"
 	stalled := h.mustDial("/api/v1/stream?subject=" + subject) // never reads
-	reader := h.mustDial("/api/v1/stream?subject=" + subject)
-	waitFor(t, func() error {
-		if n := h.stats().WebSockets.Clients; n != 2 {
-			return fmt.Errorf("%d open sockets", n)
-		}
-		return nil
-	})
+	frames := h.relay(h.mustDial("/api/v1/stream?subject="+subject), subject)
 	payload := strings.Repeat("x", 64<<10)
 	const n = 300 // ~19 MB: far more than the stalled socket's buffers hold
 	got := make(chan error, 1)
 	go func() {
 		for i := range n {
-			msg, err := read(t, reader, 10*time.Second)
+			msg, err := next(frames, 10*time.Second)
 			if err != nil {
 				got <- fmt.Errorf("message %d: %v", i, err)
 				return
@@ -234,27 +228,20 @@ func TestStalledReaderIsClosedWithoutDelayingOthers(t *testing.T) {
 
 func TestStreamRelaysEveryMessageInOrder(t *testing.T) {
 	h := startHub(t, nil)
-	c := h.mustDial("/api/v1/stream?subject=ringwatch.agg.*.toy.>")
-	waitFor(t, func() error {
-		if n := h.stats().WebSockets.Clients; n != 1 {
-			return fmt.Errorf("%d open", n)
-		}
-		return nil
-	})
-	_ = h.pub.Flush()
+	frames := h.relay(h.mustDial("/api/v1/stream?subject=ringwatch.agg.*.toy.>"), "ringwatch.agg.probe.toy.5m")
 	for i := range 500 {
 		h.publish(fmt.Sprintf("ringwatch.agg.h%d.toy.5m", i%3), fmt.Sprintf(`{"n":%d}`, i))
 	}
 	h.publish("ringwatch.agg.h1.other.5m", `{"n":-1}`) // not subscribed
 	h.publish("ringwatch.agg.h1.toy.5m", `not json`)
 	for i := range 500 {
-		msg, err := read(t, c, 5*time.Second)
+		msg, err := next(frames, 5*time.Second)
 		want := fmt.Sprintf(`{"subject":"ringwatch.agg.h%d.toy.5m","data":{"n":%d}}`, i%3, i)
 		if err != nil || msg != want {
 			t.Fatalf("message %d: %q %v, want %q", i, msg, err, want)
 		}
 	}
-	if msg, err := read(t, c, 5*time.Second); err != nil || msg != `{"subject":"ringwatch.agg.h1.toy.5m","data":"not json"}` {
+	if msg, err := next(frames, 5*time.Second); err != nil || msg != `{"subject":"ringwatch.agg.h1.toy.5m","data":"not json"}` {
 		t.Fatalf("a non-JSON payload: %q %v", msg, err)
 	}
 }
