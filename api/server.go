@@ -182,6 +182,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	ln := *s.ln.Swap(nil)
 	s.stopping.Store(false)
+	s.sockets.open()
 	s.cfg.Log.Info("api listening", "addr", ln.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- s.app.Listener(ln) }()

@@ -108,7 +108,11 @@ func (k *socket) close(code int, reason string) {
 // object is pooled and reused after the handler returns).
 func (k *socket) run(start func(k *socket) (stop func())) {
 	s := k.s
-	s.sockets.add(k)
+	if !s.sockets.add(k) { // the server is shutting down
+		_ = k.conn.WriteControl(websocket.CloseMessage,
+			websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"), time.Now().Add(time.Second))
+		return
+	}
 	defer s.sockets.remove(k)
 	var wg sync.WaitGroup
 	wg.Go(k.writer)
@@ -224,28 +228,44 @@ func (k *socket) stuck(err error) {
 	_ = k.conn.NetConn().SetReadDeadline(time.Now()) // unblock the reader
 }
 
-// sockets is the registry of live sockets, for shutdown.
+// sockets is the registry of live sockets, for shutdown. Once closeAll has
+// begun, no socket is added until open.
 type sockets struct {
-	mu   sync.Mutex
-	live map[*socket]struct{}
-	wg   sync.WaitGroup
+	mu      sync.Mutex
+	live    map[*socket]struct{}
+	closing bool
+	empty   chan struct{} // closed when the last socket leaves while closing
 }
 
-func (r *sockets) add(k *socket) {
+// open accepts sockets again (the API actor's Run, after a restart).
+func (r *sockets) open() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.closing = false
+}
+
+// add registers k; false when the server is closing its sockets.
+func (r *sockets) add(k *socket) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closing {
+		return false
+	}
 	if r.live == nil {
 		r.live = map[*socket]struct{}{}
 	}
 	r.live[k] = struct{}{}
-	r.wg.Add(1)
+	return true
 }
 
 func (r *sockets) remove(k *socket) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.live, k)
-	r.wg.Done()
+	if len(r.live) == 0 && r.empty != nil {
+		close(r.empty)
+		r.empty = nil
+	}
 }
 
 func (r *sockets) count() int {
@@ -257,14 +277,19 @@ func (r *sockets) count() int {
 // closeAll sends 1001 to every socket and waits for them until ctx ends.
 func (r *sockets) closeAll(ctx context.Context) bool {
 	r.mu.Lock()
+	r.closing = true
 	for k := range r.live {
 		k.close(websocket.CloseGoingAway, "server shutting down")
 	}
+	if len(r.live) == 0 {
+		r.mu.Unlock()
+		return true
+	}
+	empty := make(chan struct{})
+	r.empty = empty
 	r.mu.Unlock()
-	done := make(chan struct{})
-	go func() { r.wg.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-empty:
 		return true
 	case <-ctx.Done():
 		return false
