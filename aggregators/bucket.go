@@ -5,11 +5,13 @@ import (
 	"slices"
 )
 
-// Acc aggregates one numeric series within a bucket: the count, the mean (or,
-// for a cumulative counter, the last value), the minimum and the maximum.
+// Acc aggregates one numeric series within a bucket: the count, the sum
+// (or, for a cumulative counter, the last value), the minimum and the
+// maximum. The mean is the sum over the count, divided when it is read, not
+// for every sample.
 type Acc struct {
 	N   uint32
-	Val float64
+	Val float64 // the sum, or a counter's last value
 	Min float64
 	Max float64
 }
@@ -23,7 +25,7 @@ func (a *Acc) add(x float64, counter bool) {
 	if counter {
 		a.Val = x
 	} else {
-		a.Val += (x - a.Val) / float64(a.N) // running mean: no overflow, no drift worth noting
+		a.Val += x
 	}
 	if x < a.Min {
 		a.Min = x
@@ -46,7 +48,7 @@ func (a *Acc) merge(o Acc, counter bool) {
 	if counter {
 		a.Val = o.Val
 	} else {
-		a.Val = a.Val*(float64(a.N)/float64(n)) + o.Val*(float64(o.N)/float64(n))
+		a.Val += o.Val
 	}
 	a.Min = math.Min(a.Min, o.Min)
 	a.Max = math.Max(a.Max, o.Max)
@@ -76,14 +78,22 @@ func ParseStat(s string) (Stat, bool) {
 	return 0, false
 }
 
-func (a Acc) get(s Stat) float64 {
+func (a Acc) get(s Stat, counter bool) float64 {
 	switch s {
 	case Min:
 		return a.Min
 	case Max:
 		return a.Max
 	}
-	return a.Val
+	return a.Mean(counter)
+}
+
+// Mean is the mean of the samples, or a counter's last value.
+func (a Acc) Mean(counter bool) float64 {
+	if counter || a.N <= 1 {
+		return a.Val
+	}
+	return a.Val / float64(a.N)
 }
 
 // Bucket aggregates the samples whose timestamps fall in [Start, Start+interval).
@@ -172,7 +182,7 @@ func (b *Bucket) Get(n *Node, s Stat) (float64, bool) {
 	if !b.Has(n) || n.Type != Number {
 		return 0, false
 	}
-	return b.Acc[n.Index].get(s), true
+	return b.Acc[n.Index].get(s, n.Counter), true
 }
 
 // AccOf returns node n's accumulator.

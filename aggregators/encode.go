@@ -18,7 +18,7 @@ func appendNode(dst []byte, l *Layout, n *Node, b *Bucket, s Stat) []byte {
 		if n == l.Time {
 			return strconv.AppendInt(dst, b.Start, 10)
 		}
-		return AppendFloat(dst, b.Acc[n.Index].get(s))
+		return AppendFloat(dst, b.Acc[n.Index].get(s, n.Counter))
 	case Literal:
 		if r := b.Lit(n); r != nil {
 			return append(dst, r...)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -38,7 +39,7 @@ type Flattener struct {
 	layout   *Layout
 	counters []Pattern
 	max      int // node limit
-	intern   map[string][]byte
+	shared   *Shared
 	// Dropped counts leaves dropped because of MaxNodes or type conflicts.
 	Dropped uint64
 
@@ -51,7 +52,6 @@ type Flattener struct {
 	ts     float64
 	hasTS  bool
 	keyBuf []byte
-	nLits  int
 }
 
 // NewFlattener starts from layout (nil for an empty one); counters name the
@@ -60,7 +60,46 @@ func NewFlattener(layout *Layout, counters []Pattern) *Flattener {
 	if layout == nil {
 		layout = newLayout()
 	}
-	return &Flattener{layout: layout, counters: counters, intern: map[string][]byte{}, max: MaxNodes}
+	return &Flattener{layout: layout, counters: counters, shared: NewShared(), max: MaxNodes}
+}
+
+// Shared is what the flatteners of one goroutine share: the literal values
+// they have seen (device paths, sensor names) and their layouts, so that
+// hosts of the same shape keep one layout between them. It belongs to that
+// one goroutine; its tables are bounded (MaxShared entries each).
+type Shared struct {
+	intern  map[string][]byte
+	layouts map[string]*Layout
+}
+
+// MaxShared bounds each of Shared's tables; a full table starts afresh.
+const MaxShared = 4096
+
+// NewShared returns empty tables.
+func NewShared() *Shared {
+	return &Shared{intern: map[string][]byte{}, layouts: map[string]*Layout{}}
+}
+
+// WithShared makes f share sh with the other flatteners of its goroutine,
+// and returns f.
+func (f *Flattener) WithShared(sh *Shared) *Flattener {
+	f.shared = sh
+	f.layout = sh.canonical(f.layout)
+	return f
+}
+
+// canonical returns the layout of sh with l's structure, registering l if
+// there is none. Layouts are immutable, so hosts may share one.
+func (sh *Shared) canonical(l *Layout) *Layout {
+	sig := l.signature()
+	if c, ok := sh.layouts[sig]; ok {
+		return c
+	}
+	if len(sh.layouts) >= MaxShared {
+		clear(sh.layouts)
+	}
+	sh.layouts[sig] = l
+	return l
 }
 
 // WithLimit sets the node limit (0 keeps MaxNodes) and returns f.
@@ -77,36 +116,49 @@ func (f *Flattener) Layout() *Layout { return f.layout }
 // Flatten parses one sample. It fails on malformed JSON, a sample that is not
 // an object, or one without a numeric top-level "timestamp".
 func (f *Flattener) Flatten(data []byte) (*Values, error) {
-	f.grow = false
-	vals, err := f.scan(data)
-	if err != nil {
+	v := &Values{}
+	if err := f.FlattenInto(data, v); err != nil {
 		return nil, err
 	}
+	return v, nil
+}
+
+// FlattenInto is Flatten into v, whose slices it reuses: a caller that is
+// done with each sample before the next flattens without allocating.
+func (f *Flattener) FlattenInto(data []byte, v *Values) error {
+	f.grow = false
+	if err := f.scan(data, v); err != nil {
+		return err
+	}
 	if f.short {
-		// New keys: grow a private copy, then publish it by replacing f.layout.
+		// New keys: grow a private copy, then publish it by replacing
+		// f.layout, or by the same structure another host already has.
 		prev := f.layout
 		f.layout = prev.clone()
 		f.grow = true
-		vals, err = f.scan(data)
+		err := f.scan(data, v)
 		f.grow = false
 		if err != nil {
 			f.layout = prev
-			return nil, err
+			return err
 		}
+		f.layout = f.shared.canonical(f.layout)
+		v.Layout = f.layout
 	}
 	if !f.hasTS || f.ts < 0 || f.ts > 1<<40 {
-		return nil, ErrNoTimestamp
+		return ErrNoTimestamp
 	}
-	vals.Time = int64(f.ts)
-	return vals, nil
+	v.Time = int64(f.ts)
+	return nil
 }
 
-func (f *Flattener) scan(data []byte) (*Values, error) {
+func (f *Flattener) scan(data []byte, v *Values) error {
 	n := len(f.layout.Nodes)
-	f.vals = &Values{Layout: f.layout, Num: make([]float64, n, n+8), Lits: make([]Lit, 0, f.nLits)}
-	for i := range f.vals.Num {
-		f.vals.Num[i] = math.NaN()
+	*v = Values{Layout: f.layout, Num: slices.Grow(v.Num[:0], n+8)[:n], Lits: v.Lits[:0]}
+	for i := range v.Num {
+		v.Num[i] = math.NaN()
 	}
+	f.vals = v
 	f.data, f.pos, f.depth, f.short, f.hasTS = data, 0, 0, false, false
 	defer func() { f.data, f.vals = nil, nil }()
 	f.ws()
@@ -115,23 +167,21 @@ func (f *Flattener) scan(data []byte) (*Values, error) {
 			if err := f.skipValue(); err == nil {
 				f.ws()
 				if f.pos == len(data) {
-					return nil, ErrNotObject
+					return ErrNotObject
 				}
 			}
 		}
-		return nil, f.errorf("expected an object")
+		return f.errorf("expected an object")
 	}
 	if err := f.object(f.layout.Root); err != nil {
-		return nil, err
+		return err
 	}
 	f.ws()
 	if f.pos != len(data) {
-		return nil, f.errorf("data after the top-level object")
+		return f.errorf("data after the top-level object")
 	}
-	vals := f.vals
-	vals.Layout = f.layout
-	f.nLits = len(vals.Lits)
-	return vals, nil
+	v.Layout = f.layout
+	return nil
 }
 
 func (f *Flattener) errorf(msg string) error {
@@ -683,13 +733,14 @@ func (f *Flattener) child(parent *Node, key []byte, t NodeType) *Node {
 // samples so that unchanged strings (device paths, sensor names) cost no
 // allocation.
 func (f *Flattener) internRaw(raw []byte) []byte {
-	if s, ok := f.intern[string(raw)]; ok {
+	tab := f.shared.intern
+	if s, ok := tab[string(raw)]; ok {
 		return s
 	}
-	if len(f.intern) >= 4096 {
-		clear(f.intern)
+	if len(tab) >= MaxShared {
+		clear(tab)
 	}
 	s := append([]byte(nil), raw...)
-	f.intern[string(s)] = s
+	tab[string(s)] = s
 	return s
 }

@@ -1,6 +1,7 @@
 package aggregators
 
 import (
+	"encoding/binary"
 	"strings"
 )
 
@@ -104,6 +105,25 @@ func (l *Layout) clone() *Layout {
 	return c
 }
 
+// signature identifies l's structure: every node's path, type and counter
+// flag, in index order. Two layouts with one signature are interchangeable.
+func (l *Layout) signature() string {
+	var b []byte
+	for _, n := range l.Nodes {
+		b = binary.AppendUvarint(b, uint64(len(n.Path)))
+		for _, k := range n.Path {
+			b = binary.AppendUvarint(b, uint64(len(k)))
+			b = append(b, k...)
+		}
+		c := byte(0)
+		if n.Counter {
+			c = 1
+		}
+		b = append(b, byte(n.Type), c)
+	}
+	return string(b)
+}
+
 // Pattern matches node paths; "*" matches any one key.
 type Pattern []string
 
@@ -136,6 +156,7 @@ type Values struct {
 	Host, Kind string
 	Key        string // SeriesKey(Host, Kind), when the caller has it at hand
 	Time       int64  // Unix seconds
+	Sent       int64  // when the publisher sent it, Unix nanoseconds; 0: unknown
 	Layout     *Layout
 	Num        []float64
 	Lits       []Lit

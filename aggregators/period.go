@@ -19,8 +19,11 @@ type Period struct {
 // Seconds is the bucket width in whole seconds.
 func (p Period) Seconds() int64 { return int64(p.Interval / time.Second) }
 
+// NumPeriods is how many periods there are.
+const NumPeriods = 5
+
 // Periods are the five periods, finest first. Each interval divides the next.
-var Periods = []Period{
+var Periods = [NumPeriods]Period{
 	{"5m", 5 * time.Minute, 3 * time.Second},
 	{"15m", 15 * time.Minute, 9 * time.Second},
 	{"1h", time.Hour, 36 * time.Second},

@@ -99,9 +99,9 @@ func (h *hub) sample(host string, ts int64, cpu float64) {
 		if l := h.p.Latest(host, "system_info"); l == nil || l.Time != ts {
 			return fmt.Errorf("sample %d of %s not ingested", ts, host)
 		}
-		for _, d := range h.p.Downsamplers {
-			if d.In.Len() > 0 {
-				return fmt.Errorf("downsampler %s busy", d.Period.Name)
+		for _, s := range h.p.Shards {
+			if s.In.Len() > 0 {
+				return fmt.Errorf("%s busy", s.In.Name())
 			}
 		}
 		return nil

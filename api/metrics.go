@@ -80,6 +80,7 @@ var (
 	dPeriodDropped   = desc("downsampler_dropped_total", "Samples the period's downsampler dropped, by reason.", "period", "reason")
 	dPeriodPublished = desc("downsampler_published_total", "Closed buckets the period's downsampler published.", "period")
 	dPeriodPubErrs   = desc("downsampler_publish_errors_total", "Closed buckets the bus refused.", "period")
+	dPeriodLatency   = desc("downsampler_latency_seconds", "From the publisher's send time (Ringwatch-Sent header) to the sample's being in the period's ring.", "period")
 
 	dMailboxDepth    = desc("mailbox_depth", "Messages waiting in the mailbox.", "mailbox")
 	dMailboxCapacity = desc("mailbox_capacity", "The most messages the mailbox holds.", "mailbox")
@@ -114,6 +115,18 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	histogram := func(d *prometheus.Desc, h actors.HistogramStats, labels ...string) {
+		buckets := make(map[float64]uint64, len(h.Bounds))
+		var cum uint64
+		for i, b := range h.Bounds {
+			cum += h.Counts[i]
+			buckets[b] = cum
+		}
+		for _, c := range h.Counts[len(h.Bounds):] { // above every bound
+			cum += c
+		}
+		ch <- prometheus.MustNewConstHistogram(d, cum, h.SumSeconds, buckets, labels...)
 	}
 	boolean := func(b bool) float64 {
 		if b {
@@ -155,6 +168,7 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 			counter(dPeriodPublished, per.Published, per.Period)
 			counter(dPeriodPubErrs, per.PublishErrors, per.Period)
+			histogram(dPeriodLatency, per.Latency, per.Period)
 		}
 		for _, mb := range pl.Mailboxes {
 			gauge(dMailboxDepth, float64(mb.Depth), mb.Name)

@@ -10,6 +10,11 @@ const (
 	SchemaVersion = "1"
 )
 
+// SentHeader, optional on raw samples, is when the publisher sent the
+// sample, in Unix nanoseconds: the hub measures publish-to-ring latency from
+// it (the load generator sets it).
+const SentHeader = "Ringwatch-Sent"
+
 // Msg is one message as delivered: its subject, payload and headers. It is
 // nats.go's own type, named here so that no package but bus imports nats.go.
 // A delivered message belongs to its receiver; its Data may be kept.
@@ -20,7 +25,18 @@ type Header = nats.Header
 
 // Conn is one client connection to the bus.
 type Conn struct {
-	nc *nats.Conn
+	nc  *nats.Conn
+	srv *Server // the embedded server, for in-process connections
+}
+
+// Interest reports whether anybody subscribes to subject. Only an
+// in-process connection knows (its server's account does); any other
+// connection answers true.
+func (c *Conn) Interest(subject string) bool {
+	if c.srv == nil {
+		return true
+	}
+	return c.srv.ns.GlobalAccount().SubscriptionInterest(subject)
 }
 
 // Publish sends data on subject with the schema header.

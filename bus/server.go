@@ -92,7 +92,7 @@ func (s *Server) Connect(name string) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bus: connect %s: %w", name, err)
 	}
-	c := &Conn{nc: nc}
+	c := &Conn{nc: nc, srv: s}
 	s.mu.Lock()
 	s.conns = append(s.conns, c)
 	s.mu.Unlock()
@@ -156,6 +156,18 @@ func Dial(urls, name string, log *slog.Logger) (*Conn, error) {
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("bus reconnected", "url", nc.ConnectedUrl()) }))
+	if err != nil {
+		return nil, fmt.Errorf("bus: dial %s: %w", urls, err)
+	}
+	return &Conn{nc: nc}, nil
+}
+
+// DialOnce connects to a remote bus for a tool (the load generator): it
+// fails at once when the bus cannot be reached, and then reconnects as Dial
+// does.
+func DialOnce(urls, name string) (*Conn, error) {
+	nc, err := nats.Connect(urls, nats.Name(name), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond),
+		nats.ReconnectBufSize(64<<20))
 	if err != nil {
 		return nil, fmt.Errorf("bus: dial %s: %w", urls, err)
 	}

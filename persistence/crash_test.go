@@ -29,11 +29,8 @@ func childWriter() int {
 	for i := int64(0); ; i++ {
 		// Vary the size: the ring fills, then keeps moving.
 		msg := fmt.Sprintf(`{"timestamp":%d,"cpu":%d,"sent":%d,"dev":{"d%d":{"r":1}}}`, 900_000+3*i, i%100, i, i%7)
-		if err := p.Ingest.Ingest("ringwatch.raw.h1.toy", []byte(msg), nil, now); err != nil {
+		if err := p.IngestNow("ringwatch.raw.h1.toy", []byte(msg), nil, now); err != nil {
 			return 1
-		}
-		for _, d := range p.Downsamplers {
-			d.Add(<-d.In.C(), now)
 		}
 		if err := s.SnapshotAll(); err != nil {
 			fmt.Fprintln(os.Stderr, err)

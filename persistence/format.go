@@ -185,6 +185,9 @@ func decodeBucket(f *aggregators.Flattener, per aggregators.Period, ev, extra *f
 			continue
 		}
 		a := aggregators.Acc{N: uint32(count), Val: x, Min: x, Max: x}
+		if !mean.Layout.Nodes[i].Counter {
+			a.Val = x * float64(count) // the file has the mean; a bucket keeps the sum
+		}
 		if minV != nil && i < len(minV.Num) && minV.Num[i] == minV.Num[i] {
 			a.Min = minV.Num[i]
 		}

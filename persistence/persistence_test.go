@@ -49,11 +49,8 @@ func fed(t testing.TB, host string, samples map[int64]float64) *pipeline.Pipelin
 	now := time.Unix(ts[len(ts)-1]+10, 0)
 	for _, x := range ts {
 		msg := fmt.Sprintf(`{"timestamp":%d,"cpu":%v,"sent":%d,"dev":{"sda":{"name":"sda","r":%v}}}`, x, samples[x], x*10, samples[x]*2)
-		if err := p.Ingest.Ingest("ringwatch.raw."+host+".toy", []byte(msg), nil, now); err != nil {
+		if err := p.IngestNow("ringwatch.raw."+host+".toy", []byte(msg), nil, now); err != nil {
 			t.Fatal(err)
-		}
-		for _, d := range p.Downsamplers {
-			d.Add(<-d.In.C(), now)
 		}
 	}
 	return p
@@ -62,12 +59,12 @@ func fed(t testing.TB, host string, samples map[int64]float64) *pipeline.Pipelin
 // dump renders every period of a pipeline's host as text, for comparisons.
 func dump(p *pipeline.Pipeline, host string) string {
 	var b strings.Builder
-	for _, d := range p.Downsamplers {
-		v := d.View(host, "toy")
+	for _, per := range aggregators.Periods {
+		v := p.View(per, host, "toy")
 		if v == nil {
 			continue
 		}
-		fmt.Fprintf(&b, "%s:", d.Period.Name)
+		fmt.Fprintf(&b, "%s:", per.Name)
 		for _, bk := range v.List() {
 			b.WriteString(" " + string(aggregators.AppendSample(nil, v.Layout, bk, aggregators.Mean)))
 			fmt.Fprintf(&b, "/n=%d", bk.Count)
@@ -99,7 +96,7 @@ func TestSnapshotRoundTripKeepsBucketsAndLastSample(t *testing.T) {
 	if !strings.Contains(dump(q, "h1"), `5m: {"timestamp":3000,"cpu":40,"sent":30020,"dev":{"sda":{"name":"sda","r":80}}}/n=3/{"timestamp":3000,"cpu":10,`) {
 		t.Fatalf("5m bucket wrong:\n%s", dump(q, "h1"))
 	}
-	if l := q.Ingest.Latest("h1", "toy"); l == nil || l.Time != 3003 || !bytes.Contains(l.Raw, []byte(`"cpu":5`)) {
+	if l := q.Latest("h1", "toy"); l == nil || l.Time != 3003 || !bytes.Contains(l.Raw, []byte(`"cpu":5`)) {
 		t.Fatalf("last sample %+v", l)
 	}
 	// Nothing changed: nothing is written again.
@@ -134,15 +131,16 @@ func TestGoDoxyFileLoadsAndIsRepaired(t *testing.T) {
 	if !strings.HasPrefix(got, `5m: {"timestamp":3000,"cpu":20}/n=2/{"timestamp":3000,"cpu":10}/{"timestamp":3000,"cpu":30} {"timestamp":3003,"cpu":7}/n=1`) {
 		t.Fatalf("5m:\n%s", got)
 	}
-	for _, d := range p.Downsamplers {
-		if d.Period.Name == "1h" {
-			es := d.View("h1", "toy").Entries()
+	for _, per := range aggregators.Periods {
+		v := p.View(per, "h1", "toy")
+		if per.Name == "1h" {
+			es := v.Entries()
 			first, _ := es[0].Value(aggregators.Mean, "cpu")
 			if len(es) != 100 || first != 20 {
 				t.Fatalf("1h kept %d entries starting with cpu %v; want the newest 100 (from 20)", len(es), first)
 			}
 		}
-		if d.Period.Name == "1d" && d.Has("h1", "toy") {
+		if per.Name == "1d" && v != nil {
 			t.Fatal("an empty period produced a series")
 		}
 	}

@@ -46,49 +46,43 @@ func BenchmarkIngest(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		next(i)
-		if err := p.Ingest.Ingest("ringwatch.raw.h1.system_info", msg, nil, now); err != nil {
+		if err := p.IngestNow("ringwatch.raw.h1.system_info", msg, nil, now); err != nil {
 			b.Fatal(err)
-		}
-		for _, d := range p.Downsamplers {
-			d.Add(<-d.In.C(), now)
 		}
 		i++
 	}
 }
 
-// BenchmarkIngestActors runs the same work through the running actors: the
-// ingest stage offers each sample to five downsampler goroutines. cpu-ns/op
-// is the process's CPU time per sample (every thread, GC and goroutine
-// hand-offs included); ns/op is wall time.
+// BenchmarkIngestActors runs the same work through the running actors: each
+// sample is handed to its host's shard goroutine. cpu-ns/op is the process's
+// CPU time per sample (every thread, GC and goroutine hand-offs included);
+// ns/op is wall time.
 func BenchmarkIngestActors(b *testing.B) {
 	ks := []aggregators.Kind{{Name: "system_info", Counters: []string{"network.bytes_sent", "disks_io.*.readBytes"}}}
 	p := pipeline.New(ks, nil, nil, quiet)
 	msg, next := timedSamples(b)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	for _, d := range p.Downsamplers {
-		wg.Go(func() { _ = d.Run(ctx) })
+	for _, s := range p.Shards {
+		wg.Go(func() { _ = s.Run(ctx) })
 	}
 	defer func() { cancel(); wg.Wait() }()
 	b.SetBytes(int64(len(msg)))
 	b.ReportAllocs()
-	now := time.Unix(1_900_000_000, 0)
 	cpu0 := cpuTime()
 	i := 0
 	for b.Loop() {
 		next(i)
-		if err := p.Ingest.Ingest("ringwatch.raw.h1.system_info", msg, nil, now); err != nil {
+		if err := p.Offer("ringwatch.raw.h1.system_info", msg, nil); err != nil {
 			b.Fatal(err)
 		}
-		for p.Downsamplers[0].In.Len() > 1000 {
+		for p.Stats().Mailboxes[1].Depth > 1000 {
 			runtime.Gosched()
 		}
 		i++
 	}
-	for _, d := range p.Downsamplers {
-		for d.Processed.Load() < uint64(i) {
-			runtime.Gosched()
-		}
+	for p.Stats().Periods[0].Processed < uint64(i) {
+		runtime.Gosched()
 	}
 	b.ReportMetric(float64(cpuTime()-cpu0)/float64(i), "cpu-ns/op")
 	for _, mb := range p.Stats().Mailboxes {
@@ -106,18 +100,20 @@ func cpuTime() time.Duration {
 }
 
 // TestIngestOverTheBusCountsAndDropsBadMessages: five messages over the
-// bus, four of them bad in different ways; each is counted by its reason
-// once it has been handled, and only the good one reaches the latest sample
-// and every downsampler's mailbox.
+// bus, four of them bad in different ways (checked by the ingest actor or,
+// for what needs decoding, by the shard); each is counted by its reason,
+// and only the good one becomes the latest sample and reaches every period.
 func TestIngestOverTheBusCountsAndDropsBadMessages(t *testing.T) {
 	srv := bustest.Server(t)
 	sub, pub := bustest.Conn(t, srv, "ingest"), bustest.Conn(t, srv, "test")
 	p := pipeline.New([]aggregators.Kind{{Name: "toy"}}, sub, nil, quiet)
 	sup := actors.NewSupervisor(quiet, actors.DefaultBackoff)
-	if err := sup.Start(t.Context(), actors.Spec{Name: "ingest", Actor: p.Ingest}); err != nil {
-		t.Fatal(err)
-	}
 	defer sup.Stop(context.Background())
+	for _, sp := range p.Specs() {
+		if err := sup.Start(t.Context(), sp); err != nil {
+			t.Fatal(err)
+		}
+	}
 	bustest.Eventually(t, 5*time.Second, func() error {
 		if sub.Subscriptions() != 1 {
 			return fmt.Errorf("ingest not subscribed yet")
@@ -132,21 +128,18 @@ func TestIngestOverTheBusCountsAndDropsBadMessages(t *testing.T) {
 	_ = pub.Publish("ringwatch.raw.h1.other", []byte(`{"timestamp":1}`))
 	_ = pub.Publish("ringwatch.raw.h1.toy", []byte(fmt.Sprintf(`{"timestamp":%d,"x":1}`, time.Now().Unix())))
 	bustest.Eventually(t, 5*time.Second, func() error {
-		if n := p.Stats().Received; n != 5 {
-			return fmt.Errorf("%d messages handled, want 5", n)
+		st := p.Stats()
+		if d := st.Dropped; st.Received != 5 || d["malformed"] != 2 || d["bad_schema"] != 1 || d["unknown_kind"] != 1 || d["queue_full"] != 0 {
+			return fmt.Errorf("received %d, dropped %v; want 5 and 2 malformed, 1 bad schema, 1 unknown kind", st.Received, d)
+		}
+		if l := p.Latest("h1", "toy"); l == nil || !strings.Contains(string(l.Raw), `"x":1`) {
+			return fmt.Errorf("the good sample is not the latest: %+v", l)
 		}
 		return nil
 	})
-	st := p.Stats()
-	if d := st.Dropped; d["malformed"] != 2 || d["bad_schema"] != 1 || d["unknown_kind"] != 1 || d["queue_full"] != 0 {
-		t.Fatalf("dropped %v", d)
-	}
-	if l := p.Latest("h1", "toy"); l == nil || !strings.Contains(string(l.Raw), `"x":1`) {
-		t.Fatalf("the good sample was not kept: %+v", l)
-	}
-	for _, mb := range st.Mailboxes[1:] {
-		if mb.Depth != 1 || mb.Dropped != 0 {
-			t.Fatalf("mailbox %+v, want the one good sample", mb)
+	for _, per := range p.Stats().Periods {
+		if per.Processed != 1 {
+			t.Fatalf("%s processed %d samples, want the one good sample", per.Period, per.Processed)
 		}
 	}
 }

@@ -1,65 +1,166 @@
 package pipeline
 
 import (
+	"fmt"
 	"log/slog"
+	"runtime"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/ringwatch/ringwatch/actors"
 	"github.com/ringwatch/ringwatch/aggregators"
 	"github.com/ringwatch/ringwatch/bus"
 )
 
-// MailboxSize is each downsampler's mailbox capacity: minutes of samples from
-// hundreds of hosts.
-const MailboxSize = 16384
-
-// Pipeline is the aggregation side of the hub: one ingest actor and one
-// downsampler per period. Its read methods are safe from any goroutine; the
-// API and the snapshotter use them through their own small interfaces.
+// Pipeline is the aggregation side of the hub: one ingest actor and the
+// shards that own the hosts. Its read methods are safe from any goroutine;
+// the API and the snapshotter use them through their own small interfaces.
 type Pipeline struct {
-	Ingest       *Ingest
-	Downsamplers []*Downsampler // in the order of aggregators.Periods
-	boxes        []*actors.Mailbox[*aggregators.Values]
+	Ingest *Ingest
+	Shards []*Shard
+
+	kinds  map[string]aggregators.Kind
+	latest sync.Map // series key -> *atomic.Pointer[aggregators.Latest]
 }
 
-// New wires ingest and downsamplers. sub receives raw samples; pub publishes
-// closed buckets (nil to publish nothing).
+// Options shape a pipeline; the zero value is usable.
+type Options struct {
+	// Shards is how many shard actors share the hosts (default: the
+	// number of CPUs Go may use).
+	Shards int
+}
+
+// New wires ingest and shards. sub receives raw samples (nil: only
+// IngestNow feeds it); pub publishes closed buckets (nil to publish
+// nothing).
 func New(kinds []aggregators.Kind, sub *bus.Conn, pub actors.Publisher, log *slog.Logger) *Pipeline {
-	p := &Pipeline{}
-	for _, per := range aggregators.Periods {
-		mb := actors.NewMailbox[*aggregators.Values]("downsampler/"+per.Name, MailboxSize)
-		p.boxes = append(p.boxes, mb)
-		p.Downsamplers = append(p.Downsamplers, NewDownsampler(per, mb, pub, log))
+	return NewWith(Options{}, kinds, sub, pub, log)
+}
+
+// NewWith is New with options.
+func NewWith(o Options, kinds []aggregators.Kind, sub *bus.Conn, pub actors.Publisher, log *slog.Logger) *Pipeline {
+	if o.Shards <= 0 {
+		o.Shards = runtime.GOMAXPROCS(0)
 	}
-	p.Ingest = NewIngest(sub, kinds, p.boxes, log)
+	p := &Pipeline{kinds: make(map[string]aggregators.Kind, len(kinds))}
+	for _, k := range kinds {
+		p.kinds[k.Name] = k
+	}
+	p.Ingest = &Ingest{p: p, conn: sub, Log: log, queue: make(chan *bus.Msg, IngestQueue)}
+	for i := range o.Shards {
+		p.Shards = append(p.Shards, newShard(i, p, pub, log))
+	}
 	return p
+}
+
+// shardOf is the shard that owns host: FNV-1a of the host token.
+func (p *Pipeline) shardOf(host string) *Shard {
+	h := uint32(2166136261)
+	for i := 0; i < len(host); i++ {
+		h ^= uint32(host[i])
+		h *= 16777619
+	}
+	return p.Shards[h%uint32(len(p.Shards))]
 }
 
 // Specs are the pipeline's actors with their places in the stop order.
 func (p *Pipeline) Specs() []actors.Spec {
 	specs := []actors.Spec{{Name: "ingest", Stage: actors.StageIngest, Actor: p.Ingest}}
-	for _, d := range p.Downsamplers {
-		specs = append(specs, actors.Spec{Name: "downsampler/" + d.Period.Name, Stage: actors.StageDownsampler, Actor: d})
+	for _, s := range p.Shards {
+		specs = append(specs, actors.Spec{Name: s.In.Name(), Stage: actors.StageDownsampler, Actor: s})
 	}
 	return specs
 }
 
+// Running reports whether every shard serves view requests.
+func (p *Pipeline) Running() bool {
+	for _, s := range p.Shards {
+		if !s.Running() {
+			return false
+		}
+	}
+	return true
+}
+
+// IngestNow checks one raw message and processes it on the calling
+// goroutine, as the actors would: for tests, tools and benchmarks that drive
+// a pipeline whose actors do not run (the caller is then the only goroutine
+// touching it).
+func (p *Pipeline) IngestNow(subject string, data []byte, h bus.Header, now time.Time) error {
+	r, err := p.Ingest.check(subject, data, h)
+	if err != nil {
+		return err
+	}
+	s := p.shardOf(r.host)
+	before := s.Malformed.Load()
+	s.Add(r, now)
+	if s.Malformed.Load() != before {
+		return fmt.Errorf("%s: malformed sample", subject)
+	}
+	return nil
+}
+
+// Offer checks one raw message and hands it to its shard's mailbox, as the
+// ingest actor does with what the bus delivers: for tests and tools that
+// feed running shards without a bus.
+func (p *Pipeline) Offer(subject string, data []byte, h bus.Header) error {
+	r, err := p.Ingest.check(subject, data, h)
+	if err != nil {
+		return err
+	}
+	p.shardOf(r.host).In.Offer(r)
+	return nil
+}
+
 // Kind returns the registered kind called name.
 func (p *Pipeline) Kind(name string) (aggregators.Kind, bool) {
-	k, ok := p.Ingest.Kinds[name]
+	k, ok := p.kinds[name]
 	return k, ok
 }
 
-// Latest returns the newest sample of host's kind, or nil.
-func (p *Pipeline) Latest(host, kind string) *aggregators.Latest { return p.Ingest.Latest(host, kind) }
+func (p *Pipeline) store(l *aggregators.Latest) {
+	k := aggregators.SeriesKey(l.Host, l.Kind)
+	ptr, ok := p.latest.Load(k)
+	if !ok {
+		ptr, _ = p.latest.LoadOrStore(k, new(atomic.Pointer[aggregators.Latest]))
+	}
+	ptr.(*atomic.Pointer[aggregators.Latest]).Store(l)
+}
 
-// AllLatest lists the newest sample of every (host, kind), sorted.
-func (p *Pipeline) AllLatest() []*aggregators.Latest { return p.Ingest.AllLatest() }
+// Latest returns the newest sample of host's kind, or nil.
+func (p *Pipeline) Latest(host, kind string) *aggregators.Latest {
+	ptr, ok := p.latest.Load(aggregators.SeriesKey(host, kind))
+	if !ok {
+		return nil
+	}
+	return ptr.(*atomic.Pointer[aggregators.Latest]).Load()
+}
+
+// AllLatest lists the newest sample of every (host, kind), sorted by host and kind.
+func (p *Pipeline) AllLatest() []*aggregators.Latest {
+	var out []*aggregators.Latest
+	p.latest.Range(func(_, ptr any) bool {
+		if l := ptr.(*atomic.Pointer[aggregators.Latest]).Load(); l != nil {
+			out = append(out, l)
+		}
+		return true
+	})
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Host != out[j].Host {
+			return out[i].Host < out[j].Host
+		}
+		return out[i].Kind < out[j].Kind
+	})
+	return out
+}
 
 // View returns host's kind over period, or nil.
 func (p *Pipeline) View(period aggregators.Period, host, kind string) *aggregators.View {
-	for _, d := range p.Downsamplers {
-		if d.Period.Name == period.Name {
-			return d.View(host, kind)
+	for i, per := range aggregators.Periods {
+		if per.Name == period.Name {
+			return p.shardOf(host).View(i, host, kind)
 		}
 	}
 	return nil
@@ -68,8 +169,8 @@ func (p *Pipeline) View(period aggregators.Period, host, kind string) *aggregato
 // Views returns a current view of every (period, host, kind).
 func (p *Pipeline) Views() []*aggregators.View {
 	var out []*aggregators.View
-	for _, d := range p.Downsamplers {
-		out = append(out, d.Views()...)
+	for _, s := range p.Shards {
+		out = append(out, s.Views()...)
 	}
 	return out
 }
@@ -77,14 +178,10 @@ func (p *Pipeline) Views() []*aggregators.View {
 // Known reports whether the pipeline has anything for host: a sample or a
 // restored period of any kind. It costs a few map lookups.
 func (p *Pipeline) Known(host string) bool {
-	for kind := range p.Ingest.Kinds {
-		if p.Ingest.Latest(host, kind) != nil {
+	s := p.shardOf(host)
+	for kind := range p.kinds {
+		if p.Latest(host, kind) != nil || s.Has(host, kind) {
 			return true
-		}
-		for _, d := range p.Downsamplers {
-			if d.Has(host, kind) {
-				return true
-			}
 		}
 	}
 	return false
@@ -93,11 +190,12 @@ func (p *Pipeline) Known(host string) bool {
 // Restore seeds one (host, kind) with its layout, buckets per period name and
 // last raw sample. Call it before the actors run.
 func (p *Pipeline) Restore(host, kind string, l *aggregators.Layout, buckets map[string][]*aggregators.Bucket, last []byte, lastTime int64) {
-	p.Ingest.Restore(host, kind, l, last, lastTime)
-	for _, d := range p.Downsamplers {
-		if bs := buckets[d.Period.Name]; len(bs) > 0 {
-			d.Restore(host, kind, l, bs)
-		}
+	if _, ok := p.kinds[kind]; !ok {
+		return
+	}
+	p.shardOf(host).restore(host, kind, l, buckets)
+	if last != nil {
+		p.store(&aggregators.Latest{Host: host, Kind: kind, Raw: last, Time: lastTime})
 	}
 }
 
@@ -108,12 +206,12 @@ type Stats struct {
 	// bus dropped it before ingest could take it).
 	Received uint64            `json:"received"`
 	Dropped  map[string]uint64 `json:"dropped"`
-	// Periods has each downsampler's figures, finest first.
+	// Periods has each period's figures over every shard, finest first.
 	Periods   []PeriodStats         `json:"periods"`
 	Mailboxes []actors.MailboxStats `json:"mailboxes"`
 }
 
-// PeriodStats is one downsampler's figures.
+// PeriodStats is one period's figures.
 type PeriodStats struct {
 	Period    string `json:"period"`
 	Processed uint64 `json:"processed"`
@@ -121,7 +219,11 @@ type PeriodStats struct {
 	// ahead of the hub's clock).
 	Dropped       map[string]uint64 `json:"dropped"`
 	Published     uint64            `json:"published"`      // closed buckets sent on the bus
+	Unheard       uint64            `json:"unheard"`        // closed buckets not encoded: nobody subscribed
 	PublishErrors uint64            `json:"publish_errors"` // closed buckets the bus refused
+	// Latency is from the publisher's send time (the Ringwatch-Sent header)
+	// to the sample's being in this period's ring.
+	Latency actors.HistogramStats `json:"latency"`
 }
 
 // Stats reads the pipeline's figures; safe from any goroutine.
@@ -136,13 +238,23 @@ func (p *Pipeline) Stats() Stats {
 		},
 		Mailboxes: []actors.MailboxStats{q},
 	}
-	for i, d := range p.Downsamplers {
-		st.Periods = append(st.Periods, PeriodStats{
-			Period: d.Period.Name, Processed: d.Processed.Load(),
-			Dropped:   map[string]uint64{"too_old": d.TooOld.Load(), "future": d.Future.Load()},
-			Published: d.Published.Load(), PublishErrors: d.PublishErrors.Load(),
-		})
-		st.Mailboxes = append(st.Mailboxes, p.boxes[i].Stats())
+	for i, per := range aggregators.Periods {
+		ps := PeriodStats{Period: per.Name, Dropped: map[string]uint64{"too_old": 0, "future": 0}}
+		for _, s := range p.Shards {
+			c := &s.periods[i]
+			ps.Processed += c.processed.Load()
+			ps.Dropped["too_old"] += c.tooOld.Load()
+			ps.Dropped["future"] += c.future.Load()
+			ps.Published += c.published.Load()
+			ps.Unheard += c.unheard.Load()
+			ps.PublishErrors += c.publishErrors.Load()
+			ps.Latency = ps.Latency.Plus(c.latency.Stats())
+		}
+		st.Periods = append(st.Periods, ps)
+	}
+	for _, s := range p.Shards {
+		st.Dropped["malformed"] += s.Malformed.Load()
+		st.Mailboxes = append(st.Mailboxes, s.In.Stats())
 	}
 	return st
 }

@@ -23,11 +23,11 @@ func (s *toySource) Poll(context.Context, actors.Reporter) (any, error) {
 	return map[string]any{"timestamp": time.Now().Unix(), "n": s.n}, nil
 }
 
-// ingestDirectly publishes raw samples into the ingest stage without a bus.
+// ingestDirectly publishes raw samples into the running shards without a bus.
 type ingestDirectly struct{ p *pipeline.Pipeline }
 
 func (d ingestDirectly) Publish(subject string, data []byte) error {
-	return d.p.Ingest.Ingest(subject, data, nil, time.Now())
+	return d.p.Offer(subject, data, nil)
 }
 
 // closedBuckets records what the downsamplers publish.

@@ -133,7 +133,7 @@ func (t *tally) add(e aggregators.Entry, route *aggregators.Node, last string, l
 		for _, s := range AllStatuses {
 			acc, ok := e.AccOf(c.Child(s))
 			if ok {
-				byStatus[s] = math.Round(acc.Val * float64(acc.N))
+				byStatus[s] = math.Round(acc.Val) // the sum of 1s and 0s
 			}
 		}
 	} else {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -105,7 +106,7 @@ func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (_ *
 		actors.Spec{Name: "persistence", Stage: actors.StagePersistence, Actor: h.snap},
 		actors.Spec{Name: "api", Stage: actors.StageAPI, Actor: h.api})
 	// Start consumers before producers, so the first sample is not missed:
-	// the downsamplers first, serving, then everything else.
+	// the shards first, serving, then everything else.
 	for _, sp := range specs {
 		if sp.Stage == actors.StageDownsampler {
 			if err = h.sup.Start(ctx, sp); err != nil {
@@ -114,13 +115,11 @@ func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (_ *
 		}
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for _, d := range h.pipeline.Downsamplers {
-		for !d.Running() { // a moment: the goroutines were just started
-			if time.Now().After(deadline) {
-				return nil, fmt.Errorf("downsampler %s did not start", d.Period.Name)
-			}
-			runtime.Gosched()
+	for !h.pipeline.Running() { // a moment: the goroutines were just started
+		if time.Now().After(deadline) {
+			return nil, errors.New("the pipeline's shards did not start")
 		}
+		runtime.Gosched()
 	}
 	for i := len(specs) - 1; i >= 0; i-- {
 		if specs[i].Stage == actors.StageDownsampler {

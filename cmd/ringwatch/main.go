@@ -37,11 +37,27 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stdout, versionString())
 		return 0
 	case "serve", "agent":
+	case "loadgen":
+		c, err := parseLoadgen(args, stderr)
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "ringwatch: %v\n", err)
+			return 2
+		}
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		if err := runLoadgen(ctx, c, stdout); err != nil {
+			fmt.Fprintf(stderr, "ringwatch: %v\n", err)
+			return 1
+		}
+		return 0
 	case "help":
-		fmt.Fprintln(stdout, "usage: ringwatch [serve|agent|version] [flags]; ringwatch serve -h lists the flags")
+		fmt.Fprintln(stdout, "usage: ringwatch [serve|agent|loadgen|version] [flags]; ringwatch serve -h lists the flags")
 		return 0
 	default:
-		fmt.Fprintf(stderr, "ringwatch: unknown command %q (want serve, agent or version)\n", cmd)
+		fmt.Fprintf(stderr, "ringwatch: unknown command %q (want serve, agent, loadgen or version)\n", cmd)
 		return 2
 	}
 	s, err := parseSettings(cmd, args, getenv, stderr)

@@ -98,7 +98,7 @@ func TestSIGTERMSnapshotAndRestart(t *testing.T) {
 	host.counters(t, 1_000_000, 2_000_000)
 	addr := freePort(t)
 	base := "http://" + addr
-	args := []string{"serve", "--data-dir", dir, "--http-addr", addr, "--host", "testhost", "--snapshot-interval", "1h", "--poll-interval", "200ms"}
+	args := []string{"serve", "--data-dir", dir, "--http-addr", addr, "--host", "testhost", "--snapshot-interval", "1h"}
 	env := []string{"HOST_PROC=" + host.proc}
 	query := base + "/api/v1/metrics/system_info?period=5m&aggregate=memory_usage"
 

@@ -81,11 +81,11 @@ type checkerFunc func(r uptime.Route) uptime.Result
 
 func (f checkerFunc) Check(_ context.Context, r uptime.Route) uptime.Result { return f(r) }
 
-// ingestDirectly publishes into a pipeline's ingest stage without a bus.
+// ingestDirectly publishes into a pipeline's running shards without a bus.
 type ingestDirectly struct{ p *pipeline.Pipeline }
 
 func (d ingestDirectly) Publish(subject string, data []byte) error {
-	return d.p.Ingest.Ingest(subject, data, nil, time.Now())
+	return d.p.Offer(subject, data, nil)
 }
 
 // routesOf runs the uptime mode over host's period.

@@ -29,6 +29,12 @@ func main() {
 	if len(os.Args) >= 2 && os.Args[1] == "uptime" {
 		os.Exit(uptimeMain(os.Args[2:]))
 	}
+	if len(os.Args) >= 2 && os.Args[1] == "ingest" {
+		os.Exit(ingestMain(os.Args[2:]))
+	}
+	if len(os.Args) >= 2 && os.Args[1] == "floor-server" {
+		os.Exit(floorMain(os.Args[2:]))
+	}
 	if len(os.Args) >= 2 && os.Args[1] == "ws-clients" {
 		os.Exit(wsClients(os.Args[2:]))
 	}

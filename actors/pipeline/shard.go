@@ -1,0 +1,293 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/ringwatch/ringwatch/actors"
+	"github.com/ringwatch/ringwatch/aggregators"
+	"github.com/ringwatch/ringwatch/bus"
+)
+
+// ShardQueue is each shard's mailbox capacity: raw samples waiting to be
+// decoded, seconds of a large fleet.
+const ShardQueue = 16384
+
+// raw is one raw sample routed to a shard: what the ingest actor checked.
+type raw struct {
+	host, kind string
+	data       []byte
+	sent       int64 // Unix nanoseconds from the Ringwatch-Sent header; 0: none
+}
+
+// Shard is the actor that owns a share of the hosts (by a hash of the host
+// token): their flatteners and their rings in all five periods. It decodes
+// each sample once, keeps it as the latest, and adds it to the five periods
+// on its own goroutine, so a sample costs one hand-off from the ingest actor
+// and the shards use the machine's cores in parallel.
+//
+// A bucket that closes is published on ringwatch.agg.<host>.<kind>.<period>
+// when somebody subscribes to it (the bus reports interest); encoding closed
+// buckets nobody reads was an eighth of the hub's CPU.
+//
+// Readers on other goroutines call View and Views: a view still current is
+// read without asking (aggregators.Rings.Cached); otherwise the request goes
+// to the actor, which builds it between two samples. When Run is not serving
+// (before it starts: restore; after it stopped), the caller builds the view
+// itself, being then the only goroutine touching the rings.
+type Shard struct {
+	ID  int
+	In  *actors.Mailbox[raw]
+	Pub actors.Publisher // nil: closed buckets are not published
+	Log *slog.Logger
+
+	p          *Pipeline
+	flatteners map[string]*aggregators.Flattener // owned
+	shared     *aggregators.Shared               // the flatteners' interned literals and layouts
+	scratch    aggregators.Values                // the sample being added, reused
+	rings      [aggregators.NumPeriods]*aggregators.Rings
+	periods    [aggregators.NumPeriods]periodCounters
+	run        atomic.Pointer[runState]
+	buf        []byte // owned: encodes closed buckets
+	ew         *actors.ErrorWindow
+
+	// Malformed counts samples that could not be decoded.
+	Malformed atomic.Uint64
+}
+
+type periodCounters struct {
+	processed, tooOld, future, published, publishErrors, unheard atomic.Uint64
+	latency                                                      *actors.Histogram
+}
+
+type runState struct {
+	asks chan viewAsk
+	done chan struct{}
+}
+
+type viewAsk struct {
+	period     int    // index in aggregators.Periods; -1: every period
+	host, kind string // one series, or every series when both are empty
+	reply      chan []*aggregators.View
+}
+
+func newShard(id int, p *Pipeline, pub actors.Publisher, log *slog.Logger) *Shard {
+	s := &Shard{ID: id, p: p, Pub: pub, Log: log.With("shard", id), flatteners: map[string]*aggregators.Flattener{},
+		shared: aggregators.NewShared(),
+		In:     actors.NewMailbox[raw]("shard/"+strconv.Itoa(id), ShardQueue)}
+	for i, per := range aggregators.Periods {
+		s.rings[i] = aggregators.NewRings(per)
+		s.periods[i].latency = actors.NewHistogram(actors.LatencyBounds)
+		if pub != nil {
+			s.rings[i].Closed = func(host, kind string, l *aggregators.Layout, b *aggregators.Bucket) {
+				s.publish(i, host, kind, l, b)
+			}
+		}
+	}
+	return s
+}
+
+func (s *Shard) flattener(key, kind string) *aggregators.Flattener {
+	f := s.flatteners[key]
+	if f == nil {
+		k := s.p.kinds[kind]
+		f = aggregators.NewFlattener(nil, aggregators.ParsePatterns(k.Counters...)).WithLimit(k.MaxSeries).WithShared(s.shared)
+		s.flatteners[key] = f
+	}
+	return f
+}
+
+// restore seeds one (host, kind). Call it before Run.
+func (s *Shard) restore(host, kind string, l *aggregators.Layout, buckets map[string][]*aggregators.Bucket) {
+	k := s.p.kinds[kind]
+	s.flatteners[aggregators.SeriesKey(host, kind)] = aggregators.NewFlattener(l, aggregators.ParsePatterns(k.Counters...)).
+		WithLimit(k.MaxSeries).WithShared(s.shared)
+	for i, per := range aggregators.Periods {
+		if bs := buckets[per.Name]; len(bs) > 0 {
+			s.rings[i].Restore(host, kind, l, bs)
+		}
+	}
+}
+
+// Run decodes and stores the samples of its mailbox and answers view
+// requests until ctx is done, then drains its mailbox and builds fresh views
+// of everything.
+func (s *Shard) Run(ctx context.Context) error {
+	rs := &runState{asks: make(chan viewAsk), done: make(chan struct{})}
+	s.run.Store(rs)
+	s.ew = actors.NewErrorWindow(s.Log, 30*time.Second)
+	defer func() {
+		s.ew.Flush()
+		for _, r := range s.rings {
+			r.Views()
+		}
+		s.run.Store(nil)
+		close(rs.done)
+	}()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case m := <-s.In.C():
+			s.Add(m, time.Now())
+		case a := <-rs.asks:
+			s.answer(a)
+		case now := <-tick.C:
+			for _, r := range s.rings {
+				r.Sweep(now)
+			}
+			s.ew.Tick(now)
+		case <-ctx.Done():
+			for {
+				select {
+				case m := <-s.In.C():
+					s.Add(m, time.Now())
+				default:
+					return nil
+				}
+			}
+		}
+	}
+}
+
+// Add decodes one sample, keeps it as its host's latest, and puts it in the
+// bucket of its timestamp in every period. Only the goroutine that owns the
+// shard calls it: Run, or a test or benchmark that drives it without Run.
+func (s *Shard) Add(m raw, now time.Time) {
+	key := aggregators.SeriesKey(m.host, m.kind)
+	v := &s.scratch // the rings copy what they keep
+	if err := s.flattener(key, m.kind).FlattenInto(m.data, v); err != nil {
+		s.Malformed.Add(1)
+		if s.ew != nil {
+			s.ew.Warn("dropped message", fmt.Errorf("%s: %w", bus.Raw(m.host, m.kind), err))
+		}
+		return
+	}
+	v.Host, v.Kind, v.Key, v.Sent = m.host, m.kind, key, m.sent
+	for i, r := range s.rings {
+		c := &s.periods[i]
+		switch r.Add(v, now) {
+		case aggregators.ErrFuture:
+			c.future.Add(1)
+		case aggregators.ErrTooOld:
+			c.tooOld.Add(1)
+		}
+		c.processed.Add(1)
+		if v.Sent > 0 {
+			c.latency.Observe(time.Since(time.Unix(0, v.Sent)))
+		}
+	}
+	// Last, so that a reader who sees this sample as the latest finds it in
+	// the periods too.
+	s.p.store(&aggregators.Latest{Host: m.host, Kind: m.kind, Raw: m.data, Time: v.Time, Received: now})
+}
+
+// Sweep closes the buckets the clock has passed, in every period.
+func (s *Shard) Sweep(now time.Time) {
+	for _, r := range s.rings {
+		r.Sweep(now)
+	}
+}
+
+// interest is implemented by publishers that know whether anybody
+// subscribes to a subject (the hub's in-process bus connection).
+type interest interface {
+	Interest(subject string) bool
+}
+
+func (s *Shard) publish(period int, host, kind string, l *aggregators.Layout, b *aggregators.Bucket) {
+	c := &s.periods[period]
+	per := aggregators.Periods[period]
+	subject := bus.Agg(host, kind, per.Name)
+	if i, ok := s.Pub.(interest); ok && !i.Interest(subject) {
+		c.unheard.Add(1)
+		return
+	}
+	s.buf = aggregators.AppendAggMessage(s.buf[:0], host, kind, per, l, b)
+	if err := s.Pub.Publish(subject, s.buf); err != nil {
+		// A closed connection (the hub is stopping) or a bucket over the
+		// bus's payload limit: counted, and logged the 1st, 2nd, 4th ... time.
+		if n := c.publishErrors.Add(1); n&(n-1) == 0 {
+			s.Log.Warn("cannot publish a closed bucket", "subject", subject, "bytes", len(s.buf), "err", err, "failures", n)
+		}
+		return
+	}
+	c.published.Add(1)
+}
+
+// View returns the current view of host's kind over period i, or nil.
+func (s *Shard) View(i int, host, kind string) *aggregators.View {
+	v, known := s.rings[i].Cached(host, kind)
+	if v != nil || !known {
+		return v
+	}
+	if vs, ok := s.ask(viewAsk{period: i, host: host, kind: kind}); ok {
+		if len(vs) == 1 {
+			return vs[0]
+		}
+		return nil
+	}
+	return s.rings[i].View(host, kind)
+}
+
+// Views returns a current view of every (period, host, kind) of the shard.
+func (s *Shard) Views() []*aggregators.View {
+	if vs, ok := s.ask(viewAsk{period: -1}); ok {
+		return vs
+	}
+	return s.allViews()
+}
+
+func (s *Shard) allViews() []*aggregators.View {
+	var out []*aggregators.View
+	for _, r := range s.rings {
+		out = append(out, r.Views()...)
+	}
+	return out
+}
+
+// Has reports whether the shard has anything for host's kind in any period.
+func (s *Shard) Has(host, kind string) bool {
+	for _, r := range s.rings {
+		if r.Has(host, kind) {
+			return true
+		}
+	}
+	return false
+}
+
+// Running reports whether Run is serving view requests.
+func (s *Shard) Running() bool { return s.run.Load() != nil }
+
+// ask has Run build fresh views; ok is false when Run is not serving.
+func (s *Shard) ask(a viewAsk) ([]*aggregators.View, bool) {
+	rs := s.run.Load()
+	if rs == nil {
+		return nil, false
+	}
+	a.reply = make(chan []*aggregators.View, 1)
+	select {
+	case rs.asks <- a:
+		return <-a.reply, true
+	case <-rs.done:
+		return nil, false
+	}
+}
+
+func (s *Shard) answer(a viewAsk) {
+	if a.period < 0 {
+		a.reply <- s.allViews()
+		return
+	}
+	if v := s.rings[a.period].View(a.host, a.kind); v != nil {
+		a.reply <- []*aggregators.View{v}
+		return
+	}
+	a.reply <- nil
+}
+
+var _ actors.Actor = (*Shard)(nil)
