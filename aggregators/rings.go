@@ -40,8 +40,9 @@ type Rings struct {
 	// goroutine, before Add or Sweep returns).
 	Closed func(host, kind string, l *Layout, b *Bucket)
 
-	series map[string]*series // owned
-	refs   sync.Map           // key -> *seriesRef, for readers
+	series    map[string]*series // owned
+	refs      sync.Map           // key -> *seriesRef, for readers
+	nextSweep int64              // Unix seconds before which no open bucket can be due
 }
 
 // seriesRef is what other goroutines may touch of a series: its last built
@@ -139,8 +140,15 @@ func (r *Rings) Add(v *Values, now time.Time) error {
 	return nil
 }
 
-// Sweep closes open buckets whose end is Grace in the past at now.
+// Sweep closes open buckets whose end is Grace in the past at now. Buckets
+// are aligned, so they all come due at the same moments (a bucket boundary
+// plus Grace): between two of those a call returns at once.
 func (r *Rings) Sweep(now time.Time) {
+	t, iv, g := now.Unix(), r.Period.Seconds(), int64(Grace/time.Second)
+	if t < r.nextSweep && r.nextSweep-t <= iv+g { // (a clock set back sweeps at once)
+		return
+	}
+	r.nextSweep = (floorDiv(t-g, iv)+1)*iv + g // the next moment a bucket comes due
 	for _, s := range r.series {
 		b := s.ring.Newest()
 		if b == nil || b.frozen {

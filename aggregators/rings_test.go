@@ -266,3 +266,26 @@ func TestAppendFloatMatchesEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// TestSweepClosesEachBucketWhenItComesDue: sweeping every second closes a
+// silent host's bucket Grace after its end, not a whole interval later,
+// whatever second the sweeps began at.
+func TestSweepClosesEachBucketWhenItComesDue(t *testing.T) {
+	p := period(t, "5m")
+	for first := int64(0); first < 3; first++ {
+		pub := &capture{}
+		d := newDS(p, pub)
+		f := aggregators.NewFlattener(nil, nil)
+		d.Add(flat(t, f, `{"timestamp":3000,"x":1}`), time.Unix(3000, 0)) // bucket 3000-3003, due at 3005
+		var closedAt int64
+		for now := int64(3000) + first; now <= 3010 && closedAt == 0; now++ {
+			d.Sweep(time.Unix(now, 0))
+			if _, msgs := pub.all(); len(msgs) == 1 {
+				closedAt = now
+			}
+		}
+		if closedAt != 3005 {
+			t.Errorf("sweeps from %d: the bucket closed at %d, want 3005", 3000+first, closedAt)
+		}
+	}
+}
