@@ -40,8 +40,10 @@ type Flattener struct {
 	counters []Pattern
 	max      int // node limit
 	shared   *Shared
-	// Dropped counts leaves dropped because of MaxNodes or type conflicts.
-	Dropped uint64
+	// Dropped counts leaves dropped because of MaxNodes or type conflicts;
+	// LongLiterals counts string values left out of the sample's buckets
+	// for being longer than MaxLiteral.
+	Dropped, LongLiterals uint64
 
 	grow   bool
 	short  bool // a key was missing and grow was off
@@ -364,7 +366,16 @@ func (f *Flattener) value(parent, c *Node, key []byte) error {
 	return nil
 }
 
+// MaxLiteral bounds a string value (as JSON text) kept in buckets: device
+// names and paths, not documents. A longer one stays in the latest sample
+// only.
+const MaxLiteral = 256
+
 func (f *Flattener) lit(c *Node, raw []byte) {
+	if len(raw) > MaxLiteral {
+		f.LongLiterals++
+		return
+	}
 	f.vals.Num[c.Index] = 1
 	f.vals.Lits = append(f.vals.Lits, Lit{Index: c.Index, Raw: f.internRaw(raw)})
 }

@@ -175,6 +175,16 @@ func (r *Rings) changed(s *series) {
 	s.ref.version.Store(s.version)
 }
 
+// Forget drops host's kind: its ring, its layout and its cached view.
+func (r *Rings) Forget(host, kind string) {
+	key := SeriesKey(host, kind)
+	delete(r.series, key)
+	r.refs.Delete(key)
+}
+
+// Len is how many (host, kind) series the rings hold.
+func (r *Rings) Len() int { return len(r.series) }
+
 // Has reports whether there is anything for host's kind. Any goroutine.
 func (r *Rings) Has(host, kind string) bool {
 	_, ok := r.refs.Load(SeriesKey(host, kind))

@@ -75,6 +75,11 @@ var (
 
 	dIngestReceived = desc("ingest_received_total", "Raw messages the ingest actor handled.")
 	dIngestDropped  = desc("ingest_dropped_total", "Raw messages dropped before any period, by reason.", "reason")
+	dLeavesDropped  = desc("ingest_leaves_dropped_total", "Values left out of samples for a kind's series limit or a type conflict.")
+	dLongLiterals   = desc("ingest_long_strings_total", "String values left out of buckets for their length (they stay in the latest sample).")
+	dHosts          = desc("hosts", "Hosts the hub keeps.")
+	dHostsMax       = desc("hosts_max", "The most hosts the hub keeps (--max-hosts).")
+	dHostsForgotten = desc("hosts_forgotten_total", "Hosts forgotten after being silent for --host-retention.")
 
 	dPeriodProcessed = desc("downsampler_processed_total", "Samples the period's downsampler took from its mailbox.", "period")
 	dPeriodDropped   = desc("downsampler_dropped_total", "Samples the period's downsampler dropped, by reason.", "period", "reason")
@@ -158,6 +163,11 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if pl := st.Pipeline; pl != nil {
 		counter(dIngestReceived, pl.Received)
+		counter(dLeavesDropped, pl.LeavesDropped)
+		counter(dLongLiterals, pl.LongLiterals)
+		gauge(dHosts, float64(pl.Hosts))
+		gauge(dHostsMax, float64(pl.MaxHosts))
+		counter(dHostsForgotten, pl.Forgotten)
 		for _, reason := range sortedKeys(pl.Dropped) {
 			counter(dIngestDropped, pl.Dropped[reason], reason)
 		}

@@ -218,3 +218,28 @@ func TestSnapshotterWritesOnStop(t *testing.T) {
 		t.Fatalf("final snapshot: %+v %v", st, err)
 	}
 }
+
+// TestForgottenHostsFilesGo: a host the pipeline forgot loses its folder at
+// the next pass; the other hosts keep theirs.
+func TestForgottenHostsFilesGo(t *testing.T) {
+	dir := t.TempDir()
+	p := fed(t, "gone", map[int64]float64{3000: 1})
+	s := &persistence.Snapshotter{Dir: dir, Interval: time.Hour, Source: p, Log: quiet}
+	if err := s.SnapshotAll(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(persistence.Path(dir, "gone", "toy")); err != nil {
+		t.Fatal(err)
+	}
+	s.Source = fed(t, "kept", map[int64]float64{3000: 1}) // the pipeline without "gone"
+	s.Forget("gone")
+	if err := s.SnapshotAll(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "gone")); !os.IsNotExist(err) {
+		t.Fatalf("the forgotten host's folder is still there: %v", err)
+	}
+	if _, err := os.Stat(persistence.Path(dir, "kept", "toy")); err != nil {
+		t.Fatalf("the other host's file: %v", err)
+	}
+}

@@ -152,8 +152,39 @@ type Snapshotter struct {
 
 	written map[string]string // key -> signature of what was written; owned by Run
 
-	mu    sync.Mutex
-	stats Stats
+	mu      sync.Mutex
+	stats   Stats
+	forgets []string // hosts whose files go at the next pass
+}
+
+// Forget has the host's folder removed at the next pass (the pipeline forgot
+// the host). Safe from any goroutine.
+func (s *Snapshotter) Forget(host string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.forgets = append(s.forgets, host)
+}
+
+// removeForgotten deletes the folders of the hosts forgotten since the last
+// pass, before the pass writes anything.
+func (s *Snapshotter) removeForgotten() {
+	s.mu.Lock()
+	hosts := s.forgets
+	s.forgets = nil
+	s.mu.Unlock()
+	for _, host := range hosts {
+		if !bus.ValidToken(host) {
+			continue
+		}
+		for k := range s.written {
+			if h, _, _ := strings.Cut(k, "\x00"); h == host {
+				delete(s.written, k)
+			}
+		}
+		if err := os.RemoveAll(filepath.Join(s.Dir, host)); err != nil {
+			s.Log.Error("cannot remove a forgotten host's files", "host", host, "err", err)
+		}
+	}
 }
 
 // Stats are the snapshotter's figures.
@@ -214,6 +245,7 @@ func (s *Snapshotter) SnapshotAll() error {
 	if s.written == nil {
 		s.written = map[string]string{}
 	}
+	s.removeForgotten()
 	all := map[string]*series{}
 	get := func(host, kind string) *series {
 		k := aggregators.SeriesKey(host, kind)

@@ -33,7 +33,7 @@ type Ingest struct {
 
 	// Counters, for the stats. Each message is counted once it has been
 	// handled: Received, and when it was dropped, the reason's counter.
-	Received, Malformed, UnknownKind, BadSchema atomic.Uint64
+	Received, Malformed, UnknownKind, BadSchema, TooLarge, TooManyHosts atomic.Uint64
 }
 
 // Run subscribes and routes until ctx is done. On the way out it flushes the
@@ -54,12 +54,14 @@ func (in *Ingest) Run(ctx context.Context) error {
 	defer func() { _ = sub.Unsubscribe() }()
 	tick := time.NewTicker(window)
 	defer tick.Stop()
+	in.p.Expire(time.Now())
 	for {
 		select {
 		case m := <-in.queue:
 			in.handle(m, ew)
 		case now := <-tick.C:
 			ew.Tick(now)
+			in.p.Expire(now)
 		case <-ctx.Done():
 			_ = in.conn.Flush()
 			for {
@@ -85,26 +87,39 @@ func (in *Ingest) Queue() actors.MailboxStats {
 }
 
 var (
-	errUnknownKind = errors.New("unknown kind")
-	errBadSchema   = errors.New("unsupported " + bus.SchemaHeader)
+	errUnknownKind  = errors.New("unknown kind")
+	errBadSchema    = errors.New("unsupported " + bus.SchemaHeader)
+	errTooLarge     = errors.New("sample over --max-sample-bytes")
+	errTooManyHosts = errors.New("a new host past --max-hosts")
 )
 
 func (in *Ingest) handle(m *bus.Msg, ew *actors.ErrorWindow) {
-	r, err := in.check(m.Subject, m.Data, m.Header)
+	r, err := in.take(m.Subject, m.Data, m.Header)
+	if err != nil {
+		ew.Warn("dropped message", err)
+		return
+	}
+	in.p.shardOf(r.host).In.Offer(r) // a full mailbox counts its own drops
+}
+
+// take checks one message and counts it: received, and dropped by reason.
+func (in *Ingest) take(subject string, data []byte, h bus.Header) (raw, error) {
+	r, err := in.check(subject, data, h)
 	switch {
 	case err == nil:
-		in.p.shardOf(r.host).In.Offer(r) // a full mailbox counts its own drops
 	case errors.Is(err, errUnknownKind):
 		in.UnknownKind.Add(1)
 	case errors.Is(err, errBadSchema):
 		in.BadSchema.Add(1)
+	case errors.Is(err, errTooLarge):
+		in.TooLarge.Add(1)
+	case errors.Is(err, errTooManyHosts):
+		in.TooManyHosts.Add(1)
 	default:
 		in.Malformed.Add(1)
 	}
-	if err != nil {
-		ew.Warn("dropped message", err)
-	}
 	in.Received.Add(1)
+	return r, err
 }
 
 // check validates what can be validated without decoding.
@@ -118,6 +133,12 @@ func (in *Ingest) check(subject string, data []byte, h bus.Header) (raw, error) 
 	}
 	if _, ok := in.p.kinds[kind]; !ok {
 		return raw{}, fmt.Errorf("%s: %w %q", subject, errUnknownKind, kind)
+	}
+	if len(data) > in.p.o.MaxSampleBytes {
+		return raw{}, fmt.Errorf("%s: %w (%d > %d bytes)", subject, errTooLarge, len(data), in.p.o.MaxSampleBytes)
+	}
+	if !in.p.admit(host, time.Now().Unix()) {
+		return raw{}, fmt.Errorf("%s: %w (%d hosts)", subject, errTooManyHosts, in.p.o.MaxHosts)
 	}
 	r := raw{host: host, kind: kind, data: data}
 	if sent := h.Get(bus.SentHeader); sent != "" {

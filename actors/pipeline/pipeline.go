@@ -21,8 +21,18 @@ type Pipeline struct {
 	Ingest *Ingest
 	Shards []*Shard
 
+	o      Options
 	kinds  map[string]aggregators.Kind
 	latest sync.Map // series key -> *atomic.Pointer[aggregators.Latest]
+
+	hosts     sync.Map     // host -> *hostEntry
+	nHosts    atomic.Int64 // entries in hosts
+	forgotten atomic.Uint64
+}
+
+// hostEntry is one host the pipeline keeps.
+type hostEntry struct {
+	lastSeen atomic.Int64 // Unix seconds of its newest message
 }
 
 // Options shape a pipeline; the zero value is usable.
@@ -30,7 +40,27 @@ type Options struct {
 	// Shards is how many shard actors share the hosts (default: the
 	// number of CPUs Go may use).
 	Shards int
+	// MaxHosts bounds the hosts kept (default DefaultMaxHosts): samples of
+	// further hosts are dropped and counted (too_many_hosts).
+	MaxHosts int
+	// MaxSampleBytes bounds a raw sample (default DefaultMaxSampleBytes):
+	// larger ones are dropped and counted (too_large).
+	MaxSampleBytes int
+	// Retention is how long a silent host is kept (default
+	// DefaultRetention, the longest period): then it is forgotten, in
+	// memory, and OnForget is told (to remove its files).
+	Retention time.Duration
+	// OnForget, when set, is called once for every host forgotten, on the
+	// ingest actor's goroutine.
+	OnForget func(host string, lastSeen time.Time)
 }
+
+// Defaults of Options.
+const (
+	DefaultMaxHosts       = 10_000
+	DefaultMaxSampleBytes = 256 << 10
+	DefaultRetention      = 30 * 24 * time.Hour
+)
 
 // New wires ingest and shards. sub receives raw samples (nil: only
 // IngestNow feeds it); pub publishes closed buckets (nil to publish
@@ -44,7 +74,16 @@ func NewWith(o Options, kinds []aggregators.Kind, sub *bus.Conn, pub actors.Publ
 	if o.Shards <= 0 {
 		o.Shards = runtime.GOMAXPROCS(0)
 	}
-	p := &Pipeline{kinds: make(map[string]aggregators.Kind, len(kinds))}
+	if o.MaxHosts <= 0 {
+		o.MaxHosts = DefaultMaxHosts
+	}
+	if o.MaxSampleBytes <= 0 {
+		o.MaxSampleBytes = DefaultMaxSampleBytes
+	}
+	if o.Retention <= 0 {
+		o.Retention = DefaultRetention
+	}
+	p := &Pipeline{o: o, kinds: make(map[string]aggregators.Kind, len(kinds))}
 	for _, k := range kinds {
 		p.kinds[k.Name] = k
 	}
@@ -53,6 +92,53 @@ func NewWith(o Options, kinds []aggregators.Kind, sub *bus.Conn, pub actors.Publ
 		p.Shards = append(p.Shards, newShard(i, p, pub, log))
 	}
 	return p
+}
+
+// admit records a message from host at now, and reports whether the host
+// may be kept: a host seen before, or a new one while there is room.
+func (p *Pipeline) admit(host string, now int64) bool {
+	if e, ok := p.hosts.Load(host); ok {
+		e.(*hostEntry).lastSeen.Store(now)
+		return true
+	}
+	if p.nHosts.Load() >= int64(p.o.MaxHosts) {
+		return false
+	}
+	e := &hostEntry{}
+	e.lastSeen.Store(now)
+	if _, loaded := p.hosts.LoadOrStore(host, e); !loaded {
+		p.nHosts.Add(1)
+	}
+	return true
+}
+
+// Expire forgets the hosts silent for longer than the retention: their
+// latest samples, their shard's state, and (OnForget) their files. The
+// ingest actor calls it every window; one goroutine at a time may.
+func (p *Pipeline) Expire(now time.Time) {
+	cutoff := now.Add(-p.o.Retention).Unix()
+	p.hosts.Range(func(k, v any) bool {
+		host, e := k.(string), v.(*hostEntry)
+		seen := e.lastSeen.Load()
+		if seen >= cutoff {
+			return true
+		}
+		select {
+		case p.shardOf(host).forgets <- host:
+		default:
+			return true // the shard is busy: the next pass forgets it
+		}
+		p.hosts.Delete(host)
+		p.nHosts.Add(-1)
+		for kind := range p.kinds {
+			p.latest.Delete(aggregators.SeriesKey(host, kind))
+		}
+		p.forgotten.Add(1)
+		if p.o.OnForget != nil {
+			p.o.OnForget(host, time.Unix(seen, 0))
+		}
+		return true
+	})
 }
 
 // shardOf is the shard that owns host: FNV-1a of the host token.
@@ -89,7 +175,7 @@ func (p *Pipeline) Running() bool {
 // a pipeline whose actors do not run (the caller is then the only goroutine
 // touching it).
 func (p *Pipeline) IngestNow(subject string, data []byte, h bus.Header, now time.Time) error {
-	r, err := p.Ingest.check(subject, data, h)
+	r, err := p.Ingest.take(subject, data, h)
 	if err != nil {
 		return err
 	}
@@ -106,7 +192,7 @@ func (p *Pipeline) IngestNow(subject string, data []byte, h bus.Header, now time
 // ingest actor does with what the bus delivers: for tests and tools that
 // feed running shards without a bus.
 func (p *Pipeline) Offer(subject string, data []byte, h bus.Header) error {
-	r, err := p.Ingest.check(subject, data, h)
+	r, err := p.Ingest.take(subject, data, h)
 	if err != nil {
 		return err
 	}
@@ -197,15 +283,37 @@ func (p *Pipeline) Restore(host, kind string, l *aggregators.Layout, buckets map
 	if last != nil {
 		p.store(&aggregators.Latest{Host: host, Kind: kind, Raw: last, Time: lastTime})
 	}
+	// A restored host counts toward MaxHosts, seen when its last sample was.
+	seen := lastTime
+	if seen <= 0 {
+		seen = time.Now().Unix()
+	}
+	e, loaded := p.hosts.LoadOrStore(host, &hostEntry{})
+	if !loaded {
+		p.nHosts.Add(1)
+	}
+	if he := e.(*hostEntry); seen > he.lastSeen.Load() {
+		he.lastSeen.Store(seen)
+	}
 }
 
 // Stats are the pipeline's figures.
 type Stats struct {
 	// Received counts raw messages handled; Dropped counts those dropped,
-	// by reason: malformed, unknown_kind, bad_schema, and queue_full (the
-	// bus dropped it before ingest could take it).
+	// by reason: malformed, unknown_kind, bad_schema, too_large (over
+	// MaxSampleBytes), too_many_hosts (a new host past MaxHosts), and
+	// queue_full (the bus dropped it before ingest could take it).
 	Received uint64            `json:"received"`
 	Dropped  map[string]uint64 `json:"dropped"`
+	// Hosts kept now, their bound, and hosts forgotten after the retention.
+	Hosts     int64  `json:"hosts"`
+	MaxHosts  int    `json:"max_hosts"`
+	Forgotten uint64 `json:"forgotten"`
+	// LeavesDropped counts values left out for a kind's series limit or a
+	// type conflict; LongLiterals strings left out of buckets for their
+	// length (they stay in the latest sample).
+	LeavesDropped uint64 `json:"leaves_dropped"`
+	LongLiterals  uint64 `json:"long_literals"`
 	// Periods has each period's figures over every shard, finest first.
 	Periods   []PeriodStats         `json:"periods"`
 	Mailboxes []actors.MailboxStats `json:"mailboxes"`
@@ -235,8 +343,10 @@ func (p *Pipeline) Stats() Stats {
 		Dropped: map[string]uint64{
 			"malformed": in.Malformed.Load(), "unknown_kind": in.UnknownKind.Load(),
 			"bad_schema": in.BadSchema.Load(), "queue_full": q.Dropped,
+			"too_large": in.TooLarge.Load(), "too_many_hosts": in.TooManyHosts.Load(),
 		},
 		Mailboxes: []actors.MailboxStats{q},
+		Hosts:     p.nHosts.Load(), MaxHosts: p.o.MaxHosts, Forgotten: p.forgotten.Load(),
 	}
 	for i, per := range aggregators.Periods {
 		ps := PeriodStats{Period: per.Name, Dropped: map[string]uint64{"too_old": 0, "future": 0}}
@@ -254,6 +364,8 @@ func (p *Pipeline) Stats() Stats {
 	}
 	for _, s := range p.Shards {
 		st.Dropped["malformed"] += s.Malformed.Load()
+		st.LeavesDropped += s.LeavesDropped.Load()
+		st.LongLiterals += s.LongLiterals.Load()
 		st.Mailboxes = append(st.Mailboxes, s.In.Stats())
 	}
 	return st

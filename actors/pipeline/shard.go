@@ -55,8 +55,12 @@ type Shard struct {
 	buf        []byte // owned: encodes closed buckets
 	ew         *actors.ErrorWindow
 
-	// Malformed counts samples that could not be decoded.
-	Malformed atomic.Uint64
+	forgets chan string // hosts to forget (see Pipeline.expire)
+
+	// Malformed counts samples that could not be decoded; LeavesDropped the
+	// values left out for the kind's series limit or a type conflict;
+	// LongLiterals the strings left out of buckets for their length.
+	Malformed, LeavesDropped, LongLiterals atomic.Uint64
 }
 
 type periodCounters struct {
@@ -78,7 +82,7 @@ type viewAsk struct {
 func newShard(id int, p *Pipeline, pub actors.Publisher, log *slog.Logger) *Shard {
 	s := &Shard{ID: id, p: p, Pub: pub, Log: log.With("shard", id), flatteners: map[string]*aggregators.Flattener{},
 		shared: aggregators.NewShared(),
-		In:     actors.NewMailbox[raw]("shard/"+strconv.Itoa(id), ShardQueue)}
+		In:     actors.NewMailbox[raw]("shard/"+strconv.Itoa(id), ShardQueue), forgets: make(chan string, 1024)}
 	for i, per := range aggregators.Periods {
 		s.rings[i] = aggregators.NewRings(per)
 		s.periods[i].latency = actors.NewHistogram(actors.LatencyBounds)
@@ -136,6 +140,8 @@ func (s *Shard) Run(ctx context.Context) error {
 			s.Add(m, time.Now())
 		case a := <-rs.asks:
 			s.answer(a)
+		case host := <-s.forgets:
+			s.forget(host)
 		case now := <-tick.C:
 			for _, r := range s.rings {
 				r.Sweep(now)
@@ -160,7 +166,16 @@ func (s *Shard) Run(ctx context.Context) error {
 func (s *Shard) Add(m raw, now time.Time) {
 	key := aggregators.SeriesKey(m.host, m.kind)
 	v := &s.scratch // the rings copy what they keep
-	if err := s.flattener(key, m.kind).FlattenInto(m.data, v); err != nil {
+	f := s.flattener(key, m.kind)
+	dropped, long := f.Dropped, f.LongLiterals
+	err := f.FlattenInto(m.data, v)
+	if d := f.Dropped - dropped; d > 0 {
+		s.LeavesDropped.Add(d)
+	}
+	if d := f.LongLiterals - long; d > 0 {
+		s.LongLiterals.Add(d)
+	}
+	if err != nil {
 		s.Malformed.Add(1)
 		if s.ew != nil {
 			s.ew.Warn("dropped message", fmt.Errorf("%s: %w", bus.Raw(m.host, m.kind), err))
@@ -184,6 +199,16 @@ func (s *Shard) Add(m raw, now time.Time) {
 	// Last, so that a reader who sees this sample as the latest finds it in
 	// the periods too.
 	s.p.store(&aggregators.Latest{Host: m.host, Kind: m.kind, Raw: m.data, Time: v.Time, Received: now})
+}
+
+// forget drops everything the shard has of host.
+func (s *Shard) forget(host string) {
+	for kind := range s.p.kinds {
+		delete(s.flatteners, aggregators.SeriesKey(host, kind))
+		for _, r := range s.rings {
+			r.Forget(host, kind)
+		}
+	}
 }
 
 // Sweep closes the buckets the clock has passed, in every period.

@@ -34,6 +34,9 @@ type Settings struct {
 	IncludeNetworkFS bool
 	AllowedOrigins   []string
 	APIToken         string
+	MaxHosts         int
+	HostRetention    time.Duration
+	MaxSampleBytes   int
 	// Routes are the uptime checks from the config file's routes: key.
 	Routes []uptime.Route
 
@@ -62,6 +65,48 @@ func dur(min time.Duration, p func(*Settings) *time.Duration) func(*Settings, st
 			return fmt.Errorf("%s is below the minimum of %s", d, min)
 		}
 		*p(s) = d
+		return nil
+	}
+}
+
+func count(min int, p func(*Settings) *int) func(*Settings, string) error {
+	return func(s *Settings, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("not a whole number: %q", v)
+		}
+		if n < min {
+			return fmt.Errorf("%d is below the minimum of %d", n, min)
+		}
+		*p(s) = n
+		return nil
+	}
+}
+
+// size parses a byte count: 262144, 256KiB, 1MiB (KB and MB are read as
+// KiB and MiB).
+func size(min, max int, p func(*Settings) *int) func(*Settings, string) error {
+	return func(s *Settings, v string) error {
+		mult := 1
+		num := v
+		for _, u := range []struct {
+			suffix string
+			mult   int
+		}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"KB", 1 << 10}, {"MB", 1 << 20}, {"B", 1}} {
+			if n, ok := strings.CutSuffix(v, u.suffix); ok {
+				num, mult = strings.TrimSpace(n), u.mult
+				break
+			}
+		}
+		n, err := strconv.Atoi(num)
+		if err != nil || n < 0 {
+			return fmt.Errorf("not a size (like 262144 or 256KiB): %q", v)
+		}
+		n *= mult
+		if n < min || n > max {
+			return fmt.Errorf("%d bytes is outside %d to %d", n, min, max)
+		}
+		*p(s) = n
 		return nil
 	}
 }
@@ -124,6 +169,9 @@ func options() []option {
 		}},
 		{"api-token", "", "require Authorization: Bearer <token> (or ?token= on WebSockets) on every route but /healthz", str(func(s *Settings) *string { return &s.APIToken })},
 		{"include-network-fs", "false", "report NFS, CIFS and other network mounts", boolean(func(s *Settings) *bool { return &s.IncludeNetworkFS })},
+		{"max-hosts", "10000", "the most hosts the hub keeps; samples of further hosts are dropped and counted", count(1, func(s *Settings) *int { return &s.MaxHosts })},
+		{"host-retention", "720h", "a host silent this long is forgotten, in memory and on disk", dur(time.Minute, func(s *Settings) *time.Duration { return &s.HostRetention })},
+		{"max-sample-bytes", "256KiB", "larger raw samples are dropped and counted (bytes, or with KiB/MiB)", size(1024, 64<<20, func(s *Settings) *int { return &s.MaxSampleBytes })},
 	}
 }
 

@@ -28,6 +28,13 @@ func TestSettingsPrecedenceFlagEnvConfigDefault(t *testing.T) {
 		s.DataDir != "./data" || s.Host != "from-config" || s.ConfigFile != cfg {
 		t.Fatalf("%+v", s)
 	}
+	if s.MaxHosts != 10000 || s.HostRetention != 720*time.Hour || s.MaxSampleBytes != 256<<10 {
+		t.Fatalf("bounds' defaults: %d hosts, %s, %d bytes", s.MaxHosts, s.HostRetention, s.MaxSampleBytes)
+	}
+	s, err = parseSettings("serve", []string{"--max-sample-bytes", "1MiB"}, envOf(map[string]string{"RINGWATCH_MAX_HOSTS": "50"}), io.Discard)
+	if err != nil || s.MaxSampleBytes != 1<<20 || s.MaxHosts != 50 {
+		t.Fatalf("sizes and counts: %+v %v", s, err)
+	}
 }
 
 func TestSettingsErrorsNameTheirSource(t *testing.T) {
@@ -43,6 +50,9 @@ func TestSettingsErrorsNameTheirSource(t *testing.T) {
 		{[]string{"--config", cfg}, nil, `unknown key "pol-interval"`},
 		{[]string{"--log-level", "loud"}, nil, `"loud" is not one of debug, info, warn, error`},
 		{[]string{"extra"}, nil, `unexpected argument "extra"`},
+		{[]string{"--max-sample-bytes", "lots"}, nil, `max-sample-bytes (from flag --max-sample-bytes): not a size`},
+		{[]string{"--max-sample-bytes", "128MiB"}, nil, `134217728 bytes is outside 1024 to 67108864`},
+		{[]string{"--max-hosts", "0"}, nil, `max-hosts (from flag --max-hosts): 0 is below the minimum of 1`},
 	} {
 		_, err := parseSettings("serve", c.args, envOf(c.env), io.Discard)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
