@@ -98,6 +98,7 @@ var (
 	dSnapDuration    = desc("snapshot_duration_seconds", "How long the last snapshot pass took.")
 	dSnapLastBytes   = desc("snapshot_last_bytes", "Bytes the last snapshot pass wrote.")
 	dSnapLastSuccess = desc("snapshot_last_success_timestamp_seconds", "Unix time of the last snapshot pass that wrote every file it had to; 0 before the first.")
+	dSnapRefused     = desc("snapshot_refused_total", "State paths refused for being symbolic links or leading outside the data folder.")
 
 	dWSClients = desc("websocket_clients", "Open WebSockets.")
 	dWSClosed  = desc("websocket_closed_total", "WebSockets the hub closed, by reason: slow (did not read), silent (sent nothing, not even a pong).", "reason")
@@ -194,6 +195,7 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(dSnapDuration, sn.LastDuration)
 		gauge(dSnapLastBytes, float64(sn.LastBytes))
 		gauge(dSnapLastSuccess, float64(sn.LastSuccess))
+		counter(dSnapRefused, sn.Refused)
 	}
 	gauge(dWSClients, float64(st.WebSockets.Clients))
 	counter(dWSClosed, st.WebSockets.ClosedSlow, "slow")

@@ -3,6 +3,7 @@ package persistence_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -241,5 +242,44 @@ func TestForgottenHostsFilesGo(t *testing.T) {
 	}
 	if _, err := os.Stat(persistence.Path(dir, "kept", "toy")); err != nil {
 		t.Fatalf("the other host's file: %v", err)
+	}
+}
+
+// TestSymlinkedHostFolderIsRefused: a host folder that is a symbolic link
+// (here to a folder outside the data folder) is neither written through nor
+// read through; both are logged once, and the other hosts are kept.
+func TestSymlinkedHostFolderIsRefused(t *testing.T) {
+	dir, outside := t.TempDir(), t.TempDir()
+	if err := os.Symlink(outside, filepath.Join(dir, "evil")); err != nil {
+		t.Fatal(err)
+	}
+	var logs bustest.Writer
+	p := fed(t, "evil", map[int64]float64{3000: 1})
+	s := &persistence.Snapshotter{Dir: dir, Interval: time.Hour, Source: p, Log: logs.Logger()}
+	if err := s.SnapshotAll(); err == nil || !errors.Is(err, persistence.ErrRefused) {
+		t.Fatalf("snapshot through a symlinked host folder: %v", err)
+	}
+	_ = s.SnapshotAll() // refused again, logged once
+	if es, _ := os.ReadDir(outside); len(es) != 0 {
+		t.Fatalf("written outside the data folder: %v", es)
+	}
+	if st := s.Stats(); st.Refused != 2 || st.Failures != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+	if n := strings.Count(logs.String(), "state path refused"); n != 1 {
+		t.Fatalf("%d refusal lines, want 1:\n%s", n, logs.String())
+	}
+	// A state file planted behind the link is not read at the next start.
+	if err := os.WriteFile(filepath.Join(outside, "toy.json"), []byte(`{"entries":{"5m":{"entries":[{"timestamp":3000,"cpu":9}]}}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	good := fed(t, "good", map[int64]float64{3000: 1})
+	if err := (&persistence.Snapshotter{Dir: dir, Interval: time.Hour, Source: good, Log: quiet}).SnapshotAll(); err != nil {
+		t.Fatal(err)
+	}
+	var loadLogs bustest.Writer
+	states := persistence.LoadAll(dir, "good", []aggregators.Kind{toy}, loadLogs.Logger())
+	if len(states) != 1 || states[0].Host != "good" || !strings.Contains(loadLogs.String(), "state path refused") {
+		t.Fatalf("loaded %d states; logs:\n%s", len(states), loadLogs.String())
 	}
 }

@@ -7,11 +7,13 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ringwatch/ringwatch/aggregators"
@@ -24,22 +26,27 @@ func Path(dir, host, kind string) string { return filepath.Join(dir, host, kind+
 // LoadFile reads one state file. A file that cannot be loaded is renamed
 // aside and the error says where it went.
 func LoadFile(path, host, kind string, counters []string) (*State, error) {
-	return loadFile(path, host, aggregators.Kind{Name: kind, Counters: counters})
+	d, err := OpenDir(filepath.Dir(path), slog.New(slog.DiscardHandler))
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	return loadFile(d, filepath.Base(path), host, aggregators.Kind{Name: kind, Counters: counters})
 }
 
-func loadFile(path, host string, k aggregators.Kind) (*State, error) {
-	st, err := readState(path, host, k)
-	if err == nil || errors.Is(err, fs.ErrNotExist) {
+func loadFile(d *Dir, name, host string, k aggregators.Kind) (*State, error) {
+	st, err := readState(d, name, host, k)
+	if err == nil || errors.Is(err, fs.ErrNotExist) || errors.Is(err, ErrRefused) {
 		return st, err
 	}
 	if !errors.Is(err, ErrCorrupt) {
 		return nil, err // unreadable for another reason (permissions): leave it be
 	}
-	aside := path + ".corrupt-" + strconv.FormatInt(time.Now().Unix(), 10)
-	if rerr := os.Rename(path, aside); rerr != nil {
+	aside := name + ".corrupt-" + strconv.FormatInt(time.Now().Unix(), 10)
+	if rerr := d.Rename(name, aside); rerr != nil {
 		return nil, fmt.Errorf("%w (and could not set it aside: %v)", err, rerr)
 	}
-	return nil, &SetAsideError{Path: path, Aside: aside, Err: err}
+	return nil, &SetAsideError{Path: filepath.Join(d.Name(), name), Aside: filepath.Join(d.Name(), aside), Err: err}
 }
 
 // SetAsideError reports a corrupt file that was renamed aside.
@@ -54,15 +61,8 @@ func (e *SetAsideError) Error() string {
 
 func (e *SetAsideError) Unwrap() error { return e.Err }
 
-func readState(path, host string, k aggregators.Kind) (*State, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if fi.Size() > MaxFileSize {
-		return nil, corrupt("%d bytes is over the %d byte limit", fi.Size(), MaxFileSize)
-	}
-	data, err := os.ReadFile(path)
+func readState(d *Dir, name, host string, k aggregators.Kind) (*State, error) {
+	data, err := d.ReadFile(name, MaxFileSize)
 	if err != nil {
 		return nil, err
 	}
@@ -70,34 +70,48 @@ func readState(path, host string, k aggregators.Kind) (*State, error) {
 }
 
 // LoadAll loads every state file under dir for the given kinds and logs one
-// line per file that was set aside or could not be read. A GoDoxy layout
-// (dir/<kind>.json, no host folder) is imported as ownHost's when ownHost has
-// no file of its own. Leftover temporary files are removed.
+// line per file that was set aside, refused or could not be read. A GoDoxy
+// layout (dir/<kind>.json, no host folder) is imported as ownHost's when
+// ownHost has no file of its own. Leftover temporary files are removed.
+// Nothing outside dir is read, whatever symbolic links it holds.
 func LoadAll(dir, ownHost string, kinds []aggregators.Kind, log *slog.Logger) []*State {
-	var out []*State
-	hosts, err := os.ReadDir(dir)
-	if err != nil {
-		if !errors.Is(err, fs.ErrNotExist) {
-			log.Error("cannot read state folder", "dir", dir, "err", err)
-		}
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	load := func(path, host string, k aggregators.Kind) bool {
-		st, err := loadFile(path, host, k)
+	d, err := OpenDir(dir, log)
+	if err != nil {
+		log.Error("cannot read state folder", "dir", dir, "err", err)
+		return nil
+	}
+	defer d.Close()
+	var out []*State
+	hosts, err := d.ReadDir(".")
+	if err != nil {
+		log.Error("cannot read state folder", "dir", dir, "err", err)
+		return nil
+	}
+	load := func(name, host string, k aggregators.Kind) bool {
+		st, err := loadFile(d, name, host, k)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			return false
+		case errors.Is(err, ErrRefused):
+			return true // logged by the Dir
 		case err != nil:
 			log.Error("state file not loaded; starting empty for it", "host", host, "kind", k.Name, "err", err)
 			return true
 		}
 		if st.Skipped > 0 {
-			log.Warn("state file had unreadable entries; they were left out", "file", path, "skipped", st.Skipped)
+			log.Warn("state file had unreadable entries; they were left out", "file", filepath.Join(dir, name), "skipped", st.Skipped)
 		}
 		out = append(out, st)
 		return true
 	}
 	for _, h := range hosts {
+		if h.Type()&fs.ModeSymlink != 0 {
+			_ = d.refuse(h.Name(), errors.New("a host folder that is a symbolic link"))
+			continue
+		}
 		if !h.IsDir() {
 			continue
 		}
@@ -105,28 +119,29 @@ func LoadAll(dir, ownHost string, kinds []aggregators.Kind, log *slog.Logger) []
 			log.Warn("ignoring state folder that is not a host name", "dir", filepath.Join(dir, h.Name()))
 			continue
 		}
-		removeTemps(filepath.Join(dir, h.Name()), log)
+		removeTemps(d, h.Name(), log)
 		for _, k := range kinds {
-			load(Path(dir, h.Name(), k.Name), h.Name(), k)
+			load(path.Join(h.Name(), k.Name+".json"), h.Name(), k)
 		}
 	}
 	for _, k := range kinds {
-		if _, err := os.Stat(Path(dir, ownHost, k.Name)); err == nil {
+		if _, err := d.real(path.Join(ownHost, k.Name+".json")); err == nil {
 			continue
 		}
-		if load(filepath.Join(dir, k.Name+".json"), ownHost, k) {
+		st := len(out)
+		if load(k.Name+".json", ownHost, k) && len(out) > st {
 			log.Info("imported GoDoxy state file", "file", filepath.Join(dir, k.Name+".json"), "host", ownHost)
 		}
 	}
 	return out
 }
 
-func removeTemps(dir string, log *slog.Logger) {
-	es, _ := os.ReadDir(dir)
+func removeTemps(d *Dir, host string, log *slog.Logger) {
+	es, _ := d.ReadDir(host)
 	for _, e := range es {
 		if isTemp(e.Name()) {
-			if err := os.Remove(filepath.Join(dir, e.Name())); err == nil {
-				log.Info("removed temporary file left by an interrupted write", "file", filepath.Join(dir, e.Name()))
+			if err := d.Remove(path.Join(host, e.Name())); err == nil {
+				log.Info("removed temporary file left by an interrupted write", "file", filepath.Join(d.Name(), host, e.Name()))
 			}
 		}
 	}
@@ -150,7 +165,8 @@ type Snapshotter struct {
 	Source   Source
 	Log      *slog.Logger
 
-	written map[string]string // key -> signature of what was written; owned by Run
+	written map[string]string   // key -> signature of what was written; owned by Run
+	dir     atomic.Pointer[Dir] // Dir, opened at the first pass
 
 	mu      sync.Mutex
 	stats   Stats
@@ -167,7 +183,7 @@ func (s *Snapshotter) Forget(host string) {
 
 // removeForgotten deletes the folders of the hosts forgotten since the last
 // pass, before the pass writes anything.
-func (s *Snapshotter) removeForgotten() {
+func (s *Snapshotter) removeForgotten(dir *Dir) {
 	s.mu.Lock()
 	hosts := s.forgets
 	s.forgets = nil
@@ -181,7 +197,7 @@ func (s *Snapshotter) removeForgotten() {
 				delete(s.written, k)
 			}
 		}
-		if err := os.RemoveAll(filepath.Join(s.Dir, host)); err != nil {
+		if err := dir.RemoveAll(host); err != nil {
 			s.Log.Error("cannot remove a forgotten host's files", "host", host, "err", err)
 		}
 	}
@@ -205,6 +221,9 @@ type Stats struct {
 	// failed pass of the current unbroken run of failed passes; 0 when the
 	// last pass succeeded.
 	FailingSince float64 `json:"failing_since,omitempty"`
+	// Refused counts paths refused for being symbolic links or leading
+	// outside the data folder.
+	Refused uint64 `json:"refused"`
 }
 
 // Stats reads the snapshotter's figures; safe from any goroutine.
@@ -213,6 +232,9 @@ func (s *Snapshotter) Stats() Stats {
 	defer s.mu.Unlock()
 	st := s.stats
 	st.IntervalSeconds = s.Interval.Seconds()
+	if d := s.dir.Load(); d != nil {
+		st.Refused = d.Refused.Load()
+	}
 	return st
 }
 
@@ -226,6 +248,9 @@ func (s *Snapshotter) Run(ctx context.Context) error {
 			_ = s.SnapshotAll()
 		case <-ctx.Done():
 			_ = s.SnapshotAll()
+			if d := s.dir.Swap(nil); d != nil {
+				_ = d.Close()
+			}
 			return nil
 		}
 	}
@@ -245,7 +270,18 @@ func (s *Snapshotter) SnapshotAll() error {
 	if s.written == nil {
 		s.written = map[string]string{}
 	}
-	s.removeForgotten()
+	dir := s.dir.Load()
+	if dir == nil {
+		d, err := OpenDir(s.Dir, s.Log)
+		if err != nil {
+			s.count(began, 0, 1, 0, err)
+			s.Log.Error("snapshot failed", "err", err)
+			return err
+		}
+		dir = d
+		s.dir.Store(d)
+	}
+	s.removeForgotten(dir)
 	all := map[string]*series{}
 	get := func(host, kind string) *series {
 		k := aggregators.SeriesKey(host, kind)
@@ -281,10 +317,9 @@ func (s *Snapshotter) SnapshotAll() error {
 			se.layout = &aggregators.Layout{}
 		}
 		data := Encode(nil, se.host, se.kind, se.layout, se.views, se.last, began)
-		path := Path(s.Dir, se.host, se.kind)
-		err := os.MkdirAll(filepath.Dir(path), 0o755)
+		err := dir.MkdirHost(se.host)
 		if err == nil {
-			err = WriteFile(path, data, 0o644)
+			err = dir.WriteFile(path.Join(se.host, se.kind+".json"), data)
 		}
 		if err != nil {
 			failures++
@@ -297,8 +332,18 @@ func (s *Snapshotter) SnapshotAll() error {
 		bytes += uint64(len(data))
 		s.written[k] = sig
 	}
+	s.count(began, writes, failures, bytes, first)
+	if first != nil {
+		s.Log.Error("snapshot failed", "failed", failures, "written", writes, "first_error", first)
+	}
+	return first
+}
+
+// count records one pass.
+func (s *Snapshotter) count(began time.Time, writes, failures, bytes uint64, first error) {
 	end := time.Now()
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	st := &s.stats
 	st.Passes++
 	st.Writes += writes
@@ -307,18 +352,14 @@ func (s *Snapshotter) SnapshotAll() error {
 	st.LastDuration, st.LastBytes = end.Sub(began).Seconds(), bytes
 	if first == nil {
 		st.LastSuccess, st.FailingSince, st.LastError = end.Unix(), 0, ""
-	} else {
-		st.LastError = first.Error()
-		if st.FailingSince == 0 {
-			st.FailingSince = float64(began.UnixNano()) / 1e9
-		}
+		return
 	}
-	s.mu.Unlock()
-	if first != nil {
-		s.Log.Error("snapshot failed", "failed", failures, "written", writes, "first_error", first)
+	st.LastError = first.Error()
+	if st.FailingSince == 0 {
+		st.FailingSince = float64(began.UnixNano()) / 1e9
 	}
-	return first
 }
+
 func signature(se *series) string {
 	var b strings.Builder
 	for _, p := range aggregators.Periods {

@@ -171,5 +171,11 @@ func (h *hub) stop(timeout time.Duration) error {
 			c.Close()
 		}
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	if st := h.snap.Stats(); st.FailingSince != 0 {
+		return fmt.Errorf("the final snapshot failed: %s", st.LastError)
+	}
+	return nil
 }

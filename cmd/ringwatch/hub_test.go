@@ -66,6 +66,9 @@ func TestHubEndToEnd(t *testing.T) {
 	bustest.Eventually(t, time.Until(start.Add(5*time.Second)), func() error {
 		mu.Lock()
 		defer mu.Unlock()
+		if len(raw) < 3 {
+			return fmt.Errorf("%d raw samples, want one every 200 ms", len(raw))
+		}
 		for _, m := range agg {
 			if m.Subject == "ringwatch.agg.testhost.system_info.5m" && m.Header.Get(bus.SchemaHeader) == "1" &&
 				strings.Contains(string(m.Data), `"interval":3,`) {
@@ -76,9 +79,6 @@ func TestHubEndToEnd(t *testing.T) {
 	})
 	mu.Lock()
 	defer mu.Unlock()
-	if len(raw) < 3 {
-		t.Fatalf("%d raw samples, want one every 200 ms", len(raw))
-	}
 	for _, m := range raw {
 		if m.Subject != "ringwatch.raw.testhost.system_info" || m.Header.Get(bus.SchemaHeader) != "1" || !strings.HasPrefix(string(m.Data), `{"timestamp":`) {
 			t.Fatalf("raw message %s %v %.60s", m.Subject, m.Header, m.Data)

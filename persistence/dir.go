@@ -1,0 +1,185 @@
+package persistence
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path"
+	"strconv"
+	"sync"
+	"sync/atomic"
+)
+
+// Dir is the state folder (<data-dir>/metrics) opened as an os.Root: nothing
+// is read or written outside it, whatever symbolic links it holds. Host
+// folders and state files must be real folders and files; a symbolic link
+// in their place is refused, and logged once. Its methods are safe for
+// concurrent use.
+type Dir struct {
+	root *os.Root
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	refused map[string]bool // names already logged as refused
+	// Refused counts refused operations.
+	Refused atomic.Uint64
+	tmp     atomic.Uint64
+}
+
+// ErrRefused is returned for a path that is a symbolic link, or that leads
+// outside the folder.
+var ErrRefused = errors.New("refused: a symbolic link, or a path outside the data folder")
+
+// OpenDir creates the folder if need be and opens it.
+func OpenDir(dir string, log *slog.Logger) (*Dir, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("persistence: %w", err)
+	}
+	r, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("persistence: %w", err)
+	}
+	return &Dir{root: r, log: log, refused: map[string]bool{}}, nil
+}
+
+// Close releases the folder.
+func (d *Dir) Close() error { return d.root.Close() }
+
+// Name is the folder's path.
+func (d *Dir) Name() string { return d.root.Name() }
+
+// refuse counts and logs (once per name) a refused path.
+func (d *Dir) refuse(name string, why error) error {
+	d.Refused.Add(1)
+	d.mu.Lock()
+	first := !d.refused[name]
+	d.refused[name] = true
+	d.mu.Unlock()
+	if first {
+		d.log.Error("state path refused: it is a symbolic link or leads outside the data folder", "path", path.Join(d.root.Name(), name), "err", why)
+	}
+	return fmt.Errorf("%s: %w", name, ErrRefused)
+}
+
+// real checks that name, if it exists, is not a symbolic link. A name that
+// leads outside the folder is refused too.
+func (d *Dir) real(name string) (fs.FileInfo, error) {
+	fi, err := d.root.Lstat(name)
+	switch {
+	case err == nil && fi.Mode()&fs.ModeSymlink != 0:
+		return nil, d.refuse(name, errors.New("symbolic link"))
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		var pe *fs.PathError
+		if errors.As(err, &pe) && pe.Err.Error() == "path escapes from parent" {
+			return nil, d.refuse(name, err)
+		}
+	}
+	return fi, err
+}
+
+// MkdirHost makes sure host's folder exists and is a real folder.
+func (d *Dir) MkdirHost(host string) error {
+	fi, err := d.real(host)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := d.root.Mkdir(host, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("persistence: %w", err)
+		}
+		return nil
+	case err != nil:
+		return err
+	case !fi.IsDir():
+		return d.refuse(host, errors.New("not a folder"))
+	}
+	return nil
+}
+
+// WriteFile replaces name with data atomically: a temporary file in the same
+// folder, synced, renamed over name, and the folder synced. A crash at any
+// moment leaves the old file or the new one.
+func (d *Dir) WriteFile(name string, data []byte) (err error) {
+	if _, err := d.real(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	dir, base := path.Split(name)
+	tmp := path.Join(dir, "."+base+tempMarker+strconv.Itoa(os.Getpid())+"-"+strconv.FormatUint(d.tmp.Add(1), 10))
+	f, err := d.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return fmt.Errorf("persistence: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			_ = f.Close()
+			_ = d.root.Remove(tmp)
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		return fmt.Errorf("persistence: write %s: %w", tmp, err)
+	}
+	if err = f.Sync(); err != nil {
+		return fmt.Errorf("persistence: sync %s: %w", tmp, err)
+	}
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("persistence: close %s: %w", tmp, err)
+	}
+	if err = d.root.Rename(tmp, name); err != nil {
+		return fmt.Errorf("persistence: rename %s: %w", tmp, err)
+	}
+	if dir == "" {
+		dir = "."
+	}
+	df, err := d.root.Open(dir)
+	if err != nil {
+		return fmt.Errorf("persistence: open %s: %w", dir, err)
+	}
+	defer df.Close()
+	if err = df.Sync(); err != nil {
+		return fmt.Errorf("persistence: sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// ReadFile reads name, a real file of at most limit bytes.
+func (d *Dir) ReadFile(name string, limit int64) ([]byte, error) {
+	fi, err := d.real(name)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, d.refuse(name, errors.New("not a regular file"))
+	}
+	if fi.Size() > limit {
+		return nil, corrupt("%d bytes is over the %d byte limit", fi.Size(), limit)
+	}
+	return d.root.ReadFile(name)
+}
+
+// ReadDir lists a folder of the state folder ("." for the top).
+func (d *Dir) ReadDir(name string) ([]fs.DirEntry, error) {
+	f, err := d.root.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.ReadDir(-1)
+}
+
+// Rename renames within the folder.
+func (d *Dir) Rename(from, to string) error { return d.root.Rename(from, to) }
+
+// Remove removes a file.
+func (d *Dir) Remove(name string) error { return d.root.Remove(name) }
+
+// RemoveAll removes a host's folder and what it holds; a symbolic link in
+// its place is refused.
+func (d *Dir) RemoveAll(name string) error {
+	if _, err := d.real(name); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	return d.root.RemoveAll(name)
+}
