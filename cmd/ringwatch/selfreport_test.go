@@ -256,6 +256,11 @@ func TestReadOnlyDataDirTurnsHealthz503(t *testing.T) {
 		}
 		return nil
 	})
+	// Read-only again at shutdown: the final snapshot fails, and says so.
+	readOnly(t, filepath.Join(dir, "metrics"))
+	if err := h.stop(5 * time.Second); err == nil || !strings.Contains(err.Error(), "the final snapshot failed") {
+		t.Fatalf("stop with a read-only data folder: %v", err)
+	}
 }
 
 // fsImmutable is FS_IMMUTABLE_FL (linux/fs.h): no new entries, even for root.
