@@ -256,8 +256,16 @@ func TestReadOnlyDataDirTurnsHealthz503(t *testing.T) {
 		}
 		return nil
 	})
-	// Read-only again at shutdown: the final snapshot fails, and says so.
+	// Read-only again at shutdown, with something new to write: the final
+	// snapshot fails, and says so.
 	readOnly(t, filepath.Join(dir, "metrics"))
+	received := getStats(t, base).Pipeline.Received
+	bustest.Eventually(t, 2*time.Second, func() error {
+		if n := getStats(t, base).Pipeline.Received; n <= received {
+			return fmt.Errorf("no new sample yet")
+		}
+		return nil
+	})
 	if err := h.stop(5 * time.Second); err == nil || !strings.Contains(err.Error(), "the final snapshot failed") {
 		t.Fatalf("stop with a read-only data folder: %v", err)
 	}
