@@ -56,7 +56,7 @@ func startHub(t testing.TB, tune func(*api.Config)) *hub {
 	h := &hub{t: t, pub: conn("test"), sub: conn("ingest"), logs: logs}
 	h.p = pipeline.New([]aggregators.Kind{systeminfo.Kind(), uptime.Kind(), panicky}, h.sub, conn("agg"), log)
 	h.sup = actors.NewSupervisor(log, actors.DefaultBackoff)
-	cfg := api.Config{Addr: "127.0.0.1:0", Store: h.p, Bus: conn("api"), OwnHost: "h1", Log: log,
+	cfg := api.Config{Addr: "127.0.0.1:0", Store: h.p, Bus: b, OwnHost: "h1", Log: log,
 		PongWait: 5 * time.Second, PingPeriod: time.Second, WriteTimeout: time.Second, CloseWait: time.Second,
 		Stats: func() api.Stats {
 			st := h.p.Stats()

@@ -33,11 +33,18 @@ type Store interface {
 	Known(host string) bool
 }
 
+// Dialer opens in-process bus connections: *bus.Server.
+type Dialer interface {
+	ConnectWith(name string, o bus.ConnOptions) (*bus.Conn, error)
+}
+
 // Config is what the API serves and how.
 type Config struct {
-	Addr         string // listen address, e.g. 127.0.0.1:8080
-	Store        Store
-	Bus          *bus.Conn     // for the stream relay; nil disables it
+	Addr  string // listen address, e.g. 127.0.0.1:8080
+	Store Store
+	// Bus opens the stream relay's connections, one per socket, so that a
+	// slow socket costs nobody else; nil disables the relay.
+	Bus          Dialer
 	OwnHost      string        // the host answered when a query names none
 	PollInterval time.Duration // a host is online with a sample within 3 of these
 	Log          *slog.Logger
@@ -63,6 +70,7 @@ type Config struct {
 	WriteTimeout time.Duration // a write blocked this long closes the socket with 1013 (default 10 s)
 	CloseWait    time.Duration // how long a closing socket waits for the peer's answer (default 2 s)
 	StreamQueue  int           // relay frames queued per socket (default 1024)
+	StreamBytes  int           // relay bytes queued per socket, in the socket and on the bus (default 8 MiB)
 }
 
 // Server is the API actor.
@@ -108,6 +116,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.StreamQueue <= 0 {
 		cfg.StreamQueue = 1024
+	}
+	if cfg.StreamBytes <= 0 {
+		cfg.StreamBytes = 8 << 20
 	}
 	if cfg.CollectorFailFor <= 0 {
 		cfg.CollectorFailFor = time.Minute

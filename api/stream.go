@@ -158,8 +158,20 @@ type streamFrame struct {
 func (s *Server) serveStream(c *fws.Conn) {
 	req := c.Locals(localRequest).(*socketRequest)
 	k := s.newSocket(c, s.cfg.StreamQueue)
+	k.limit = int64(s.cfg.StreamBytes)
 	k.run(func(k *socket) func() {
-		sub, err := s.cfg.Bus.Subscribe(req.subject, func(m *bus.Msg) {
+		// A connection of its own: what the bus holds for this socket is
+		// bounded, and a socket the bus gives up on is closed, not left
+		// looking healthy while it misses messages.
+		conn, err := s.cfg.Bus.ConnectWith("ringwatch-stream", bus.ConnOptions{
+			OnSlow: func() { k.tooSlow("too slow: the bus dropped messages for this socket") },
+			OnLost: func() { k.tooSlow("too slow: the bus closed this socket's connection") },
+		})
+		if err != nil {
+			k.close(1011, "cannot connect to the bus")
+			return nil
+		}
+		sub, err := conn.SubscribeBounded(req.subject, s.cfg.StreamBytes, func(m *bus.Msg) {
 			data := m.Data
 			if !json.Valid(data) { // not ours: relay it as a string
 				data, _ = json.Marshal(string(m.Data))
@@ -170,9 +182,10 @@ func (s *Server) serveStream(c *fws.Conn) {
 			}
 		})
 		if err != nil {
+			conn.Close()
 			k.close(1000, "cannot subscribe: "+err.Error())
 			return nil
 		}
-		return func() { _ = sub.Unsubscribe() }
+		return func() { _ = sub.Unsubscribe(); conn.Close() }
 	})
 }

@@ -54,6 +54,8 @@ type socket struct {
 	bye    chan closeReason      // close with this code and reason
 	done   chan struct{}         // the reader has returned
 	slow   atomic.Bool           // counted as closed for being slow
+	queued atomic.Int64          // bytes in queue
+	limit  int64                 // the most bytes queue may hold
 }
 
 type closeReason struct {
@@ -79,8 +81,15 @@ func (k *socket) offer(f *frame) {
 	}
 }
 
-// enqueue hands the relay a frame; a full queue closes the socket (1013).
+// enqueue hands the relay a frame; a full queue (in frames or in bytes)
+// closes the socket (1013).
 func (k *socket) enqueue(f *frame) {
+	n := int64(len(f.body))
+	if k.queued.Add(n) > k.limit && k.limit > 0 {
+		k.queued.Add(-n)
+		k.tooSlow("too slow: the relay queue is full")
+		return
+	}
 	select {
 	case k.queue <- f:
 		select {
@@ -88,11 +97,17 @@ func (k *socket) enqueue(f *frame) {
 		default:
 		}
 	default:
-		if k.slow.CompareAndSwap(false, true) {
-			k.s.wsSlowClosed.Add(1)
-		}
-		k.close(websocket.CloseTryAgainLater, "too slow: the relay queue is full")
+		k.queued.Add(-n)
+		k.tooSlow("too slow: the relay queue is full")
 	}
+}
+
+// tooSlow closes the socket with 1013 and counts it, once.
+func (k *socket) tooSlow(reason string) {
+	if k.slow.CompareAndSwap(false, true) {
+		k.s.wsSlowClosed.Add(1)
+	}
+	k.close(websocket.CloseTryAgainLater, reason)
 }
 
 // close asks the writer to send a close frame; the first request wins.
@@ -188,6 +203,7 @@ func (k *socket) writer() {
 				for {
 					select {
 					case f := <-k.queue:
+						k.queued.Add(-int64(len(f.body)))
 						if !write(f) {
 							return
 						}

@@ -180,7 +180,7 @@ func TestShutdownSends1001ToEverySocket(t *testing.T) {
 }
 
 func TestStalledReaderIsClosedWithoutDelayingOthers(t *testing.T) {
-	h := startHub(t, func(c *api.Config) { c.WriteTimeout = 300 * time.Millisecond; c.StreamQueue = 64 })
+	h := startHub(t, func(c *api.Config) { c.WriteTimeout = 300 * time.Millisecond; c.StreamQueue = 64; c.StreamBytes = 64 << 20 })
 	twoSamples(h)
 	subject := "ringwatch.raw.big.toy"
 	stalled := h.mustDial("/api/v1/stream?subject=" + subject) // never reads
@@ -366,5 +366,42 @@ func TestBeforeTheFirstSample(t *testing.T) {
 	h.sample("h1", time.Now().Unix(), 42)
 	if msg, err := read(t, c, 3*time.Second); err != nil || !strings.Contains(msg, `"cpu_average":42`) {
 		t.Fatalf("after the first sample: %q %v", msg, err)
+	}
+}
+
+// TestStreamSocketBoundedInBytes: a stream socket that does not read while
+// one-megabyte messages flow is closed with 1013 once its byte bound is
+// reached (long before its frame bound), and counted; the bus keeps nothing
+// for it afterwards.
+func TestStreamSocketBoundedInBytes(t *testing.T) {
+	h := startHub(t, func(c *api.Config) { c.StreamBytes = 4 << 20; c.StreamQueue = 4096; c.WriteTimeout = time.Minute })
+	subject := "ringwatch.raw.big.toy"
+	idle := h.mustDial("/api/v1/stream?subject=" + subject)
+	frames := h.relay(h.mustDial("/api/v1/stream?subject="+subject), subject) // a reader beside it
+	payload := strings.Repeat("z", 1<<20-100)
+	for i := range 40 {
+		h.publish(subject, fmt.Sprintf(`{"i":%d,"pad":"%s"}`, i, payload))
+		if _, err := next(frames, 10*time.Second); err != nil { // the reader keeps up
+			t.Fatalf("the reader, message %d: %v", i, err)
+		}
+		if h.stats().WebSockets.ClosedSlow > 0 {
+			break
+		}
+	}
+	waitFor(t, func() error {
+		if n := h.stats().WebSockets.ClosedSlow; n < 1 {
+			return fmt.Errorf("%d sockets closed as slow", n)
+		}
+		return nil
+	})
+	var err error
+	for err == nil {
+		_, err = read(t, idle, 10*time.Second) // what was sent before the close, then the close
+	}
+	if !isClose(err, websocket.CloseTryAgainLater) {
+		t.Fatalf("the idle socket ended with %v, want 1013", err)
+	}
+	if st := h.stats().WebSockets; st.ClosedSlow != 1 || st.Clients != 1 {
+		t.Fatalf("websockets %+v: want only the idle socket closed, the reader still open", st)
 	}
 }

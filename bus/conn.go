@@ -1,6 +1,8 @@
 package bus
 
 import (
+	"sync/atomic"
+
 	"github.com/nats-io/nats.go"
 )
 
@@ -25,8 +27,9 @@ type Header = nats.Header
 
 // Conn is one client connection to the bus.
 type Conn struct {
-	nc  *nats.Conn
-	srv *Server // the embedded server, for in-process connections
+	nc      *nats.Conn
+	srv     *Server // the embedded server, for in-process connections
+	closing atomic.Bool
 }
 
 // Interest reports whether anybody subscribes to subject. Only an
@@ -58,7 +61,13 @@ func (c *Conn) PublishMsg(m *Msg) error { return c.nc.PublishMsg(m) }
 func (c *Conn) Flush() error { return c.nc.Flush() }
 
 // Close drains nothing and closes the connection.
-func (c *Conn) Close() { c.nc.Close() }
+func (c *Conn) Close() {
+	c.closing.Store(true)
+	c.nc.Close()
+	if c.srv != nil {
+		c.srv.forget(c)
+	}
+}
 
 // Subscribe calls h for every message on subject (wildcards allowed), one at
 // a time, on a goroutine of the subscription's own. h must not block: the
@@ -70,6 +79,21 @@ func (c *Conn) Subscribe(subject string, h func(*Msg)) (*Subscription, error) {
 		return nil, err
 	}
 	if err := sub.SetPendingLimits(-1, -1); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, err
+	}
+	return &Subscription{sub: sub}, nil
+}
+
+// SubscribeBounded is Subscribe with the subscription's queue bounded to
+// maxBytes of pending messages: past it the client library drops them and
+// the connection's ConnOptions.OnSlow is called.
+func (c *Conn) SubscribeBounded(subject string, maxBytes int, h func(*Msg)) (*Subscription, error) {
+	sub, err := c.nc.Subscribe(subject, h)
+	if err != nil {
+		return nil, err
+	}
+	if err := sub.SetPendingLimits(-1, maxBytes); err != nil {
 		_ = sub.Unsubscribe()
 		return nil, err
 	}

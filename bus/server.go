@@ -32,7 +32,7 @@ type Server struct {
 	log *slog.Logger
 
 	mu    sync.Mutex
-	conns []*Conn // in-process connections, closed before the server stops
+	conns map[*Conn]struct{} // in-process connections, closed before the server stops
 }
 
 // Start starts the embedded server and waits until it accepts connections.
@@ -87,16 +87,59 @@ func (s *Server) Addr() string {
 
 // Connect opens an in-process client connection named name.
 func (s *Server) Connect(name string) (*Conn, error) {
-	nc, err := nats.Connect("", nats.InProcessServer(s.ns), nats.Name(name),
-		nats.MaxReconnects(-1), nats.ErrorHandler(errorHandler(s.log)))
+	return s.ConnectWith(name, ConnOptions{})
+}
+
+// ConnOptions tune an in-process connection.
+type ConnOptions struct {
+	// OnSlow, when set, is called when messages for one of the
+	// connection's subscriptions were dropped: its pending limit was
+	// reached (see SubscribeBounded). It may be called more than once.
+	OnSlow func()
+	// OnLost, when set, makes the connection one that does not reconnect:
+	// OnLost is called once if the server closes it (for a slow consumer,
+	// say), not when the connection's own Close does.
+	OnLost func()
+}
+
+// ConnectWith opens an in-process client connection named name.
+func (s *Server) ConnectWith(name string, o ConnOptions) (*Conn, error) {
+	c := &Conn{srv: s}
+	handler := errorHandler(s.log)
+	opts := []nats.Option{nats.InProcessServer(s.ns), nats.Name(name), nats.MaxReconnects(-1),
+		nats.ErrorHandler(func(nc *nats.Conn, sub *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrSlowConsumer) && o.OnSlow != nil {
+				o.OnSlow()
+				return
+			}
+			handler(nc, sub, err)
+		})}
+	if o.OnLost != nil {
+		opts = append(opts, nats.NoReconnect(), nats.ClosedHandler(func(*nats.Conn) {
+			if !c.closing.Load() {
+				o.OnLost()
+			}
+		}))
+	}
+	nc, err := nats.Connect("", opts...)
 	if err != nil {
 		return nil, fmt.Errorf("bus: connect %s: %w", name, err)
 	}
-	c := &Conn{nc: nc, srv: s}
+	c.nc = nc
 	s.mu.Lock()
-	s.conns = append(s.conns, c)
+	if s.conns == nil {
+		s.conns = map[*Conn]struct{}{}
+	}
+	s.conns[c] = struct{}{}
 	s.mu.Unlock()
 	return c, nil
+}
+
+// forget drops a closed connection from the shutdown list.
+func (s *Server) forget(c *Conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
 }
 
 // Shutdown closes the in-process connections (which would otherwise keep
@@ -106,7 +149,7 @@ func (s *Server) Shutdown() {
 	conns := s.conns
 	s.conns = nil
 	s.mu.Unlock()
-	for _, c := range conns {
+	for c := range conns {
 		c.Close()
 	}
 	s.ns.Shutdown()

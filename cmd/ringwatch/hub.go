@@ -53,7 +53,7 @@ func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (_ *
 		c, err = h.bus.Connect("ringwatch-" + name)
 		return c
 	}
-	pollConn, ingestConn, aggConn, apiConn := conn("pollers"), conn("ingest"), conn("downsamplers"), conn("api")
+	pollConn, ingestConn, aggConn := conn("pollers"), conn("ingest"), conn("downsamplers")
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +84,7 @@ func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (_ *
 	h.snap = &persistence.Snapshotter{Dir: dir, Interval: s.SnapshotInterval, Source: h.pipeline, Log: log}
 	h.sup = actors.NewSupervisor(log, actors.DefaultBackoff)
 	h.api = api.New(api.Config{
-		Addr: s.HTTPAddr, Store: h.pipeline, Bus: apiConn, OwnHost: s.Host, Version: version,
+		Addr: s.HTTPAddr, Store: h.pipeline, Bus: h.bus, OwnHost: s.Host, Version: version,
 		PollInterval: s.PollInterval, Log: log, AllowedOrigins: s.AllowedOrigins, Token: s.APIToken,
 		Stats: h.stats, CollectorFailFor: s.collectorFailFor,
 	})
