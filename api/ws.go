@@ -84,6 +84,9 @@ func (k *socket) offer(f *frame) {
 // enqueue hands the relay a frame; a full queue (in frames or in bytes)
 // closes the socket (1013).
 func (k *socket) enqueue(f *frame) {
+	if k.slow.Load() {
+		return // closing: nothing after a gap
+	}
 	n := int64(len(f.body))
 	if k.queued.Add(n) > k.limit && k.limit > 0 {
 		k.queued.Add(-n)

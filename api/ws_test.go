@@ -180,7 +180,11 @@ func TestShutdownSends1001ToEverySocket(t *testing.T) {
 }
 
 func TestStalledReaderIsClosedWithoutDelayingOthers(t *testing.T) {
-	h := startHub(t, func(c *api.Config) { c.WriteTimeout = 300 * time.Millisecond; c.StreamQueue = 64; c.StreamBytes = 64 << 20 })
+	h := startHub(t, func(c *api.Config) {
+		c.WriteTimeout = 300 * time.Millisecond
+		c.StreamQueue = 4096
+		c.StreamBytes = 64 << 20
+	})
 	twoSamples(h)
 	subject := "ringwatch.raw.big.toy"
 	stalled := h.mustDial("/api/v1/stream?subject=" + subject) // never reads
