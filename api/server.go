@@ -80,9 +80,10 @@ type Server struct {
 	addr atomic.Pointer[string]
 	ln   atomic.Pointer[net.Listener] // bound by Listen, taken by Run
 
-	answers answers
-	feeds   feeds
-	sockets sockets
+	answers  answers
+	feeds    feeds
+	allFeeds allFeeds
+	sockets  sockets
 
 	upgradeMetrics, upgradeAll, upgradeStream fiber.Handler
 	stopping                                  atomic.Bool
@@ -213,6 +214,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	<-errc
 	s.feeds.stopAll()
+	s.allFeeds.stopAll()
 	return nil
 }
 

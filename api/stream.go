@@ -4,14 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"sort"
 	"strings"
-	"time"
 
 	fws "github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
 
-	"github.com/ringwatch/ringwatch/aggregators"
 	"github.com/ringwatch/ringwatch/bus"
 )
 
@@ -39,63 +36,6 @@ func (s *Server) allSystemInfo(c *fiber.Ctx) error {
 }
 
 const systemInfo = "system_info"
-
-func (s *Server) serveAll(c *fws.Conn) {
-	req := c.Locals(localRequest).(*socketRequest)
-	if req.err != nil {
-		s.refuse(c, req.err)
-		return
-	}
-	k := s.newSocket(c, 64)
-	k.run(func(k *socket) func() {
-		stop := make(chan struct{})
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			sent := map[string][]byte{}
-			tick := time.NewTicker(req.interval)
-			defer tick.Stop()
-			for {
-				for _, host := range s.hostsOf(systemInfo) {
-					v := cloneValues(req.values)
-					v.Set("host", host)
-					q, err := s.parseQuery(systemInfo, v)
-					if err != nil {
-						continue
-					}
-					body, err := s.answer(q)
-					if err != nil || string(sent[host]) == string(body) {
-						continue
-					}
-					sent[host] = body
-					msg := append(aggregators.AppendString([]byte{'{'}, host), ':')
-					msg = append(append(msg, body...), '}')
-					if f, err := newFrame(msg); err == nil {
-						k.enqueue(f)
-					}
-				}
-				select {
-				case <-stop:
-					return
-				case <-tick.C:
-				}
-			}
-		}()
-		return func() { close(stop); <-done }
-	})
-}
-
-// hostsOf lists the hosts with samples of kind, sorted.
-func (s *Server) hostsOf(kind string) []string {
-	var out []string
-	for _, l := range s.cfg.Store.AllLatest() {
-		if l.Kind == kind {
-			out = append(out, l.Host)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
 
 func cloneValues(v url.Values) url.Values {
 	c := make(url.Values, len(v))

@@ -56,6 +56,7 @@ type socket struct {
 	slow   atomic.Bool           // counted as closed for being slow
 	queued atomic.Int64          // bytes in queue
 	limit  int64                 // the most bytes queue may hold
+	pull   func() *frame         // all_system_info: the next frame due, or nil
 }
 
 type closeReason struct {
@@ -202,7 +203,19 @@ func (k *socket) writer() {
 				return
 			}
 		case <-k.wake:
-			if k.queue != nil {
+			if k.pull != nil {
+				for f := k.pull(); f != nil; f = k.pull() {
+					if !write(f) {
+						return
+					}
+					select {
+					case r := <-k.bye: // a close between two frames of a long round
+						k.sendClose(r)
+						return
+					default:
+					}
+				}
+			} else if k.queue != nil {
 				for {
 					select {
 					case f := <-k.queue:

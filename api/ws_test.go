@@ -409,3 +409,85 @@ func TestStreamSocketBoundedInBytes(t *testing.T) {
 		t.Fatalf("websockets %+v: want only the idle socket closed, the reader still open", st)
 	}
 }
+
+// TestAllSystemInfoWithManyHosts: with 500 hosts publishing 8 KB samples
+// every second, an all_system_info socket gets a frame for every host
+// within two intervals; one that stops reading for two intervals (8 MB of
+// frames, more than the connection's buffers hold) is not closed, and when
+// it reads again it gets each host's newest frame, not one per host per
+// interval missed.
+func TestAllSystemInfoWithManyHosts(t *testing.T) {
+	h := startHub(t, func(c *api.Config) { c.PongWait = time.Minute; c.WriteTimeout = time.Minute })
+	const hosts = 500
+	pad := strings.Repeat("p", 8000)
+	round := func(ts int64) {
+		for i := range hosts {
+			_ = h.pub.Publish(fmt.Sprintf("ringwatch.raw.m%04d.system_info", i),
+				fmt.Appendf(nil, `{"timestamp":%d,"cpu_average":%d,"pad":"%s"}`, ts, i, pad))
+		}
+		_ = h.pub.Flush()
+	}
+	ts := time.Now().Unix()
+	round(ts)
+	waitFor(t, func() error {
+		if n := len(h.p.AllLatest()); n < hosts {
+			return fmt.Errorf("%d hosts ingested", n)
+		}
+		return nil
+	})
+	c := h.mustDial("/api/v1/metrics/all_system_info?interval=1s")
+	seen := map[string]bool{}
+	deadline := time.Now().Add(2 * time.Second)
+	for len(seen) < hosts {
+		msg, err := read(t, c, time.Until(deadline))
+		if err != nil {
+			t.Fatalf("after %d hosts: %v", len(seen), err)
+		}
+		var m map[string]json.RawMessage
+		if json.Unmarshal([]byte(msg), &m) != nil || len(m) != 1 {
+			t.Fatalf("frame %q", msg)
+		}
+		for host := range m {
+			seen[host] = true
+		}
+	}
+	// The socket stops reading while every host changes twice.
+	for r := int64(1); r <= 2; r++ {
+		round(ts + r)
+		waitFor(t, func() error {
+			if l := h.p.Latest("m0499", "system_info"); l == nil || l.Time != ts+r {
+				return fmt.Errorf("round %d not ingested", r)
+			}
+			return nil
+		})
+		tick := h.stats().Time // an interval passes: the feed marks every host again
+		waitFor(t, func() error {
+			if h.stats().Time < tick+2 {
+				return fmt.Errorf("waiting for the feed's next round")
+			}
+			return nil
+		})
+	}
+	frames, newest := 0, map[string]string{}
+	for {
+		msg, err := read(t, c, 1500*time.Millisecond)
+		if err != nil {
+			if ne, ok := err.(interface{ Timeout() bool }); ok && ne.Timeout() {
+				break // quiet: caught up
+			}
+			t.Fatalf("the slow socket ended with %v after %d frames", err, frames)
+		}
+		frames++
+		var m map[string]json.RawMessage
+		_ = json.Unmarshal([]byte(msg), &m)
+		for host, body := range m {
+			newest[host] = string(body)
+		}
+	}
+	if frames >= 2*hosts {
+		t.Fatalf("%d frames after two missed intervals of %d hosts: the backlog was not newest-per-host", frames, hosts)
+	}
+	if !strings.Contains(newest["m0499"], fmt.Sprintf(`"timestamp":%d`, ts+2)) {
+		t.Fatalf("m0499's last frame is not its newest sample: %.80s", newest["m0499"])
+	}
+}
