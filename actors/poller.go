@@ -164,17 +164,29 @@ func (p *Poller) poll(ctx context.Context, ew *ErrorWindow) error {
 		}
 		return err
 	}
-	data, err := json.Marshal(sample)
-	if err != nil {
-		ew.Error("encode", err)
-		return err
+	msgs := []any{sample}
+	if m, ok := sample.(Multipart); ok {
+		msgs = m.Parts()
 	}
-	if err := p.Pub.Publish(p.Subject, data); err != nil {
-		p.current.PublishErrors++
-		ew.Error("publish", fmt.Errorf("%s: %w", p.Subject, err))
-		return err
+	for _, msg := range msgs {
+		data, err := json.Marshal(msg)
+		if err != nil {
+			ew.Error("encode", err)
+			return err
+		}
+		if err := p.Pub.Publish(p.Subject, data); err != nil {
+			p.current.PublishErrors++
+			ew.Error("publish", fmt.Errorf("%s: %w", p.Subject, err))
+			return err
+		}
 	}
 	return nil
+}
+
+// Multipart is a sample too large for one message: the poller publishes
+// each part as a message of its own (see aggregators.Kind.Merge).
+type Multipart interface {
+	Parts() []any
 }
 
 var (

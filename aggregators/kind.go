@@ -21,6 +21,10 @@ type Kind struct {
 	Default string
 	// MaxSeries bounds the layout of one (host, kind); 0 is MaxNodes.
 	MaxSeries int
+	// Merge, for a kind whose poll may be published in parts (a sample
+	// with top-level "part" and "parts" numbers), joins the newest part of
+	// each index into one sample: the latest sample the API serves.
+	Merge func(parts [][]byte) ([]byte, error)
 }
 
 // Mode turns a period's entries, oldest first, into response points. It is a

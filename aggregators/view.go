@@ -1,6 +1,9 @@
 package aggregators
 
-import "time"
+import (
+	"sync"
+	"time"
+)
 
 // View is an immutable picture of one (host, kind)'s period, safe to share.
 // The closed buckets' list is shared between views until a bucket closes, so
@@ -47,7 +50,37 @@ func (v *View) Entries() []Entry {
 // Latest is the newest raw sample of one (host, kind), as published.
 type Latest struct {
 	Host, Kind string
-	Raw        []byte    // the sample's JSON, byte for byte
+	Raw        []byte    // the sample's JSON, byte for byte (of a partial sample: the newest part)
 	Time       int64     // the sample's timestamp, Unix seconds
 	Received   time.Time // when the hub got it; zero if restored from disk
+
+	// Parts, for a kind published in parts, is the newest part of each
+	// index; Body merges them.
+	Parts [][]byte
+	Merge func(parts [][]byte) ([]byte, error)
+
+	once   sync.Once
+	merged []byte
+}
+
+// Body is the latest sample: Raw, or the parts merged (once, when first
+// asked for).
+func (l *Latest) Body() []byte {
+	if l.Merge == nil || len(l.Parts) == 0 {
+		return l.Raw
+	}
+	l.once.Do(func() {
+		var parts [][]byte
+		for _, p := range l.Parts {
+			if p != nil {
+				parts = append(parts, p)
+			}
+		}
+		b, err := l.Merge(parts)
+		if err != nil {
+			b = l.Raw
+		}
+		l.merged = b
+	})
+	return l.merged
 }

@@ -158,7 +158,7 @@ type Page struct {
 func (s *Server) answer(q *query) ([]byte, error) {
 	if q.period == nil {
 		if l := s.cfg.Store.Latest(q.host, q.kind.Name); l != nil {
-			return l.Raw, nil
+			return l.Body(), nil
 		}
 		return nullBody, nil
 	}

@@ -78,8 +78,8 @@ func Encode(dst []byte, host, kind string, l *aggregators.Layout, views map[stri
 	dst = append(dst, `,"saved":`...)
 	dst = strconv.AppendInt(dst, saved.Unix(), 10)
 	dst = append(dst, `,"last":`...)
-	if last != nil && len(last.Raw) > 0 {
-		dst = append(dst, last.Raw...)
+	if last != nil && len(last.Body()) > 0 {
+		dst = append(dst, last.Body()...)
 	} else {
 		dst = append(dst, "null"...)
 	}

@@ -198,7 +198,33 @@ func (s *Shard) Add(m raw, now time.Time) {
 	}
 	// Last, so that a reader who sees this sample as the latest finds it in
 	// the periods too.
-	s.p.store(&aggregators.Latest{Host: m.host, Kind: m.kind, Raw: m.data, Time: v.Time, Received: now})
+	l := &aggregators.Latest{Host: m.host, Kind: m.kind, Raw: m.data, Time: v.Time, Received: now}
+	if k := s.p.kinds[m.kind]; k.Merge != nil {
+		s.addPart(l, v, k.Merge)
+	}
+	s.p.store(l)
+}
+
+// MaxParts bounds the parts of one partial sample.
+const MaxParts = 4096
+
+// addPart makes l, a part of a partial sample (top-level "part" of
+// "parts"), carry the newest part of every index.
+func (s *Shard) addPart(l *aggregators.Latest, v *aggregators.Values, merge func([][]byte) ([]byte, error)) {
+	part, parts := v.Layout.Lookup("part"), v.Layout.Lookup("parts")
+	if part == nil || parts == nil {
+		return
+	}
+	i, n := v.Num[part.Index], v.Num[parts.Index]
+	if !(n >= 1 && n <= MaxParts && i >= 0 && i < n && i == float64(int(i))) {
+		return
+	}
+	all := make([][]byte, int(n))
+	if prev := s.p.Latest(l.Host, l.Kind); prev != nil && len(prev.Parts) == len(all) {
+		copy(all, prev.Parts)
+	}
+	all[int(i)] = l.Raw
+	l.Parts, l.Merge = all, merge
 }
 
 // forget drops everything the shard has of host.

@@ -45,8 +45,11 @@ func Kind() aggregators.Kind {
 		Counters: []string{"statuses.*.uptime", "statuses.*.checks", "statuses.*.cert_expiry"},
 		Modes:    map[string]aggregators.Mode{"routes": Routes},
 		Default:  "routes",
-		// About 15 series per route: room for 4000 routes.
+		// About 15 series per route: room for 4000 routes in the periods
+		// (more are served as the latest sample, and counted as dropped
+		// from the periods).
 		MaxSeries: 1 << 16,
+		Merge:     MergeParts,
 	}
 }
 

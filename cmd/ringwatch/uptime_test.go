@@ -275,3 +275,61 @@ func TestInvalidRouteStopsStartUp(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 }
+
+// TestTenThousandRoutesAreServed, on fake time: 10,000 routes go out in
+// parts of at most 200 routes (each far under the bus's payload limit and
+// --max-sample-bytes), and the latest uptime sample the API serves holds
+// every route within two intervals.
+func TestTenThousandRoutesAreServed(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var rs []uptime.Route
+		for i := range 10_000 {
+			rs = append(rs, uptime.Route{Alias: fmt.Sprintf("route-%05d", i), URL: fmt.Sprintf("http://r%d.invalid", i)})
+		}
+		routes, err := uptime.Validate(rs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mon := uptime.NewMonitor(routes, bustest.Quiet())
+		mon.Checker = checkerFunc(func(uptime.Route) uptime.Result {
+			return uptime.Result{Status: uptime.Healthy, Latency: time.Millisecond, At: time.Now()}
+		})
+		p := pipeline.New([]aggregators.Kind{uptime.Kind()}, nil, nil, bustest.Quiet())
+		var largest atomic.Int64
+		pub := publisherFunc(func(subject string, data []byte) error { // the poller's goroutine only
+			if n := int64(len(data)); n > largest.Load() {
+				largest.Store(n)
+			}
+			return p.Offer(subject, data, nil)
+		})
+		poller := &actors.Poller{Name: uptime.Name, Subject: bus.Raw("testhost", uptime.Name), Interval: time.Second,
+			Source: mon, Pub: pub, Log: bustest.Quiet()}
+		sup := actors.NewSupervisor(bustest.Quiet(), actors.DefaultBackoff)
+		defer sup.Stop(context.Background())
+		for _, sp := range append(p.Specs(), actors.Spec{Name: "checks", Stage: actors.StagePoller, Actor: mon},
+			actors.Spec{Name: "poller", Stage: actors.StagePoller, Actor: poller}) {
+			_ = sup.Start(context.Background(), sp)
+		}
+		time.Sleep(2 * time.Second) // two poll intervals
+		synctest.Wait()
+		l := p.Latest("testhost", uptime.Name)
+		if l == nil {
+			t.Fatal("no uptime sample")
+		}
+		var sample uptime.Sample
+		if err := json.Unmarshal(l.Body(), &sample); err != nil {
+			t.Fatal(err)
+		}
+		if len(sample.Statuses) != 10_000 || sample.Statuses["route-09999"].Status == "" {
+			t.Fatalf("the latest sample holds %d routes, want 10000", len(sample.Statuses))
+		}
+		if n := largest.Load(); n > 64<<10 {
+			t.Fatalf("the largest message was %d bytes", n)
+		}
+	})
+}
+
+// publisherFunc adapts a function to actors.Publisher.
+type publisherFunc func(subject string, data []byte) error
+
+func (f publisherFunc) Publish(subject string, data []byte) error { return f(subject, data) }
