@@ -102,8 +102,9 @@ func (a Acc) Mean(counter bool) float64 {
 type Bucket struct {
 	Start  int64 // Unix seconds, a multiple of the interval
 	Count  uint32
-	Acc    []Acc // by layout node index
-	Lits   []Lit // the literal nodes' last values, few and sparse
+	Acc    []Acc  // by layout node index; nil while packed
+	Lits   []Lit  // the literal nodes' last values, few and sparse
+	packed []byte // a closed bucket's accumulators, packed (see pack.go)
 	frozen bool
 }
 
@@ -165,7 +166,7 @@ func (b *Bucket) Merge(o *Bucket, l *Layout) {
 
 // Clone returns an unfrozen copy.
 func (b *Bucket) Clone() *Bucket {
-	c := &Bucket{Start: b.Start, Count: b.Count, Acc: append([]Acc(nil), b.Acc...)}
+	c := &Bucket{Start: b.Start, Count: b.Count, Acc: append([]Acc(nil), b.Acc...), packed: b.packed}
 	if b.Lits != nil {
 		c.Lits = append([]Lit(nil), b.Lits...)
 	}

@@ -733,6 +733,7 @@ func (f *Flattener) child(parent *Node, key []byte, t NodeType) *Node {
 	parent.order = append(parent.order, c)
 	f.layout.Nodes = append(f.layout.Nodes, c)
 	f.layout.counter = append(f.layout.counter, c.Counter)
+	f.layout.number = append(f.layout.number, t == Number)
 	f.vals.Num = append(f.vals.Num, math.NaN())
 	if parent == f.layout.Root && k == "timestamp" && t == Number {
 		f.layout.Time = c

@@ -56,8 +56,9 @@ type Layout struct {
 	Nodes []*Node // by index
 	// Time is the root's "timestamp" node, if seen.
 	Time *Node
-	// counter[i] is Nodes[i].Counter, kept flat for the per-sample loop.
-	counter []bool
+	// counter[i] is Nodes[i].Counter and number[i] whether Nodes[i] is a
+	// Number, kept flat for the per-sample and per-bucket loops.
+	counter, number []bool
 }
 
 // Lookup returns the node at path, or nil.
@@ -77,12 +78,13 @@ func (l *Layout) Lookup(path ...string) *Node {
 
 func newLayout() *Layout {
 	root := &Node{Index: 0, Type: Object, children: map[string]*Node{}}
-	return &Layout{Root: root, Nodes: []*Node{root}, counter: []bool{false}}
+	return &Layout{Root: root, Nodes: []*Node{root}, counter: []bool{false}, number: []bool{false}}
 }
 
 // clone deep-copies l so the copy can grow while readers keep l.
 func (l *Layout) clone() *Layout {
-	c := &Layout{Nodes: make([]*Node, len(l.Nodes), len(l.Nodes)+16), counter: append([]bool(nil), l.counter...)}
+	c := &Layout{Nodes: make([]*Node, len(l.Nodes), len(l.Nodes)+16), counter: append([]bool(nil), l.counter...),
+		number: append([]bool(nil), l.number...)}
 	for i, n := range l.Nodes {
 		cn := *n
 		if n.children != nil {

@@ -2,6 +2,7 @@ package aggregators
 
 import (
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +44,7 @@ type Rings struct {
 	series    map[string]*series // owned
 	refs      sync.Map           // key -> *seriesRef, for readers
 	nextSweep int64              // Unix seconds before which no open bucket can be due
+	scratch   []byte             // packing buffer
 }
 
 // seriesRef is what other goroutines may touch of a series: its last built
@@ -60,6 +62,7 @@ type series struct {
 	version         uint64
 	closed          []*Bucket // the frozen buckets of the current view, shared
 	stale           bool      // closed must be rebuilt from the ring
+	lits            []Lit     // the literals of the last bucket packed, shared by the next ones like it
 }
 
 // NewRings returns empty rings of period p.
@@ -94,7 +97,9 @@ func (r *Rings) Restore(host, kind string, l *Layout, buckets []*Bucket) {
 		}
 	}
 	for _, b := range s.ring.Buckets() {
-		b.frozen = b != s.ring.Newest() // the newest may still be open
+		if b.frozen = b != s.ring.Newest(); b.frozen { // the newest may still be open
+			r.scratch = b.pack(l, r.scratch)
+		}
 	}
 	s.stale = true
 	r.changed(s)
@@ -126,7 +131,12 @@ func (r *Rings) Add(v *Values, now time.Time) error {
 	}
 	switch {
 	case b.frozen: // a late sample for a closed bucket: correct a copy, close it again
-		c := b.Clone()
+		c := b.unpack(s.layout)
+		if c == b {
+			c = b.Clone()
+		} else {
+			c.Lits = slices.Clone(c.Lits) // shared with other buckets: Add writes into it
+		}
 		c.Add(v)
 		s.ring.Replace(c)
 		r.close(s, c)
@@ -167,6 +177,28 @@ func (r *Rings) close(s *series, b *Bucket) {
 	if r.Closed != nil {
 		r.Closed(s.host, s.kind, s.layout, b)
 	}
+	r.scratch = b.pack(s.layout, r.scratch)
+	// Device names and paths rarely change: buckets with the same
+	// literals share one slice.
+	if sameLits(b.Lits, s.lits) {
+		b.Lits = s.lits
+	} else {
+		s.lits = b.Lits
+	}
+}
+
+// sameLits compares literals by index and by interned value.
+func sameLits(a, b []Lit) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Index != b[i].Index || len(a[i].Raw) != len(b[i].Raw) ||
+			(len(a[i].Raw) > 0 && &a[i].Raw[0] != &b[i].Raw[0] && string(a[i].Raw) != string(b[i].Raw)) {
+			return false
+		}
+	}
+	return true
 }
 
 // changed records a change; the next View builds a new view.

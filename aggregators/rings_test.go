@@ -3,6 +3,7 @@ package aggregators_test
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -288,4 +289,60 @@ func TestSweepClosesEachBucketWhenItComesDue(t *testing.T) {
 			t.Errorf("sweeps from %d: the bucket closed at %d, want 3005", 3000+first, closedAt)
 		}
 	}
+}
+
+// TestPackedBucketsReadBackExactly: closed buckets are packed; what a view
+// reads back is every accumulator as it was (whole numbers, float32 and
+// float64 values, negative zero, a node absent from some samples), and a
+// late sample corrects one bucket without touching the literals its
+// neighbours share with it.
+func TestPackedBucketsReadBackExactly(t *testing.T) {
+	p := period(t, "5m")
+	d := newDS(p, nil)
+	f := aggregators.NewFlattener(nil, nil)
+	now := time.Unix(100_000, 0)
+	samples := []string{
+		`{"timestamp":3000,"i":4294967296,"f32":45.5,"f64":12.345678901234567,"nz":-0,"dev":"sda","x":1}`,
+		`{"timestamp":3001,"i":4294971392,"f32":46.25,"f64":0.1,"nz":-0,"dev":"sda"}`,
+		`{"timestamp":3003,"i":1e15,"f32":-1.5,"f64":1e-300,"nz":0,"dev":"sda","x":2}`,
+		`{"timestamp":3006,"i":0,"f32":0,"f64":0,"nz":0,"dev":"sdb"}`,
+	}
+	want := map[int64]string{}
+	for _, s := range samples {
+		d.Add(flat(t, f, s), now)
+		v := d.View("h1", "toy")
+		for _, e := range v.Entries() {
+			want[e.Time()] = dumpEntry(e)
+		}
+	}
+	v := d.View("h1", "toy")
+	if len(v.Closed) != 2 || v.Closed[0].PackedBytes() == 0 {
+		t.Fatalf("%d closed buckets, the first packed in %d bytes", len(v.Closed), v.Closed[0].PackedBytes())
+	}
+	for _, e := range v.Entries() {
+		if got := dumpEntry(e); got != want[e.Time()] {
+			t.Errorf("bucket %d read back as\n%s\nwant\n%s", e.Time(), got, want[e.Time()])
+		}
+	}
+	// A late sample for the first bucket; the second shares its literals.
+	d.Add(flat(t, f, `{"timestamp":3002,"i":1,"f32":1,"f64":1,"nz":1,"dev":"sdc"}`), now)
+	es := d.View("h1", "toy").Entries()
+	if got := string(es[0].Lit(es[0].Layout.Lookup("dev"))); got != `"sdc"` {
+		t.Fatalf("corrected bucket's dev %s, want the late sample's", got)
+	}
+	if got := string(es[1].Lit(es[1].Layout.Lookup("dev"))); got != `"sda"` {
+		t.Fatalf("the next bucket's dev became %s", got)
+	}
+}
+
+func dumpEntry(e aggregators.Entry) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "count %d:", e.Count)
+	for _, n := range e.Layout.Nodes {
+		if a, ok := e.AccOf(n); ok {
+			fmt.Fprintf(&b, " %s=%d/%v/%v/%v", strings.Join(n.Path, "."), a.N,
+				math.Float64bits(a.Val), math.Float64bits(a.Min), math.Float64bits(a.Max))
+		}
+	}
+	return b.String()
 }

@@ -25,10 +25,13 @@ func (v *View) Len() int {
 	return len(v.Closed)
 }
 
-// List returns every bucket, oldest first.
+// List returns every bucket, oldest first, with wide accumulators (closed
+// buckets are unpacked for the caller).
 func (v *View) List() []*Bucket {
 	out := make([]*Bucket, 0, v.Len())
-	out = append(out, v.Closed...)
+	for _, b := range v.Closed {
+		out = append(out, b.unpack(v.Layout))
+	}
 	if v.Open != nil {
 		out = append(out, v.Open)
 	}
@@ -39,7 +42,7 @@ func (v *View) List() []*Bucket {
 func (v *View) Entries() []Entry {
 	out := make([]Entry, 0, v.Len())
 	for _, b := range v.Closed {
-		out = append(out, Entry{Layout: v.Layout, Bucket: b})
+		out = append(out, Entry{Layout: v.Layout, Bucket: b.unpack(v.Layout)})
 	}
 	if v.Open != nil {
 		out = append(out, Entry{Layout: v.Layout, Bucket: v.Open})

@@ -41,9 +41,15 @@ func BenchmarkHeapPerHost(b *testing.B) {
 				sampleBytes = len(buf)
 			}
 		}
+		packed, buckets := 0, 0
 		for _, per := range aggregators.Periods {
-			if v := p.View(per, "heap-00001", "system_info"); v == nil || v.Len() != 100 {
+			v := p.View(per, "heap-00001", "system_info")
+			if v == nil || v.Len() != 100 {
 				b.Fatalf("%s holds %v buckets, want 100", per.Name, v)
+			}
+			for _, bk := range v.Closed {
+				packed += bk.PackedBytes()
+				buckets++
 			}
 		}
 		runtime.GC()
@@ -51,6 +57,7 @@ func BenchmarkHeapPerHost(b *testing.B) {
 		runtime.ReadMemStats(&after)
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/hosts/1024, "heap-KB/host")
 		b.ReportMetric(float64(sampleBytes), "sample-bytes")
+		b.ReportMetric(float64(packed)/float64(buckets), "packed-B/bucket")
 		runtime.KeepAlive(p)
 	}
 }
