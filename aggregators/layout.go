@@ -2,6 +2,8 @@ package aggregators
 
 import (
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"strings"
 )
 
@@ -168,4 +170,62 @@ type Values struct {
 type Lit struct {
 	Index int
 	Raw   []byte
+}
+
+// NodeSpec describes one node of a layout for BuildLayout: its path from the
+// root (the root's is empty), its type and whether it is a counter.
+type NodeSpec struct {
+	Path    []string
+	Type    NodeType
+	Counter bool
+}
+
+// BuildLayout rebuilds a layout from its nodes in index order (a state
+// file's): the root first, every node after its parent.
+func BuildLayout(specs []NodeSpec) (*Layout, error) {
+	if len(specs) == 0 || len(specs[0].Path) != 0 || specs[0].Type != Object {
+		return nil, errors.New("layout: the first node must be the root object")
+	}
+	l := newLayout()
+	byPath := map[string]*Node{"": l.Root}
+	key := func(p []string) string { // unambiguous whatever the keys hold
+		var b []byte
+		for _, k := range p {
+			b = binary.AppendUvarint(b, uint64(len(k)))
+			b = append(b, k...)
+		}
+		return string(b)
+	}
+	for i, sp := range specs[1:] {
+		if sp.Type > Literal {
+			return nil, fmt.Errorf("layout: node %d: unknown type %d", i+1, sp.Type)
+		}
+		parent := byPath[key(sp.Path[:len(sp.Path)-1])]
+		if parent == nil || (parent.Type != Object && parent.Type != Array) {
+			return nil, fmt.Errorf("layout: node %d (%s): its parent is not an earlier object or array", i+1, strings.Join(sp.Path, "."))
+		}
+		k := sp.Path[len(sp.Path)-1]
+		if parent.children[k] != nil {
+			return nil, fmt.Errorf("layout: node %d (%s) appears twice", i+1, strings.Join(sp.Path, "."))
+		}
+		n := &Node{Index: len(l.Nodes), Type: sp.Type, Key: k, Path: append([]string(nil), sp.Path...), Counter: sp.Counter}
+		if sp.Type == Object || sp.Type == Array {
+			n.children = map[string]*Node{}
+		}
+		parent.children[k] = n
+		parent.order = append(parent.order, n)
+		l.Nodes = append(l.Nodes, n)
+		l.counter = append(l.counter, n.Counter)
+		l.number = append(l.number, n.Type == Number)
+		byPath[key(n.Path)] = n
+		if parent == l.Root && k == "timestamp" && sp.Type == Number {
+			l.Time = n
+		}
+	}
+	return l, nil
+}
+
+// WithAcc returns a bucket from its parts, for a state file's loader.
+func WithAcc(start int64, count uint32, acc []Acc, lits []Lit) *Bucket {
+	return &Bucket{Start: start, Count: count, Acc: acc, Lits: lits}
 }

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+
+	"golang.org/x/sys/unix"
 )
 
 // Dir is the state folder (<data-dir>/metrics) opened as an os.Root: nothing
@@ -137,6 +139,44 @@ func (d *Dir) WriteFile(name string, data []byte) (err error) {
 	defer df.Close()
 	if err = df.Sync(); err != nil {
 		return fmt.Errorf("persistence: sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// WriteTemp writes data to a new temporary file beside name, without
+// syncing it, for a batch that syncs once (Sync) and renames each (Rename).
+func (d *Dir) WriteTemp(name string, data []byte) (tmp string, err error) {
+	if _, err := d.real(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	dir, base := path.Split(name)
+	tmp = path.Join(dir, "."+base+tempMarker+strconv.Itoa(os.Getpid())+"-"+strconv.FormatUint(d.tmp.Add(1), 10))
+	f, err := d.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		return "", fmt.Errorf("persistence: %w", err)
+	}
+	if _, err = f.Write(data); err != nil {
+		_ = f.Close()
+		_ = d.root.Remove(tmp)
+		return "", fmt.Errorf("persistence: write %s: %w", tmp, err)
+	}
+	if err = f.Close(); err != nil {
+		_ = d.root.Remove(tmp)
+		return "", fmt.Errorf("persistence: close %s: %w", tmp, err)
+	}
+	return tmp, nil
+}
+
+// Sync flushes the whole file system the folder is on (syncfs(2)): one
+// flush for a batch of files instead of one per file.
+func (d *Dir) Sync() error {
+	f, err := d.root.Open(".")
+	if err != nil {
+		return fmt.Errorf("persistence: %w", err)
+	}
+	defer f.Close()
+	if err := unix.Syncfs(int(f.Fd())); err != nil {
+		return fmt.Errorf("persistence: syncfs: %w", err)
 	}
 	return nil
 }

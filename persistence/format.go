@@ -5,20 +5,19 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strconv"
-	"time"
 
 	"github.com/valyala/fastjson"
 
 	"github.com/ringwatch/ringwatch/aggregators"
 )
 
-// FormatVersion is written in every file's "ringwatch" object.
-const FormatVersion = 1
-
-// MaxFileSize is the largest state file that is loaded. A full file is a few
-// megabytes; anything far larger is not one of ours.
-const MaxFileSize = 64 << 20
+// MaxFileSize is the largest state file that is loaded, and MaxDecompressed
+// the most a compressed one may unpack to: far above what the writer writes
+// with the hub's bounds (series per kind, string lengths), far below memory.
+const (
+	MaxFileSize     = 256 << 20
+	MaxDecompressed = 1 << 30
+)
 
 // State is one (host, kind)'s persisted state.
 type State struct {
@@ -30,62 +29,6 @@ type State struct {
 	Skipped    int // entries that could not be read and were left out
 }
 
-// Encode renders one (host, kind)'s state. views are by period name (missing
-// periods are written empty); l is the layout that covers every bucket.
-func Encode(dst []byte, host, kind string, l *aggregators.Layout, views map[string]*aggregators.View, last *aggregators.Latest, saved time.Time) []byte {
-	dst = append(dst, `{"entries":{`...)
-	for i, p := range aggregators.Periods {
-		if i > 0 {
-			dst = append(dst, ',')
-		}
-		dst = aggregators.AppendString(dst, p.Name)
-		dst = append(dst, `:{"entries":[`...)
-		var bs []*aggregators.Bucket
-		if v := views[p.Name]; v != nil {
-			bs = v.List()
-		}
-		for j, b := range bs {
-			if j > 0 {
-				dst = append(dst, ',')
-			}
-			dst = aggregators.AppendSample(dst, l, b, aggregators.Mean)
-		}
-		dst = append(dst, `],"interval":`...)
-		dst = strconv.AppendInt(dst, int64(p.Interval), 10)
-		dst = append(dst, `,"buckets":[`...)
-		for j, b := range bs {
-			if j > 0 {
-				dst = append(dst, ',')
-			}
-			dst = append(dst, `{"start":`...)
-			dst = strconv.AppendInt(dst, b.Start, 10)
-			dst = append(dst, `,"count":`...)
-			dst = strconv.AppendUint(dst, uint64(b.Count), 10)
-			dst = append(dst, `,"min":`...)
-			dst = aggregators.AppendSample(dst, l, b, aggregators.Min)
-			dst = append(dst, `,"max":`...)
-			dst = aggregators.AppendSample(dst, l, b, aggregators.Max)
-			dst = append(dst, '}')
-		}
-		dst = append(dst, "]}"...)
-	}
-	dst = append(dst, `},"ringwatch":{"version":`...)
-	dst = strconv.AppendInt(dst, FormatVersion, 10)
-	dst = append(dst, `,"host":`...)
-	dst = aggregators.AppendString(dst, host)
-	dst = append(dst, `,"kind":`...)
-	dst = aggregators.AppendString(dst, kind)
-	dst = append(dst, `,"saved":`...)
-	dst = strconv.AppendInt(dst, saved.Unix(), 10)
-	dst = append(dst, `,"last":`...)
-	if last != nil && len(last.Body()) > 0 {
-		dst = append(dst, last.Body()...)
-	} else {
-		dst = append(dst, "null"...)
-	}
-	return append(dst, "}}"...)
-}
-
 // ErrCorrupt wraps every reason a file cannot be loaded.
 var ErrCorrupt = errors.New("corrupt state file")
 
@@ -93,8 +36,9 @@ func corrupt(format string, a ...any) error {
 	return fmt.Errorf("%w: %s", ErrCorrupt, fmt.Sprintf(format, a...))
 }
 
-// Decode reads a state file (ringwatch's or GoDoxy's). counters name the
-// kind's cumulative series.
+// Decode reads a state file: ringwatch's format 2 (gzip-compressed or not),
+// format 1, or GoDoxy's. counters name the kind's cumulative series (format
+// 2 files carry them).
 func Decode(data []byte, host, kind string, counters []string) (*State, error) {
 	return DecodeLimit(data, host, kind, counters, 0)
 }
@@ -107,6 +51,12 @@ func DecodeLimit(data []byte, host, kind string, counters []string, maxSeries in
 	if len(data) > MaxFileSize {
 		return nil, corrupt("%d bytes is over the %d byte limit", len(data), MaxFileSize)
 	}
+	if len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b { // gzip
+		var err error
+		if data, err = gunzip(data, MaxDecompressed); err != nil {
+			return nil, err
+		}
+	}
 	var p fastjson.Parser
 	root, err := p.ParseBytes(data)
 	if err != nil {
@@ -114,6 +64,9 @@ func DecodeLimit(data []byte, host, kind string, counters []string, maxSeries in
 	}
 	if root.Type() != fastjson.TypeObject {
 		return nil, corrupt("top level is not an object")
+	}
+	if root.GetInt("ringwatch", "version") == FormatV2 {
+		return decodeV2(root, host, kind)
 	}
 	periods := root.Get("entries")
 	if periods == nil || periods.Type() != fastjson.TypeObject {

@@ -283,3 +283,40 @@ func TestSymlinkedHostFolderIsRefused(t *testing.T) {
 		t.Fatalf("loaded %d states; logs:\n%s", len(states), loadLogs.String())
 	}
 }
+
+// TestFormat1FilesLoadAndMigrate: a file of the earlier format (GoDoxy's
+// entries plus ringwatch's buckets with min, max and count) loads with its
+// extremes, and the next snapshot replaces it with a format 2 file.
+func TestFormat1FilesLoadAndMigrate(t *testing.T) {
+	dir := t.TempDir()
+	v1 := `{"entries":{"5m":{"entries":[{"timestamp":3000,"cpu":20}],"interval":3000000000,` +
+		`"buckets":[{"start":3000,"count":2,"min":{"timestamp":3000,"cpu":10},"max":{"timestamp":3000,"cpu":30}}]}},` +
+		`"ringwatch":{"version":1,"host":"h1","kind":"toy","saved":3010,"last":{"timestamp":3001,"cpu":30}}}`
+	_ = os.MkdirAll(filepath.Join(dir, "h1"), 0o755)
+	if err := os.WriteFile(filepath.Join(dir, "h1", "toy.json"), []byte(v1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	states := persistence.LoadAll(dir, "h1", []aggregators.Kind{toy}, quiet)
+	if len(states) != 1 {
+		t.Fatalf("%d states", len(states))
+	}
+	p := pipeline.New([]aggregators.Kind{toy}, nil, nil, quiet)
+	st := states[0]
+	p.Restore(st.Host, st.Kind, st.Layout, st.Buckets, st.Last, st.LastTime)
+	want := `5m: {"timestamp":3000,"cpu":20}/n=2/{"timestamp":3000,"cpu":10}/{"timestamp":3000,"cpu":30}` + "\n"
+	if got := dump(p, "h1"); got != want {
+		t.Fatalf("format 1 file loaded as\n%s\nwant\n%s", got, want)
+	}
+	if err := (&persistence.Snapshotter{Dir: dir, Interval: time.Hour, Source: p, Log: quiet}).SnapshotAll(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "h1", "toy.json")); !os.IsNotExist(err) {
+		t.Fatalf("the format 1 file is still there: %v", err)
+	}
+	again := persistence.LoadAll(dir, "h1", []aggregators.Kind{toy}, quiet)
+	q := pipeline.New([]aggregators.Kind{toy}, nil, nil, quiet)
+	q.Restore(again[0].Host, again[0].Kind, again[0].Layout, again[0].Buckets, again[0].Last, again[0].LastTime)
+	if got := dump(q, "h1"); got != want {
+		t.Fatalf("after migrating:\n%s\nwant\n%s", got, want)
+	}
+}

@@ -1,6 +1,7 @@
 package persistence
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,7 +23,7 @@ import (
 )
 
 // Path is where host's kind is kept under dir (<data-dir>/metrics).
-func Path(dir, host, kind string) string { return filepath.Join(dir, host, kind+".json") }
+func Path(dir, host, kind string) string { return filepath.Join(dir, host, kind+Ext) }
 
 // LoadFile reads one state file. A file that cannot be loaded is renamed
 // aside and the error says where it went.
@@ -69,44 +71,43 @@ func readState(d *Dir, name, host string, k aggregators.Kind) (*State, error) {
 	return DecodeLimit(data, host, k.Name, k.Counters, k.MaxSeries)
 }
 
-// LoadAll loads every state file under dir for the given kinds and logs one
-// line per file that was set aside, refused or could not be read. A GoDoxy
-// layout (dir/<kind>.json, no host folder) is imported as ownHost's when
-// ownHost has no file of its own. Leftover temporary files are removed.
-// Nothing outside dir is read, whatever symbolic links it holds.
+// LoadAll loads every state file under dir for the given kinds (see
+// LoadEach) and returns them.
 func LoadAll(dir, ownHost string, kinds []aggregators.Kind, log *slog.Logger) []*State {
+	var out []*State
+	LoadEach(dir, ownHost, kinds, log, func(st *State) { out = append(out, st) })
+	sort.Slice(out, func(i, j int) bool { return out[i].Host+"\x00"+out[i].Kind < out[j].Host+"\x00"+out[j].Kind })
+	return out
+}
+
+// LoadEach loads every state file under dir for the given kinds, decoding
+// them on every CPU at once, and hands each to use, one at a time (use may
+// keep what it needs and drop the rest: a fleet's state never sits in
+// memory twice). It logs one line per file that was set aside, refused or
+// could not be read. A GoDoxy layout (dir/<kind>.json, no host folder) is
+// imported as ownHost's when ownHost has no file of its own. Leftover
+// temporary files are removed. Nothing outside dir is read, whatever
+// symbolic links it holds.
+func LoadEach(dir, ownHost string, kinds []aggregators.Kind, log *slog.Logger, use func(*State)) {
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
-		return nil
+		return
 	}
 	d, err := OpenDir(dir, log)
 	if err != nil {
 		log.Error("cannot read state folder", "dir", dir, "err", err)
-		return nil
+		return
 	}
 	defer d.Close()
-	var out []*State
 	hosts, err := d.ReadDir(".")
 	if err != nil {
 		log.Error("cannot read state folder", "dir", dir, "err", err)
-		return nil
+		return
 	}
-	load := func(name, host string, k aggregators.Kind) bool {
-		st, err := loadFile(d, name, host, k)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			return false
-		case errors.Is(err, ErrRefused):
-			return true // logged by the Dir
-		case err != nil:
-			log.Error("state file not loaded; starting empty for it", "host", host, "kind", k.Name, "err", err)
-			return true
-		}
-		if st.Skipped > 0 {
-			log.Warn("state file had unreadable entries; they were left out", "file", filepath.Join(dir, name), "skipped", st.Skipped)
-		}
-		out = append(out, st)
-		return true
+	type job struct {
+		host string
+		k    aggregators.Kind
 	}
+	var jobs []job
 	for _, h := range hosts {
 		if h.Type()&fs.ModeSymlink != 0 {
 			_ = d.refuse(h.Name(), errors.New("a host folder that is a symbolic link"))
@@ -121,19 +122,60 @@ func LoadAll(dir, ownHost string, kinds []aggregators.Kind, log *slog.Logger) []
 		}
 		removeTemps(d, h.Name(), log)
 		for _, k := range kinds {
-			load(path.Join(h.Name(), k.Name+".json"), h.Name(), k)
+			jobs = append(jobs, job{h.Name(), k})
 		}
 	}
+	var mu sync.Mutex // serialises use
+	// load reads one file; found is false when there is none.
+	load := func(name, host string, k aggregators.Kind) (found bool) {
+		st, err := loadFile(d, name, host, k)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return false
+		case errors.Is(err, ErrRefused):
+			return true // logged by the Dir
+		case err != nil:
+			log.Error("state file not loaded; starting empty for it", "host", host, "kind", k.Name, "err", err)
+			return true
+		}
+		if st.Skipped > 0 {
+			log.Warn("state file had unreadable entries; they were left out", "file", filepath.Join(dir, name), "skipped", st.Skipped)
+		}
+		mu.Lock()
+		use(st)
+		mu.Unlock()
+		return true
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(jobs) {
+					return
+				}
+				j := jobs[i]
+				// Format 2 (.json.gz), or else a format 1 file left by an
+				// earlier version (.json).
+				if !load(path.Join(j.host, j.k.Name+Ext), j.host, j.k) {
+					load(path.Join(j.host, j.k.Name+".json"), j.host, j.k)
+				}
+			}
+		})
+	}
+	wg.Wait()
 	for _, k := range kinds {
+		if _, err := d.real(path.Join(ownHost, k.Name+Ext)); err == nil {
+			continue
+		}
 		if _, err := d.real(path.Join(ownHost, k.Name+".json")); err == nil {
 			continue
 		}
-		st := len(out)
-		if load(k.Name+".json", ownHost, k) && len(out) > st {
+		if load(k.Name+".json", ownHost, k) {
 			log.Info("imported GoDoxy state file", "file", filepath.Join(dir, k.Name+".json"), "host", ownHost)
 		}
 	}
-	return out
 }
 
 func removeTemps(d *Dir, host string, log *slog.Logger) {
@@ -148,13 +190,18 @@ func removeTemps(d *Dir, host string, log *slog.Logger) {
 }
 
 // Source is what the snapshotter reads: the pipeline's views and latest
-// samples. Both return immutable values, safe to encode at leisure.
+// samples. All return immutable values, safe to encode at leisure.
 type Source interface {
 	// Views returns a current view of every (period, host, kind).
 	Views() []*aggregators.View
+	// View returns one (period, host, kind)'s current view, or nil.
+	View(period aggregators.Period, host, kind string) *aggregators.View
 	// AllLatest returns the newest raw sample of every (host, kind).
 	AllLatest() []*aggregators.Latest
 }
+
+// Ext is a state file's extension: format 2, gzip-compressed.
+const Ext = ".json.gz"
 
 // Snapshotter is the persistence actor. Every Interval, and once more when it
 // is stopped, it takes the views and the last samples and writes every (host,
@@ -165,8 +212,15 @@ type Snapshotter struct {
 	Source   Source
 	Log      *slog.Logger
 
-	written map[string]string   // key -> signature of what was written; owned by Run
-	dir     atomic.Pointer[Dir] // Dir, opened at the first pass
+	// First is a host written before the others (the hub's own), and
+	// Workers how many series the final pass writes at once (default: the
+	// CPUs Go may use).
+	First   string
+	Workers int
+
+	written  map[string]string   // key -> signature of what was written; owned by Run
+	migrated map[string]bool     // keys whose format 1 file is gone
+	dir      atomic.Pointer[Dir] // Dir, opened at the first pass
 
 	mu      sync.Mutex
 	stats   Stats
@@ -238,14 +292,19 @@ func (s *Snapshotter) Stats() Stats {
 	return st
 }
 
-// Run writes snapshots until ctx is done, then writes the final one.
+// Run writes snapshots until ctx is done, then writes the final one. The
+// hosts are spread over the interval: every second the series whose turn
+// it is are written (when they changed), so that every one is written once
+// per interval and no pass holds up ingest or the disk at once.
 func (s *Snapshotter) Run(ctx context.Context) error {
-	t := time.NewTicker(s.Interval)
+	slots := max(int64(s.Interval/time.Second), 1)
+	step := min(s.Interval, time.Second)
+	t := time.NewTicker(step)
 	defer t.Stop()
-	for {
+	for tick := int64(0); ; tick++ {
 		select {
 		case <-t.C:
-			_ = s.SnapshotAll()
+			_ = s.snapshot(func(key string) bool { return slotOf(key, slots) == tick%slots }, false)
 		case <-ctx.Done():
 			_ = s.SnapshotAll()
 			if d := s.dir.Swap(nil); d != nil {
@@ -256,19 +315,38 @@ func (s *Snapshotter) Run(ctx context.Context) error {
 	}
 }
 
-type series struct {
-	host, kind string
-	views      map[string]*aggregators.View
-	layout     *aggregators.Layout
-	last       *aggregators.Latest
+// slotOf spreads series over slots: FNV-1a of the key.
+func slotOf(key string, slots int64) int64 {
+	h := uint32(2166136261)
+	for i := 0; i < len(key); i++ {
+		h ^= uint32(key[i])
+		h *= 16777619
+	}
+	return int64(h % uint32(slots))
 }
 
-// SnapshotAll writes every (host, kind) that changed. It returns the first
-// error, and logs one line for a pass in which any file failed.
-func (s *Snapshotter) SnapshotAll() error {
+type series struct {
+	key, host, kind string
+	views           map[string]*aggregators.View
+	layout          *aggregators.Layout
+	last            *aggregators.Latest
+	sig             string
+}
+
+// SnapshotAll writes every (host, kind) that changed, in parallel, and
+// makes them durable with two syncs of the file system for the whole pass
+// (not one per file): what a final snapshot of thousands of hosts needs to
+// finish in seconds. It returns the first error, and logs one line for a
+// pass in which any file failed.
+func (s *Snapshotter) SnapshotAll() error { return s.snapshot(nil, true) }
+
+// snapshot writes the series that due accepts (nil: all) and that changed.
+// batch writes every file first and syncs the file system once before the
+// renames and once after; otherwise each file is synced on its own.
+func (s *Snapshotter) snapshot(due func(key string) bool, batch bool) error {
 	began := time.Now()
 	if s.written == nil {
-		s.written = map[string]string{}
+		s.written, s.migrated = map[string]string{}, map[string]bool{}
 	}
 	dir := s.dir.Load()
 	if dir == nil {
@@ -282,61 +360,157 @@ func (s *Snapshotter) SnapshotAll() error {
 		s.dir.Store(d)
 	}
 	s.removeForgotten(dir)
-	all := map[string]*series{}
-	get := func(host, kind string) *series {
-		k := aggregators.SeriesKey(host, kind)
-		if all[k] == nil {
-			all[k] = &series{host: host, kind: kind, views: map[string]*aggregators.View{}}
+	todo := s.changed(due)
+	if len(todo) == 0 && !batch {
+		return nil
+	}
+	type result struct {
+		se    *series
+		tmp   string
+		bytes int
+		err   error
+	}
+	results := make([]result, len(todo))
+	workers := s.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	if !batch {
+		workers = 1 // a second's share: no need to crowd the machine
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(workers, max(len(todo), 1)) {
+		wg.Go(func() {
+			var raw []byte
+			var gz bytes.Buffer
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(todo) {
+					return
+				}
+				se := todo[i]
+				raw = EncodeV2(raw[:0], se.host, se.kind, se.layout, se.views, se.last, began)
+				gz.Reset()
+				r := result{se: se}
+				if r.err = Gzip(&gz, raw); r.err == nil {
+					if r.err = dir.MkdirHost(se.host); r.err == nil {
+						name := path.Join(se.host, se.kind+Ext)
+						if batch {
+							r.tmp, r.err = dir.WriteTemp(name, gz.Bytes())
+						} else {
+							r.err = dir.WriteFile(name, gz.Bytes())
+						}
+					}
+				}
+				r.bytes = gz.Len()
+				results[i] = r
+			}
+		})
+	}
+	wg.Wait()
+	if batch {
+		if err := dir.Sync(); err != nil {
+			for i := range results {
+				if results[i].err == nil {
+					results[i].err = err
+				}
+			}
 		}
-		return all[k]
-	}
-	for _, v := range s.Source.Views() {
-		se := get(v.Host, v.Kind)
-		se.views[v.Period.Name] = v
-		if se.layout == nil || len(v.Layout.Nodes) > len(se.layout.Nodes) {
-			se.layout = v.Layout
+		for i, r := range results {
+			if r.err == nil {
+				results[i].err = dir.Rename(r.tmp, path.Join(r.se.host, r.se.kind+Ext))
+			} else if r.tmp != "" {
+				_ = dir.Remove(r.tmp)
+			}
+		}
+		if err := dir.Sync(); err != nil {
+			for i := range results {
+				if results[i].err == nil {
+					results[i].err = err
+				}
+			}
 		}
 	}
-	for _, l := range s.Source.AllLatest() {
-		get(l.Host, l.Kind).last = l
-	}
-	keys := make([]string, 0, len(all))
-	for k := range all {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	var first error
-	var writes, failures, bytes uint64
-	for _, k := range keys {
-		se := all[k]
-		sig := signature(se)
-		if s.written[k] == sig {
-			continue
-		}
-		if se.layout == nil {
-			se.layout = &aggregators.Layout{}
-		}
-		data := Encode(nil, se.host, se.kind, se.layout, se.views, se.last, began)
-		err := dir.MkdirHost(se.host)
-		if err == nil {
-			err = dir.WriteFile(path.Join(se.host, se.kind+".json"), data)
-		}
-		if err != nil {
+	var writes, failures, total uint64
+	for _, r := range results {
+		if r.err != nil {
 			failures++
 			if first == nil {
-				first = err
+				first = r.err
 			}
 			continue
 		}
 		writes++
-		bytes += uint64(len(data))
-		s.written[k] = sig
+		total += uint64(r.bytes)
+		s.written[r.se.key] = r.se.sig
+		if !s.migrated[r.se.key] { // the format 1 file this one replaces
+			s.migrated[r.se.key] = true
+			_ = dir.Remove(path.Join(r.se.host, r.se.kind+".json"))
+		}
 	}
-	s.count(began, writes, failures, bytes, first)
+	s.count(began, writes, failures, total, first)
 	if first != nil {
 		s.Log.Error("snapshot failed", "failed", failures, "written", writes, "first_error", first)
 	}
 	return first
+}
+
+// changed gathers the series that due accepts and that changed since they
+// were last written, the First host's first.
+func (s *Snapshotter) changed(due func(key string) bool) []*series {
+	all := map[string]*series{}
+	get := func(host, kind string) *series {
+		k := aggregators.SeriesKey(host, kind)
+		if all[k] == nil {
+			all[k] = &series{key: k, host: host, kind: kind, views: map[string]*aggregators.View{}}
+		}
+		return all[k]
+	}
+	if due == nil {
+		for _, v := range s.Source.Views() {
+			get(v.Host, v.Kind).views[v.Period.Name] = v
+		}
+		for _, l := range s.Source.AllLatest() {
+			get(l.Host, l.Kind).last = l
+		}
+	} else {
+		for _, l := range s.Source.AllLatest() {
+			if !due(aggregators.SeriesKey(l.Host, l.Kind)) {
+				continue
+			}
+			se := get(l.Host, l.Kind)
+			se.last = l
+			for _, per := range aggregators.Periods {
+				if v := s.Source.View(per, l.Host, l.Kind); v != nil {
+					se.views[per.Name] = v
+				}
+			}
+		}
+	}
+	var out []*series
+	for k, se := range all {
+		for _, v := range se.views {
+			if se.layout == nil || len(v.Layout.Nodes) > len(se.layout.Nodes) {
+				se.layout = v.Layout
+			}
+		}
+		if se.layout == nil {
+			continue // a latest sample without a period yet: nothing to keep
+		}
+		se.sig = signature(se)
+		if s.written[k] != se.sig {
+			out = append(out, se)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if fi, fj := out[i].host == s.First, out[j].host == s.First; fi != fj {
+			return fi
+		}
+		return out[i].key < out[j].key
+	})
+	return out
 }
 
 // count records one pass.

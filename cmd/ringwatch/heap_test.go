@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"runtime"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/ringwatch/ringwatch/aggregators"
 	"github.com/ringwatch/ringwatch/bus"
 	"github.com/ringwatch/ringwatch/bus/bustest"
+	"github.com/ringwatch/ringwatch/persistence"
 )
 
 // BenchmarkHeapPerHost fills every period of 1,000 realistic hosts (8 cores,
@@ -42,15 +44,22 @@ func BenchmarkHeapPerHost(b *testing.B) {
 			}
 		}
 		packed, buckets := 0, 0
+		views := map[string]*aggregators.View{}
 		for _, per := range aggregators.Periods {
 			v := p.View(per, "heap-00001", "system_info")
 			if v == nil || v.Len() != 100 {
 				b.Fatalf("%s holds %v buckets, want 100", per.Name, v)
 			}
+			views[per.Name] = v
 			for _, bk := range v.Closed {
 				packed += bk.PackedBytes()
 				buckets++
 			}
+		}
+		file := persistence.EncodeV2(nil, "heap-00001", "system_info", views["5m"].Layout, views, nil, now)
+		var gz bytes.Buffer
+		if err := persistence.Gzip(&gz, file); err != nil {
+			b.Fatal(err)
 		}
 		runtime.GC()
 		var after runtime.MemStats
@@ -58,6 +67,8 @@ func BenchmarkHeapPerHost(b *testing.B) {
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/hosts/1024, "heap-KB/host")
 		b.ReportMetric(float64(sampleBytes), "sample-bytes")
 		b.ReportMetric(float64(packed)/float64(buckets), "packed-B/bucket")
+		b.ReportMetric(float64(gz.Len())/1024, "file-KB/host")
+		b.ReportMetric(float64(len(file))/1024, "json-KB/host")
 		runtime.KeepAlive(p)
 	}
 }

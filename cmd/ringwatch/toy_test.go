@@ -95,7 +95,7 @@ func TestToyKindGoesThroughEverything(t *testing.T) {
 	if err := h.stop(5 * time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "metrics", "testhost", "toy.json")); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, "metrics", "testhost", "toy.json.gz")); err != nil {
 		t.Fatalf("no toy snapshot: %v", err)
 	}
 

@@ -1,0 +1,403 @@
+package persistence
+
+import (
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"time"
+
+	"github.com/valyala/fastjson"
+
+	"github.com/ringwatch/ringwatch/aggregators"
+)
+
+// Format 2 is columnar JSON, gzip-compressed (<kind>.json.gz; `zcat | jq`
+// reads it). One object per (host, kind):
+//
+//	{"ringwatch": {"version": 2, "host", "kind", "saved", "last": <the last raw sample>},
+//	 "nodes": [{"path": [], "type": "object"}, {"path": ["cpu_average"], "type": "number"},
+//	           {"path": ["network", "bytes_sent"], "type": "number", "counter": true}, ...],
+//	 "periods": {"5m": {"interval": 3, "start": [<bucket starts>], "count": [<samples per bucket>],
+//	                    "numbers": [{"node": 1, "sum": [...], "min": [...], "max": [...], "n": [...]}, ...],
+//	                    "present": [{"node": 0, "n": [...]}, ...],
+//	                    "literals": [{"node": 7, "values": [<raw JSON value>, ...]}, ...]},
+//	             "15m": {...}, ...}}
+//
+// nodes is the layout, in index order. Each period lists its buckets
+// column by column: for a number node, "sum" is the sum of its values in
+// each bucket (a counter's last value; null where it was absent), "min"
+// and "max" are left out when every bucket's minimum equals its sum (one
+// sample each) or its maximum its minimum, and "n" (how many samples had
+// it) when that is the bucket's count wherever present. Objects, arrays and
+// literals keep their counts in "present"; literals their last values.
+// Keys are written once per file, not once per bucket, and closed buckets'
+// whole numbers stay short: with gzip, a host with every period full takes
+// a fraction of format 1's size.
+
+// FormatV2 is the version format 2 files carry.
+const FormatV2 = 2
+
+var nodeTypeNames = [...]string{aggregators.Object: "object", aggregators.Array: "array", aggregators.Number: "number", aggregators.Literal: "literal"}
+
+// EncodeV2 renders one (host, kind)'s state in format 2, uncompressed.
+func EncodeV2(dst []byte, host, kind string, l *aggregators.Layout, views map[string]*aggregators.View, last *aggregators.Latest, saved time.Time) []byte {
+	dst = append(dst, `{"ringwatch":{"version":`...)
+	dst = strconv.AppendInt(dst, FormatV2, 10)
+	dst = append(dst, `,"host":`...)
+	dst = aggregators.AppendString(dst, host)
+	dst = append(dst, `,"kind":`...)
+	dst = aggregators.AppendString(dst, kind)
+	dst = append(dst, `,"saved":`...)
+	dst = strconv.AppendInt(dst, saved.Unix(), 10)
+	dst = append(dst, `,"last":`...)
+	if last != nil && len(last.Body()) > 0 {
+		dst = append(dst, last.Body()...)
+	} else {
+		dst = append(dst, "null"...)
+	}
+	dst = append(dst, `},"nodes":[`...)
+	for i, n := range l.Nodes {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"path":[`...)
+		for j, k := range n.Path {
+			if j > 0 {
+				dst = append(dst, ',')
+			}
+			dst = aggregators.AppendString(dst, k)
+		}
+		dst = append(dst, `],"type":"`...)
+		dst = append(dst, nodeTypeNames[n.Type]...)
+		dst = append(dst, '"')
+		if n.Counter {
+			dst = append(dst, `,"counter":true`...)
+		}
+		dst = append(dst, '}')
+	}
+	dst = append(dst, `],"periods":{`...)
+	first := true
+	for _, p := range aggregators.Periods {
+		v := views[p.Name]
+		if v == nil || v.Len() == 0 {
+			continue
+		}
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		dst = aggregators.AppendString(dst, p.Name)
+		dst = append(dst, ':')
+		dst = appendPeriod(dst, p, l, v.List())
+	}
+	return append(dst, "}}"...)
+}
+
+func appendPeriod(dst []byte, p aggregators.Period, l *aggregators.Layout, bs []*aggregators.Bucket) []byte {
+	dst = append(dst, `{"interval":`...)
+	dst = strconv.AppendInt(dst, p.Seconds(), 10)
+	dst = append(dst, `,"start":[`...)
+	for i, b := range bs {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = strconv.AppendInt(dst, b.Start, 10)
+	}
+	dst = append(dst, `],"count":[`...)
+	for i, b := range bs {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = strconv.AppendUint(dst, uint64(b.Count), 10)
+	}
+	dst = append(dst, `],"numbers":[`...)
+	firstNum, firstPresent := true, true
+	var present []byte
+	for _, n := range l.Nodes {
+		seen, minEq, maxEq, nEq := false, true, true, true
+		for _, b := range bs {
+			a, ok := b.AccOf(n)
+			if !ok {
+				continue
+			}
+			seen = true
+			minEq = minEq && math.Float64bits(a.Min) == math.Float64bits(a.Val)
+			maxEq = maxEq && math.Float64bits(a.Max) == math.Float64bits(a.Min)
+			nEq = nEq && a.N == b.Count
+		}
+		if !seen {
+			continue
+		}
+		if n.Type != aggregators.Number {
+			if !firstPresent {
+				present = append(present, ',')
+			}
+			firstPresent = false
+			present = append(present, `{"node":`...)
+			present = strconv.AppendInt(present, int64(n.Index), 10)
+			present = appendColumn(append(present, `,"n":`...), bs, n, func(a aggregators.Acc) float64 { return float64(a.N) }, "0")
+			present = append(present, '}')
+			continue
+		}
+		if !firstNum {
+			dst = append(dst, ',')
+		}
+		firstNum = false
+		dst = append(dst, `{"node":`...)
+		dst = strconv.AppendInt(dst, int64(n.Index), 10)
+		dst = appendColumn(append(dst, `,"sum":`...), bs, n, func(a aggregators.Acc) float64 { return a.Val }, "null")
+		if !minEq {
+			dst = appendColumn(append(dst, `,"min":`...), bs, n, func(a aggregators.Acc) float64 { return a.Min }, "null")
+		}
+		if !maxEq {
+			dst = appendColumn(append(dst, `,"max":`...), bs, n, func(a aggregators.Acc) float64 { return a.Max }, "null")
+		}
+		if !nEq {
+			dst = appendColumn(append(dst, `,"n":`...), bs, n, func(a aggregators.Acc) float64 { return float64(a.N) }, "0")
+		}
+		dst = append(dst, '}')
+	}
+	dst = append(dst, `],"present":[`...)
+	dst = append(dst, present...)
+	dst = append(dst, `],"literals":[`...)
+	firstLit := true
+	for _, n := range l.Nodes {
+		if n.Type != aggregators.Literal {
+			continue
+		}
+		seen := false
+		for _, b := range bs {
+			if b.Lit(n) != nil {
+				seen = true
+				break
+			}
+		}
+		if !seen {
+			continue
+		}
+		if !firstLit {
+			dst = append(dst, ',')
+		}
+		firstLit = false
+		dst = append(dst, `{"node":`...)
+		dst = strconv.AppendInt(dst, int64(n.Index), 10)
+		dst = append(dst, `,"values":[`...)
+		for i, b := range bs {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			if r := b.Lit(n); r != nil {
+				dst = append(dst, r...)
+			} else {
+				dst = append(dst, "null"...)
+			}
+		}
+		dst = append(dst, "]}"...)
+	}
+	return append(dst, "]}"...)
+}
+
+// appendColumn writes one field of node n across the buckets, absent as
+// missing.
+func appendColumn(dst []byte, bs []*aggregators.Bucket, n *aggregators.Node, field func(aggregators.Acc) float64, missing string) []byte {
+	dst = append(dst, '[')
+	for i, b := range bs {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		if a, ok := b.AccOf(n); ok {
+			dst = aggregators.AppendFloat(dst, field(a))
+		} else {
+			dst = append(dst, missing...)
+		}
+	}
+	return append(dst, ']')
+}
+
+// Gzip compresses a file's contents; gzip's fastest level, since
+// snapshots are written far more often than read.
+func Gzip(dst *bytes.Buffer, data []byte) error {
+	zw, err := gzip.NewWriterLevel(dst, gzip.BestSpeed)
+	if err != nil {
+		return err
+	}
+	if _, err := zw.Write(data); err != nil {
+		return err
+	}
+	return zw.Close()
+}
+
+// gunzip decompresses at most limit bytes.
+func gunzip(data []byte, limit int64) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return nil, corrupt("gzip: %v", err)
+	}
+	out, err := io.ReadAll(io.LimitReader(zr, limit+1))
+	if err != nil {
+		return nil, corrupt("gzip: %v", err)
+	}
+	if int64(len(out)) > limit {
+		return nil, corrupt("over %d bytes once decompressed", limit)
+	}
+	return out, nil
+}
+
+var typeByName = map[string]aggregators.NodeType{"object": aggregators.Object, "array": aggregators.Array,
+	"number": aggregators.Number, "literal": aggregators.Literal}
+
+// decodeV2 reads a format 2 file's JSON.
+func decodeV2(root *fastjson.Value, host, kind string) (*State, error) {
+	st := &State{Host: host, Kind: kind, Buckets: map[string][]*aggregators.Bucket{}}
+	var specs []aggregators.NodeSpec
+	for i, nv := range root.GetArray("nodes") {
+		var sp aggregators.NodeSpec
+		for _, k := range nv.GetArray("path") {
+			b, err := k.StringBytes()
+			if err != nil {
+				return nil, corrupt("node %d: path: %v", i, err)
+			}
+			sp.Path = append(sp.Path, string(b))
+		}
+		t, ok := typeByName[string(nv.GetStringBytes("type"))]
+		if !ok {
+			return nil, corrupt("node %d: unknown type %q", i, nv.GetStringBytes("type"))
+		}
+		sp.Type, sp.Counter = t, nv.GetBool("counter")
+		specs = append(specs, sp)
+	}
+	l, err := aggregators.BuildLayout(specs)
+	if err != nil {
+		return nil, corrupt("%v", err)
+	}
+	st.Layout = l
+	periods := root.Get("periods")
+	if periods == nil || periods.Type() != fastjson.TypeObject {
+		return nil, corrupt(`no "periods" object`)
+	}
+	for _, per := range aggregators.Periods {
+		pv := periods.Get(per.Name)
+		if pv == nil {
+			continue
+		}
+		bs, err := decodePeriod(pv, l)
+		if err != nil {
+			return nil, corrupt("period %s: %v", per.Name, err)
+		}
+		st.Buckets[per.Name] = bs
+	}
+	if last := root.Get("ringwatch", "last"); last != nil && last.Type() == fastjson.TypeObject {
+		st.Last = last.MarshalTo(nil)
+		st.LastTime = last.GetInt64("timestamp")
+	}
+	return st, nil
+}
+
+func decodePeriod(pv *fastjson.Value, l *aggregators.Layout) ([]*aggregators.Bucket, error) {
+	starts, counts := pv.GetArray("start"), pv.GetArray("count")
+	if len(counts) != len(starts) {
+		return nil, fmt.Errorf("%d starts and %d counts", len(starts), len(counts))
+	}
+	bs := make([]*aggregators.Bucket, len(starts))
+	for i := range bs {
+		c, err := counts[i].Uint()
+		if err != nil || c > math.MaxUint32 {
+			return nil, fmt.Errorf("count %d: bad", i)
+		}
+		s, err := starts[i].Int64()
+		if err != nil {
+			return nil, fmt.Errorf("start %d: bad", i)
+		}
+		bs[i] = aggregators.WithAcc(s, uint32(c), make([]aggregators.Acc, len(l.Nodes)), nil)
+	}
+	node := func(v *fastjson.Value) (int, error) {
+		i := v.GetInt("node")
+		if i < 0 || i >= len(l.Nodes) {
+			return 0, fmt.Errorf("node %d out of range", i)
+		}
+		return i, nil
+	}
+	column := func(v *fastjson.Value, field string) ([]*fastjson.Value, error) {
+		col := v.GetArray(field)
+		if col != nil && len(col) != len(bs) {
+			return nil, fmt.Errorf("%s has %d values for %d buckets", field, len(col), len(bs))
+		}
+		return col, nil
+	}
+	for _, nv := range pv.GetArray("numbers") {
+		i, err := node(nv)
+		if err != nil {
+			return nil, err
+		}
+		sums, err := column(nv, "sum")
+		if err != nil {
+			return nil, err
+		}
+		mins, _ := column(nv, "min")
+		maxs, _ := column(nv, "max")
+		ns, _ := column(nv, "n")
+		for j, b := range bs {
+			if sums == nil || sums[j].Type() != fastjson.TypeNumber {
+				continue
+			}
+			a := &b.Acc[i]
+			a.N, a.Val = b.Count, number(sums[j])
+			if ns != nil {
+				a.N = uint32(number(ns[j]))
+			}
+			a.Min = a.Val
+			if mins != nil {
+				a.Min = number(mins[j])
+			}
+			a.Max = a.Min
+			if maxs != nil {
+				a.Max = number(maxs[j])
+			}
+		}
+	}
+	for _, nv := range pv.GetArray("present") {
+		i, err := node(nv)
+		if err != nil {
+			return nil, err
+		}
+		ns, err := column(nv, "n")
+		if err != nil {
+			return nil, err
+		}
+		for j, b := range bs {
+			if n := uint32(number(ns[j])); n > 0 {
+				b.Acc[i] = aggregators.Acc{N: n, Val: float64(n), Min: 1, Max: 1}
+			}
+		}
+	}
+	for _, lv := range pv.GetArray("literals") {
+		i, err := node(lv)
+		if err != nil {
+			return nil, err
+		}
+		vals, err := column(lv, "values")
+		if err != nil {
+			return nil, err
+		}
+		for j, b := range bs {
+			if vals[j].Type() != fastjson.TypeNull {
+				b.Lits = append(b.Lits, aggregators.Lit{Index: i, Raw: vals[j].MarshalTo(nil)})
+			}
+		}
+	}
+	return bs, nil
+}
+
+// number reads a JSON number exactly as written (fastjson's own float
+// parser is not exact in the last bit).
+func number(v *fastjson.Value) float64 {
+	if v == nil || v.Type() != fastjson.TypeNumber {
+		return 0
+	}
+	var buf [32]byte
+	x, _ := strconv.ParseFloat(string(v.MarshalTo(buf[:0])), 64)
+	return x
+}
