@@ -90,6 +90,11 @@ func (f *Flattener) WithShared(sh *Shared) *Flattener {
 	return f
 }
 
+// Canonical returns the layout of sh with l's structure, registering l if
+// there is none: a restored host then shares its layout with live hosts of
+// the same shape.
+func (sh *Shared) Canonical(l *Layout) *Layout { return sh.canonical(l) }
+
 // canonical returns the layout of sh with l's structure, registering l if
 // there is none. Layouts are immutable, so hosts may share one.
 func (sh *Shared) canonical(l *Layout) *Layout {

@@ -99,6 +99,7 @@ func (r *Rings) Restore(host, kind string, l *Layout, buckets []*Bucket) {
 	for _, b := range s.ring.Buckets() {
 		if b.frozen = b != s.ring.Newest(); b.frozen { // the newest may still be open
 			r.scratch = b.pack(l, r.scratch)
+			r.shareLits(s, b)
 		}
 	}
 	s.stale = true
@@ -178,8 +179,12 @@ func (r *Rings) close(s *series, b *Bucket) {
 		r.Closed(s.host, s.kind, s.layout, b)
 	}
 	r.scratch = b.pack(s.layout, r.scratch)
-	// Device names and paths rarely change: buckets with the same
-	// literals share one slice.
+	r.shareLits(s, b)
+}
+
+// shareLits lets a packed bucket share the literals of the series' last one
+// when they are the same: device names and paths rarely change.
+func (r *Rings) shareLits(s *series, b *Bucket) {
 	if sameLits(b.Lits, s.lits) {
 		b.Lits = s.lits
 	} else {

@@ -108,6 +108,7 @@ func (s *Shard) flattener(key, kind string) *aggregators.Flattener {
 // restore seeds one (host, kind). Call it before Run.
 func (s *Shard) restore(host, kind string, l *aggregators.Layout, buckets map[string][]*aggregators.Bucket) {
 	k := s.p.kinds[kind]
+	l = s.shared.Canonical(l) // before Run: the shard's goroutine is not using it yet
 	s.flatteners[aggregators.SeriesKey(host, kind)] = aggregators.NewFlattener(l, aggregators.ParsePatterns(k.Counters...)).
 		WithLimit(k.MaxSeries).WithShared(s.shared)
 	for i, per := range aggregators.Periods {

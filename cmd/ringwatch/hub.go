@@ -68,10 +68,13 @@ func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (_ *
 		}}, aggKinds, ingestConn, aggConn, log)
 
 	dir := filepath.Join(s.DataDir, "metrics")
-	for _, st := range persistence.LoadAll(dir, s.Host, aggKinds, log) {
+	loadStart := time.Now()
+	var loaded int
+	persistence.LoadEach(dir, s.Host, aggKinds, log, func(st *persistence.State) {
+		loaded++
 		h.pipeline.Restore(st.Host, st.Kind, st.Layout, st.Buckets, st.Last, st.LastTime)
 		if st.Host != s.Host || st.Last == nil {
-			continue
+			return
 		}
 		for _, k := range ks {
 			if r, ok := k.source.(restorer); ok && k.agg.Name == st.Kind {
@@ -80,8 +83,11 @@ func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (_ *
 				}
 			}
 		}
+	})
+	if loaded > 0 {
+		log.Info("state loaded", "files", loaded, "took", time.Since(loadStart).Round(time.Millisecond))
 	}
-	h.snap = &persistence.Snapshotter{Dir: dir, Interval: s.SnapshotInterval, Source: h.pipeline, Log: log}
+	h.snap = &persistence.Snapshotter{Dir: dir, Interval: s.SnapshotInterval, Source: h.pipeline, Log: log, First: s.Host}
 	h.sup = actors.NewSupervisor(log, actors.DefaultBackoff)
 	h.api = api.New(api.Config{
 		Addr: s.HTTPAddr, Store: h.pipeline, Bus: h.bus, OwnHost: s.Host, Version: version,
