@@ -153,7 +153,7 @@ func options() []option {
 		{"host", defaultHost(), "this host's name on the bus", str(func(s *Settings) *string { return &s.Host })},
 		{"poll-interval", "1s", "how often the pollers sample", dur(100*time.Millisecond, func(s *Settings) *time.Duration { return &s.PollInterval })},
 		{"snapshot-interval", "5m", "how often state is written to disk (and always on shutdown)", dur(time.Second, func(s *Settings) *time.Duration { return &s.SnapshotInterval })},
-		{"shutdown-timeout", "4s", "how long the ordered shutdown may take", dur(100*time.Millisecond, func(s *Settings) *time.Duration { return &s.ShutdownTimeout })},
+		{"shutdown-timeout", "9s", "how long the ordered shutdown may take (Docker waits 10 s before SIGKILL)", dur(100*time.Millisecond, func(s *Settings) *time.Duration { return &s.ShutdownTimeout })},
 		{"bus", "", "NATS URL(s) of the hub, comma-separated (agent)", str(func(s *Settings) *string { return &s.Bus })},
 		{"log-level", "info", "debug, info, warn or error", oneOf("debug", "info", "warn", "error")(func(s *Settings) *string { return &s.LogLevel })},
 		{"log-format", "text", "text or json", oneOf("text", "json")(func(s *Settings) *string { return &s.LogFormat })},
