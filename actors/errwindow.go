@@ -9,9 +9,11 @@ import (
 )
 
 // ErrorWindow aggregates a poller's problems and logs them once per window: one
-// line for errors and one for warnings, each listing every distinct message with
-// its count. A problem that repeats every poll thus costs one line per window.
-// It belongs to one goroutine.
+// line for errors and one for warnings, each listing the distinct messages with
+// their counts (the first MaxDistinct; the rest are counted together). A
+// problem that repeats every poll thus costs one line per window, and a flood
+// of different ones (10,000 unknown hosts) one bounded line. It belongs to
+// one goroutine.
 type ErrorWindow struct {
 	log    *slog.Logger
 	window time.Duration
@@ -23,7 +25,11 @@ type problems struct {
 	order  []string
 	counts map[string]int
 	total  int
+	others int // problems past MaxDistinct distinct messages
 }
+
+// MaxDistinct bounds the distinct messages an ErrorWindow keeps per window.
+const MaxDistinct = 20
 
 // NewErrorWindow reports to log every window.
 func NewErrorWindow(log *slog.Logger, window time.Duration) *ErrorWindow {
@@ -41,12 +47,16 @@ func (w *ErrorWindow) add(level int, source string, err error) {
 	if p.counts == nil {
 		p.counts = map[string]int{}
 	}
+	p.total++
 	key := source + ": " + err.Error()
 	if _, ok := p.counts[key]; !ok {
+		if len(p.order) >= MaxDistinct {
+			p.others++
+			return
+		}
 		p.order = append(p.order, key)
 	}
 	p.counts[key]++
-	p.total++
 }
 
 // Tick logs and clears what was recorded if the window has elapsed at now.
@@ -69,11 +79,14 @@ func (w *ErrorWindow) Flush() {
 		for i, k := range p.order {
 			parts[i] = fmt.Sprintf("%s (%d times)", k, p.counts[k])
 		}
+		if p.others > 0 {
+			parts = append(parts, fmt.Sprintf("%d more of other kinds", p.others))
+		}
 		lvl, msg := slog.LevelWarn, "poll warnings"
 		if level == 1 {
 			lvl, msg = slog.LevelError, "poll errors"
 		}
-		w.log.Log(context.Background(), lvl, msg, "window", w.window, "distinct", len(p.order), "total", p.total,
+		w.log.Log(context.Background(), lvl, msg, "window", w.window, "distinct", len(p.order), "others", p.others, "total", p.total,
 			"problems", strings.Join(parts, "; "))
 		*p = problems{}
 	}
