@@ -23,8 +23,6 @@ type Dir struct {
 	root *os.Root
 	log  *slog.Logger
 
-	mu      sync.Mutex
-	refused map[string]bool // names already logged as refused
 	// Refused counts refused operations.
 	Refused atomic.Uint64
 	tmp     atomic.Uint64
@@ -43,7 +41,7 @@ func OpenDir(dir string, log *slog.Logger) (*Dir, error) {
 	if err != nil {
 		return nil, fmt.Errorf("persistence: %w", err)
 	}
-	return &Dir{root: r, log: log, refused: map[string]bool{}}, nil
+	return &Dir{root: r, log: log}, nil
 }
 
 // Close releases the folder.
@@ -52,14 +50,15 @@ func (d *Dir) Close() error { return d.root.Close() }
 // Name is the folder's path.
 func (d *Dir) Name() string { return d.root.Name() }
 
-// refuse counts and logs (once per name) a refused path.
+// refusedLogged holds the paths already logged as refused, whichever Dir
+// refused them (the loader's or the snapshotter's): one line per path per
+// process, however many passes find it again.
+var refusedLogged sync.Map
+
+// refuse counts and logs (once per path) a refused path.
 func (d *Dir) refuse(name string, why error) error {
 	d.Refused.Add(1)
-	d.mu.Lock()
-	first := !d.refused[name]
-	d.refused[name] = true
-	d.mu.Unlock()
-	if first {
+	if _, seen := refusedLogged.LoadOrStore(path.Join(d.root.Name(), name), true); !seen {
 		d.log.Error("state path refused: it is a symbolic link or leads outside the data folder", "path", path.Join(d.root.Name(), name), "err", why)
 	}
 	return fmt.Errorf("%s: %w", name, ErrRefused)

@@ -435,6 +435,9 @@ func (s *Snapshotter) snapshot(due func(key string) bool, batch bool) error {
 	var first error
 	var writes, failures, total uint64
 	for _, r := range results {
+		if errors.Is(r.err, ErrRefused) {
+			continue // logged once and counted by the Dir; not written, not a failure
+		}
 		if r.err != nil {
 			failures++
 			if first == nil {
