@@ -28,9 +28,20 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(run(args, os.Getenv, os.Stdout, os.Stderr))
 	}
-	goleak.VerifyTestMain(m,
+	goleak.VerifyTestMain(cleanAfter{m},
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.updateServerDate.func1"),
 		goleak.IgnoreAnyFunction("github.com/valyala/fasthttp.(*workerPool).Start.func2"))
+}
+
+// cleanAfter removes the fleet tests' binary once the tests have run.
+type cleanAfter struct{ m *testing.M }
+
+func (c cleanAfter) Run() int {
+	code := c.m.Run()
+	if fleetBin.dir != "" {
+		_ = os.RemoveAll(fleetBin.dir)
+	}
+	return code
 }
 
 func testSettings(t *testing.T, dir string) Settings {

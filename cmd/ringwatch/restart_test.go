@@ -52,11 +52,19 @@ type child struct {
 	logs *bustest.Writer
 }
 
+// startChild runs main's run in a copy of the test binary.
 func startChild(t *testing.T, env []string, args ...string) *child {
 	t.Helper()
 	a, _ := json.Marshal(args)
-	c := &child{cmd: exec.Command(os.Args[0], "-test.run=^$"), logs: &bustest.Writer{}}
-	c.cmd.Env = append(append(os.Environ(), childArgsEnv+"="+string(a)), env...)
+	return startProcess(t, os.Args[0], append([]string{childArgsEnv + "=" + string(a)}, env...), "-test.run=^$")
+}
+
+// startProcess runs bin with args and env added to this process's; it is
+// killed at cleanup if still running.
+func startProcess(t *testing.T, bin string, env []string, args ...string) *child {
+	t.Helper()
+	c := &child{cmd: exec.Command(bin, args...), logs: &bustest.Writer{}}
+	c.cmd.Env = append(os.Environ(), env...)
 	c.cmd.Stdout, c.cmd.Stderr = c.logs, c.logs
 	if err := c.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -80,9 +88,12 @@ func (c *child) terminate(t *testing.T) (int, time.Duration) {
 	return c.cmd.ProcessState.ExitCode(), time.Since(start)
 }
 
-func latest(t *testing.T, base string) (systeminfo.SystemInfo, error) {
+func latest(t *testing.T, base string) (systeminfo.SystemInfo, error) { return latestOf(t, base, "") }
+
+// latestOf is host's latest system_info sample (the hub's own for "").
+func latestOf(t *testing.T, base, host string) (systeminfo.SystemInfo, error) {
 	var si systeminfo.SystemInfo
-	code, body := httpGet(t, base+"/api/v1/metrics/system_info")
+	code, body := httpGet(t, base+"/api/v1/metrics/system_info?host="+host)
 	if code != 200 {
 		return si, fmt.Errorf("latest: %d %s", code, body)
 	}
