@@ -158,22 +158,28 @@ func TestFleetSIGTERMWithTwoThousandHosts(t *testing.T) {
 	dir := t.TempDir()
 	h := startFleetHub(t, dir)
 	rep := startLoadgen(t, h, "--hosts", strconv.Itoa(hosts), "--duration", "60s", "--churn", "0").wait(t)
-	if rep.Sent != hosts*60 || rep.SendErrors > 0 || dropped(rep.Dropped) > 0 {
-		t.Fatalf("loadgen: %+v, want %d sent and nothing dropped", rep, hosts*60)
+	if rep.Sent < hosts*59 || rep.SendErrors > 0 || rep.Received < rep.Sent || dropped(rep.Dropped) > 0 {
+		t.Fatalf("loadgen: %+v, want about %d sent, all received, nothing dropped", rep, hosts*60)
 	}
 	t.Logf("loadgen: %d samples, hub received %d, publish-to-ring p99 %.3f s", rep.Sent, rep.Received, rep.LatencyP99)
 
-	ring := func(host string) (string, error) {
-		code, body := httpGet(t, h.base+"/api/v1/metrics/system_info?period=5m&host="+host)
-		if code != 200 || !strings.Contains(body, `"total":`) {
-			return "", fmt.Errorf("%s: %d %.200s", host, code, body)
+	// ring is the host's 5m ring as three of its aggregates: a gauge, a
+	// rate from counters per interface, and per-device figures.
+	ring := func(base, host string) (string, error) {
+		var all string
+		for _, agg := range []string{"cpu_average", "network_speed", "disks_iops"} {
+			code, body := httpGet(t, base+"/api/v1/metrics/system_info?period=5m&aggregate="+agg+"&host="+host)
+			if code != 200 || !strings.Contains(body, `"total":`) || strings.Contains(body, `"total":0`) {
+				return "", fmt.Errorf("%s %s: %d %.200s", host, agg, code, body)
+			}
+			all += body + "\n"
 		}
-		return body, nil
+		return all, nil
 	}
 	before := make([]string, hosts+1)
 	for i := 1; i <= hosts; i++ {
 		var err error
-		if before[i], err = ring(hostName("load", i)); err != nil {
+		if before[i], err = ring(h.base, hostName("load", i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -191,7 +197,7 @@ func TestFleetSIGTERMWithTwoThousandHosts(t *testing.T) {
 	start := time.Now()
 	h2 := startFleetHub(t, dir)
 	for i := 1; i <= hosts; i++ {
-		after, err := ring(hostName("load", i))
+		after, err := ring(h2.base, hostName("load", i))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -211,7 +217,7 @@ func TestFleetSIGTERMWithTwoThousandHosts(t *testing.T) {
 func TestFleetAllSystemInfoSocket(t *testing.T) {
 	const hosts = 150
 	h := startFleetHub(t, t.TempDir())
-	lg := startLoadgen(t, h, "--hosts", strconv.Itoa(hosts), "--duration", "75s", "--churn", "0")
+	lg := startLoadgen(t, h, "--hosts", strconv.Itoa(hosts), "--duration", "66s", "--churn", "0")
 	bustest.Eventually(t, 30*time.Second, func() error {
 		if n := getStats(t, h.base).Pipeline.Hosts; n < hosts+1 {
 			return fmt.Errorf("%d hosts heard", n)
