@@ -252,8 +252,10 @@ func TestFleetAllSystemInfoSocket(t *testing.T) {
 	if err := seen(2 * time.Second); err != nil {
 		t.Fatalf("first two intervals: %v", err)
 	}
+	// For a minute, the socket stays open and every host keeps arriving (a
+	// generous window per round: the machine is shared with other tests).
 	for end := time.Now().Add(time.Minute); time.Now().Before(end); {
-		if err := seen(2 * time.Second); err != nil {
+		if err := seen(10 * time.Second); err != nil {
 			t.Fatalf("%s before the minute was up: %v", time.Until(end).Round(time.Second), err)
 		}
 	}
