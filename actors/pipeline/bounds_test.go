@@ -21,9 +21,10 @@ func toySample(ts int64, extra string) []byte {
 // TestBoundsDropAndCount: hosts past MaxHosts, a sample over
 // MaxSampleBytes and a long string value are dropped (the string from the
 // buckets only) and counted by reason, and the hosts within the bounds are
-// served as before.
+// served as before. The hub's own host, arriving last, is kept and does not
+// count toward MaxHosts.
 func TestBoundsDropAndCount(t *testing.T) {
-	p := pipeline.NewWith(pipeline.Options{MaxHosts: 3, MaxSampleBytes: 4096},
+	p := pipeline.NewWith(pipeline.Options{MaxHosts: 3, MaxSampleBytes: 4096, OwnHost: "hub"},
 		[]aggregators.Kind{{Name: "toy"}}, nil, nil, bustest.Quiet())
 	now := time.Now()
 	for i := range 5 {
@@ -31,6 +32,12 @@ func TestBoundsDropAndCount(t *testing.T) {
 		if (err == nil) != (i < 3) {
 			t.Fatalf("host %d: %v", i, err)
 		}
+	}
+	if err := p.IngestNow("ringwatch.raw.hub.toy", toySample(now.Unix(), ""), nil, now); err != nil {
+		t.Fatalf("the hub's own host past MaxHosts: %v", err)
+	}
+	if err := p.IngestNow("ringwatch.raw.h5.toy", toySample(now.Unix(), ""), nil, now); err == nil {
+		t.Fatal("a host past MaxHosts after the hub's own was kept")
 	}
 	big := toySample(now.Unix(), `,"pad":"`+strings.Repeat("x", 5000)+`"`)
 	if err := p.IngestNow("ringwatch.raw.h0.toy", big, nil, now); err == nil || !strings.Contains(err.Error(), "--max-sample-bytes") {
@@ -41,10 +48,10 @@ func TestBoundsDropAndCount(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := p.Stats()
-	if st.Dropped["too_many_hosts"] != 2 || st.Dropped["too_large"] != 1 || st.LongLiterals != 1 || st.Hosts != 3 || st.MaxHosts != 3 {
+	if st.Dropped["too_many_hosts"] != 3 || st.Dropped["too_large"] != 1 || st.LongLiterals != 1 || st.Hosts != 4 || st.MaxHosts != 3 {
 		t.Fatalf("stats %+v", st)
 	}
-	for _, h := range []string{"h0", "h1", "h2"} {
+	for _, h := range []string{"h0", "h1", "h2", "hub"} {
 		if !p.Known(h) {
 			t.Errorf("%s within the bounds is not served", h)
 		}

@@ -41,8 +41,10 @@ type Options struct {
 	// number of CPUs Go may use).
 	Shards int
 	// MaxHosts bounds the hosts kept (default DefaultMaxHosts): samples of
-	// further hosts are dropped and counted (too_many_hosts).
+	// further hosts are dropped and counted (too_many_hosts). OwnHost, the
+	// hub's own, is always kept and does not count toward it.
 	MaxHosts int
+	OwnHost  string
 	// MaxSampleBytes bounds a raw sample (default DefaultMaxSampleBytes):
 	// larger ones are dropped and counted (too_large).
 	MaxSampleBytes int
@@ -101,7 +103,7 @@ func (p *Pipeline) admit(host string, now int64) bool {
 		e.(*hostEntry).lastSeen.Store(now)
 		return true
 	}
-	if p.nHosts.Load() >= int64(p.o.MaxHosts) {
+	if host != p.o.OwnHost && p.nHosts.Load()-p.ownKept() >= int64(p.o.MaxHosts) {
 		return false
 	}
 	e := &hostEntry{}
@@ -110,6 +112,17 @@ func (p *Pipeline) admit(host string, now int64) bool {
 		p.nHosts.Add(1)
 	}
 	return true
+}
+
+// ownKept is 1 while the hub's own host is among the hosts kept, else 0.
+func (p *Pipeline) ownKept() int64 {
+	if p.o.OwnHost == "" {
+		return 0
+	}
+	if _, ok := p.hosts.Load(p.o.OwnHost); ok {
+		return 1
+	}
+	return 0
 }
 
 // Expire forgets the hosts silent for longer than the retention: their

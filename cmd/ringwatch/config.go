@@ -169,7 +169,7 @@ func options() []option {
 		}},
 		{"api-token", "", "require Authorization: Bearer <token> (or ?token= on WebSockets) on every route but /healthz", str(func(s *Settings) *string { return &s.APIToken })},
 		{"include-network-fs", "false", "report NFS, CIFS and other network mounts", boolean(func(s *Settings) *bool { return &s.IncludeNetworkFS })},
-		{"max-hosts", "10000", "the most hosts the hub keeps; samples of further hosts are dropped and counted", count(1, func(s *Settings) *int { return &s.MaxHosts })},
+		{"max-hosts", "10000", "the most hosts the hub keeps besides its own; samples of further hosts are dropped and counted", count(1, func(s *Settings) *int { return &s.MaxHosts })},
 		{"host-retention", "720h", "a host silent this long is forgotten, in memory and on disk", dur(time.Minute, func(s *Settings) *time.Duration { return &s.HostRetention })},
 		{"max-sample-bytes", "256KiB", "larger raw samples are dropped and counted (bytes, or with KiB/MiB)", size(1024, 64<<20, func(s *Settings) *int { return &s.MaxSampleBytes })},
 	}

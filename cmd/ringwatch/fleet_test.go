@@ -332,7 +332,7 @@ func TestFleetStreamSocketThatNeverReads(t *testing.T) {
 	}
 }
 
-// TestFleetBounds: with --max-hosts 12, ten legitimate hosts keep being
+// TestFleetBounds: with --max-hosts 11, ten legitimate hosts keep being
 // served while 10,000 fake host names, a message over --max-sample-bytes
 // and a 1 MB string value arrive; each reason is counted. A host folder that
 // is a symbolic link to a folder outside the data folder is refused and
@@ -345,8 +345,8 @@ func TestFleetBounds(t *testing.T) {
 	if err := os.Symlink(outside, filepath.Join(dir, "metrics", hostName("legit", 2))); err != nil {
 		t.Fatal(err)
 	}
-	// 10 legitimate hosts, the hub's own and one with a long string.
-	h := startFleetHub(t, dir, "--max-hosts", "12", "--snapshot-interval", "2s")
+	// 10 legitimate hosts and one with a long string; the hub's own is not counted.
+	h := startFleetHub(t, dir, "--max-hosts", "11", "--snapshot-interval", "2s")
 	legit := startLoadgen(t, h, "--hosts", "10", "--prefix", "legit", "--duration", "25s", "--churn", "0")
 	pub, err := bus.DialOnce(h.nats, "fleet-test")
 	if err != nil {

@@ -61,7 +61,7 @@ func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (_ *
 	for i, k := range ks {
 		aggKinds[i] = k.agg
 	}
-	h.pipeline = pipeline.NewWith(pipeline.Options{MaxHosts: s.MaxHosts, MaxSampleBytes: s.MaxSampleBytes, Retention: s.HostRetention,
+	h.pipeline = pipeline.NewWith(pipeline.Options{MaxHosts: s.MaxHosts, OwnHost: s.Host, MaxSampleBytes: s.MaxSampleBytes, Retention: s.HostRetention,
 		OnForget: func(host string, lastSeen time.Time) {
 			log.Info("forgot a host silent for longer than --host-retention", "host", host, "last_seen", lastSeen.UTC().Format(time.RFC3339))
 			h.snap.Forget(host)
