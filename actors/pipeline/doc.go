@@ -1,16 +1,21 @@
 // Package pipeline is the hub's aggregation side as actors: one Ingest actor
-// that subscribes to ringwatch.raw.*.* and decodes each sample once, and one
-// Downsampler actor per period that keeps that period's rings.
+// that takes every raw sample off the bus and routes it by host, and one
+// Shard actor per core that owns a share of the hosts.
 //
-//	bus --raw--> Ingest --Values (shared, read-only)--> 5 mailboxes --> Downsampler 5m, 15m, 1h, 1d, 1mo --agg--> bus
+//	bus --raw--> Ingest --(hash of the host)--> Shard 0 .. N-1 --agg (when subscribed)--> bus
+//	               checks schema, subject,        decode once, keep the latest,
+//	               size, --max-hosts               add to the 5m, 15m, 1h, 1d, 1mo rings
 //
-// Ingest owns the flatteners (one per host and kind) and publishes the latest
-// raw sample of each (host, kind) through atomic pointers. Each Downsampler
-// owns an aggregators.Rings; readers get immutable views, asking the actor
-// only when a view changed. Pipeline gathers the six and offers the read
-// methods the API and the snapshotter use (through their own interfaces),
-// restore before start, their stop-order specs and their figures.
+// Ingest checks what needs no decoding (schema header, subject, host token,
+// kind, --max-sample-bytes, --max-hosts) and forgets hosts silent for longer
+// than the retention. Each Shard owns its hosts' flatteners and rings in all
+// five periods, decodes each sample once and adds it to the five periods on
+// its own goroutine, so the hub uses every core. Readers get immutable
+// views, asking the shard only when a view changed. Pipeline gathers the
+// actors and offers the read methods the API and the snapshotter use
+// (through their own interfaces), restore before start, their stop-order
+// specs and their figures.
 //
-// Malformed, unknown-kind and wrong-schema messages are counted by reason and
-// dropped; a full mailbox drops and counts the newest sample (see Stats).
+// A message that fails a check is counted by reason and dropped; a full
+// mailbox drops and counts the newest sample (see Stats).
 package pipeline
