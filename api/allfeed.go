@@ -133,18 +133,7 @@ func (s *Server) joinAll(k *socket, values url.Values, interval time.Duration) f
 	}
 }
 
-func (f *allFeed) run() {
-	t := time.NewTicker(f.interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-f.stop:
-			return
-		case <-t.C:
-			f.tick()
-		}
-	}
-}
+func (f *allFeed) run() { everyTick(f.stop, f.interval, f.tick) }
 
 // tick asks every host's answer and marks the hosts whose answer changed.
 func (f *allFeed) tick() {

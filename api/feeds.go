@@ -111,16 +111,23 @@ func (f *feed) broadcast(fr *frame) {
 }
 
 func (f *feed) run() {
-	t := time.NewTicker(f.interval)
+	everyTick(f.stop, f.interval, func() {
+		if fr, changed, err := f.refresh(); err == nil && changed {
+			f.broadcast(fr)
+		}
+	})
+}
+
+// everyTick calls fn every interval until stop is closed.
+func everyTick(stop <-chan struct{}, interval time.Duration, fn func()) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
-		case <-f.stop:
+		case <-stop:
 			return
 		case <-t.C:
-			if fr, changed, err := f.refresh(); err == nil && changed {
-				f.broadcast(fr)
-			}
+			fn()
 		}
 	}
 }

@@ -44,7 +44,14 @@ func Decode(data []byte, host, kind string, counters []string) (*State, error) {
 }
 
 // DecodeLimit is Decode with a kind's layout limit (0: MaxNodes).
-func DecodeLimit(data []byte, host, kind string, counters []string, maxSeries int) (*State, error) {
+func DecodeLimit(data []byte, host, kind string, counters []string, maxSeries int) (st *State, err error) {
+	// A fault the checks missed is still only a corrupt file: it is set
+	// aside, and the hub starts.
+	defer func() {
+		if r := recover(); r != nil {
+			st, err = nil, corrupt("decoder fault: %v", r)
+		}
+	}()
 	if len(data) == 0 {
 		return nil, corrupt("empty file")
 	}
@@ -52,7 +59,6 @@ func DecodeLimit(data []byte, host, kind string, counters []string, maxSeries in
 		return nil, corrupt("%d bytes is over the %d byte limit", len(data), MaxFileSize)
 	}
 	if len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b { // gzip
-		var err error
 		if data, err = gunzip(data, MaxDecompressed); err != nil {
 			return nil, err
 		}
@@ -73,7 +79,7 @@ func DecodeLimit(data []byte, host, kind string, counters []string, maxSeries in
 	if periods == nil || periods.Type() != fastjson.TypeObject {
 		return nil, corrupt(`no "entries" object`)
 	}
-	st := &State{Host: host, Kind: kind, Buckets: map[string][]*aggregators.Bucket{}}
+	st = &State{Host: host, Kind: kind, Buckets: map[string][]*aggregators.Bucket{}}
 	f := aggregators.NewFlattener(nil, aggregators.ParsePatterns(counters...)).WithLimit(maxSeries)
 	for _, per := range aggregators.Periods {
 		pv := periods.Get(per.Name)

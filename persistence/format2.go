@@ -327,12 +327,20 @@ func decodePeriod(pv *fastjson.Value, l *aggregators.Layout) ([]*aggregators.Buc
 		}
 		return col, nil
 	}
-	for _, nv := range pv.GetArray("numbers") {
-		i, err := node(nv)
+	// nodeColumn reads an entry's node and its required column.
+	nodeColumn := func(v *fastjson.Value, field string) (int, []*fastjson.Value, error) {
+		i, err := node(v)
 		if err != nil {
-			return nil, err
+			return 0, nil, err
 		}
-		sums, err := column(nv, "sum")
+		col, err := column(v, field)
+		if err == nil && col == nil {
+			err = fmt.Errorf("node %d: no %q column", i, field)
+		}
+		return i, col, err
+	}
+	for _, nv := range pv.GetArray("numbers") {
+		i, sums, err := nodeColumn(nv, "sum")
 		if err != nil {
 			return nil, err
 		}
@@ -359,11 +367,7 @@ func decodePeriod(pv *fastjson.Value, l *aggregators.Layout) ([]*aggregators.Buc
 		}
 	}
 	for _, nv := range pv.GetArray("present") {
-		i, err := node(nv)
-		if err != nil {
-			return nil, err
-		}
-		ns, err := column(nv, "n")
+		i, ns, err := nodeColumn(nv, "n")
 		if err != nil {
 			return nil, err
 		}
@@ -374,11 +378,7 @@ func decodePeriod(pv *fastjson.Value, l *aggregators.Layout) ([]*aggregators.Buc
 		}
 	}
 	for _, lv := range pv.GetArray("literals") {
-		i, err := node(lv)
-		if err != nil {
-			return nil, err
-		}
-		vals, err := column(lv, "values")
+		i, vals, err := nodeColumn(lv, "values")
 		if err != nil {
 			return nil, err
 		}

@@ -162,6 +162,18 @@ func TestBadFilesAreSetAsideAndTheRestLoads(t *testing.T) {
 		"garbage":   []byte("\x00\x01 not json at all"),
 		"wrongtype": []byte(`{"entries":[1,2,3]}`),
 	}
+	// Format 2 files, compressed, whose structure is wrong.
+	v2 := func(period string) []byte {
+		var gz bytes.Buffer
+		_ = persistence.Gzip(&gz, []byte(`{"ringwatch":{"version":2,"host":"x","kind":"toy","saved":3010,"last":null},`+
+			`"nodes":[{"path":[],"type":"object"},{"path":["x"],"type":"number"},{"path":["dev"],"type":"literal"}],`+
+			`"periods":{"5m":`+period+`}}`))
+		return gz.Bytes()
+	}
+	bad["nopresent"] = v2(`{"interval":3,"start":[3000],"count":[1],"present":[{"node":0}]}`)
+	bad["novalues"] = v2(`{"interval":3,"start":[3000],"count":[1],"literals":[{"node":2}]}`)
+	bad["shortsum"] = v2(`{"interval":3,"start":[3000,3003],"count":[1,1],"numbers":[{"node":1,"sum":[1]}]}`)
+	bad["badnode"] = v2(`{"interval":3,"start":[3000],"count":[1],"numbers":[{"node":7,"sum":[1]}]}`)
 	for host, data := range bad {
 		_ = os.MkdirAll(filepath.Join(dir, host), 0o755)
 		_ = os.WriteFile(persistence.Path(dir, host, "toy"), data, 0o644)
@@ -187,10 +199,10 @@ func TestBadFilesAreSetAsideAndTheRestLoads(t *testing.T) {
 			setAside++
 		}
 	}
-	if setAside != 5 {
-		t.Fatalf("%d set-aside lines, want 5 (one per bad file):\n%s", setAside, logBuf.String())
+	if setAside != 9 {
+		t.Fatalf("%d set-aside lines, want 9 (one per bad file):\n%s", setAside, logBuf.String())
 	}
-	for _, host := range []string{"empty", "truncated", "garbage", "wrongtype", "huge"} {
+	for _, host := range []string{"empty", "truncated", "garbage", "wrongtype", "huge", "nopresent", "novalues", "shortsum", "badnode"} {
 		if _, err := os.Stat(persistence.Path(dir, host, "toy")); !os.IsNotExist(err) {
 			t.Errorf("%s: bad file still in place", host)
 		}
