@@ -37,6 +37,7 @@ type Settings struct {
 	MaxHosts         int
 	HostRetention    time.Duration
 	MaxSampleBytes   int
+	PprofAddr        string
 	// Routes are the uptime checks from the config file's routes: key.
 	Routes []uptime.Route
 
@@ -171,6 +172,7 @@ func options() []option {
 		{"include-network-fs", "false", "report NFS, CIFS and other network mounts", boolean(func(s *Settings) *bool { return &s.IncludeNetworkFS })},
 		{"max-hosts", "10000", "the most hosts the hub keeps besides its own; samples of further hosts are dropped and counted", count(1, func(s *Settings) *int { return &s.MaxHosts })},
 		{"host-retention", "720h", "a host silent this long is forgotten, in memory and on disk", dur(time.Minute, func(s *Settings) *time.Duration { return &s.HostRetention })},
+		{"pprof-addr", "", "serve Go's profiles (/debug/pprof/) on this address (empty: off; no token, so keep it on loopback)", str(func(s *Settings) *string { return &s.PprofAddr })},
 		{"max-sample-bytes", "256KiB", "larger raw samples are dropped and counted (bytes, or with KiB/MiB)", size(1024, 64<<20, func(s *Settings) *int { return &s.MaxSampleBytes })},
 	}
 }

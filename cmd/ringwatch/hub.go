@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 	"runtime"
 	"time"
@@ -28,6 +29,7 @@ type hub struct {
 	api      *api.Server
 	pollers  []*actors.Poller
 	kinds    []kind
+	pprof    *http.Server // nil unless --pprof-addr
 }
 
 // startHub starts the bus, restores state and starts every actor.
@@ -97,6 +99,11 @@ func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (_ *
 
 	if err = h.api.Listen(); err != nil {
 		return nil, err
+	}
+	if s.PprofAddr != "" {
+		if h.pprof, err = startPprof(s.PprofAddr, log); err != nil {
+			return nil, err
+		}
 	}
 	specs := []actors.Spec{{Name: "bus", Stage: actors.StageBus, Actor: h.bus}}
 	for _, k := range ks {
@@ -172,6 +179,9 @@ func (h *hub) stop(timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	err := h.sup.Stop(ctx)
+	if h.pprof != nil {
+		_ = h.pprof.Close()
+	}
 	for _, k := range h.kinds {
 		if c, ok := k.source.(closer); ok {
 			c.Close()

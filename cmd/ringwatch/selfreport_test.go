@@ -329,3 +329,27 @@ func readOnly(t *testing.T, dir string) (undo func()) {
 	}
 	return undo
 }
+
+// TestPprofOnlyWhenAsked: --pprof-addr serves Go's profiles on its own
+// address, and stops with the hub; without it the API has no such route.
+func TestPprofOnlyWhenAsked(t *testing.T) {
+	s := testSettings(t, t.TempDir())
+	s.PprofAddr = freePort(t)
+	ks, err := kinds(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, _ := startTestHub(t, s, ks)
+	if code, body := httpGet(t, "http://"+s.PprofAddr+"/debug/pprof/heap?debug=1"); code != 200 || !strings.Contains(body, "heap profile") {
+		t.Fatalf("pprof heap: %d %.200s", code, body)
+	}
+	if code, _ := httpGet(t, "http://"+h.api.Addr()+"/debug/pprof/heap"); code != 404 {
+		t.Fatalf("the API serves /debug/pprof/: %d", code)
+	}
+	if err := h.stop(5 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if code, _ := httpGet(t, "http://"+s.PprofAddr+"/debug/pprof/"); code != 0 {
+		t.Fatalf("pprof still answers after the stop: %d", code)
+	}
+}
