@@ -16,7 +16,8 @@ import (
 
 // BenchmarkHeapPerHost fills every period of 1,000 realistic hosts (8 cores,
 // 4 disks, 3 interfaces, 6 sensors: loadgen's --shape 8,4,3,6) with the
-// load generator's back-dated samples, and reports the live heap per host
+// load generator's back-dated samples (three per bucket, so that minimum,
+// mean and maximum differ as in a live hub), and reports the live heap per host
 // (target: at most 256 KB) and, for the baseline of the same run, the bytes
 // of one sample as published.
 //

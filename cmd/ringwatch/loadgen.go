@@ -51,7 +51,7 @@ func parseLoadgen(args []string, stderr io.Writer) (loadgenConfig, error) {
 	fs.StringVar(&c.prefix, "prefix", "load", "host names are <prefix>-00001, ...")
 	fs.StringVar(&c.shape, "shape", "varied", `"varied" (1-64 cores, 1-12 disks, 1-8 interfaces, 0-20 sensors) or "cores,disks,interfaces,sensors"`)
 	fs.Float64Var(&c.churn, "churn", 0.01, "share of hosts that go away each minute, for 10 s to 5 min")
-	fs.BoolVar(&c.backfill, "backfill", false, "first publish back-dated samples that fill every period of every host (about 500 per host)")
+	fs.BoolVar(&c.backfill, "backfill", false, "first publish back-dated samples that fill every period of every host (about 1,500 per host, three per bucket)")
 	fs.Uint64Var(&c.seed, "seed", 1, "random seed: the same seed gives the same hosts")
 	fs.StringVar(&c.apiURL, "api", "", "the hub's API (http://127.0.0.1:8080): report what it received, dropped and how late")
 	fs.StringVar(&c.apiToken, "api-token", "", "the hub's --api-token")
@@ -278,17 +278,20 @@ func (h *simHost) appendSample(b []byte, ts int64) []byte {
 func appendF64(b []byte, x float64) []byte { return strconv.AppendFloat(b, x, 'f', -1, 64) }
 func appendF32(b []byte, x float32) []byte { return strconv.AppendFloat(b, float64(x), 'f', -1, 32) }
 
-// backfillTimes are the timestamps that give one sample to every bucket of
-// every period, oldest first, ending at now.
+// backfillTimes are the timestamps that give three samples to every bucket
+// of every period (so that, as in a live hub, a bucket's minimum, mean and
+// maximum differ), oldest first, ending at now.
 func backfillTimes(now int64) []int64 {
 	seen := map[int64]bool{}
 	var out []int64
 	for _, per := range []int64{3, 9, 36, 864, 25920} {
 		for j := int64(0); j < 100; j++ {
-			ts := now - j*per
-			if !seen[ts] {
-				seen[ts] = true
-				out = append(out, ts)
+			start := (now - j*per) / per * per
+			for ts := start; ts < start+3 && ts <= now; ts++ {
+				if !seen[ts] {
+					seen[ts] = true
+					out = append(out, ts)
+				}
 			}
 		}
 	}
