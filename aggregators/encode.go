@@ -1,6 +1,7 @@
 package aggregators
 
 import (
+	"math"
 	"strconv"
 	"unicode/utf8"
 )
@@ -51,6 +52,11 @@ func appendNode(dst []byte, l *Layout, n *Node, b *Bucket, s Stat) []byte {
 // AppendFloat appends x the way encoding/json would: integers without a
 // fraction or exponent, others in the shortest form.
 func AppendFloat(dst []byte, x float64) []byte {
+	// Whole numbers (counters, bytes, sums of them) take the integer path:
+	// the same digits, several times faster.
+	if i := int64(x); float64(i) == x && i > -1e15 && i < 1e15 && (i != 0 || !math.Signbit(x)) {
+		return strconv.AppendInt(dst, i, 10)
+	}
 	abs := x
 	if abs < 0 {
 		abs = -abs

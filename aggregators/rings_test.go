@@ -1,9 +1,11 @@
 package aggregators_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -261,8 +263,15 @@ func TestSampleShapeRoundTrips(t *testing.T) {
 }
 
 func TestAppendFloatMatchesEncodingJSON(t *testing.T) {
-	for x, want := range map[float64]string{0: "0", 40: "40", 1024.5: "1024.5", 1e21: "1e+21", 123456789012: "123456789012", 1e-7: "1e-7", -2.25: "-2.25"} {
-		if got := string(aggregators.AppendFloat(nil, x)); got != want {
+	xs := []float64{0, math.Copysign(0, -1), 40, -40, 1024.5, 1e21, 1e20, 123456789012, 1e-7, -2.25, 1e15, 1e15 - 1, -1e15 + 1,
+		-1e15, 1 << 53, math.MaxInt64, math.MinInt64, 0.1, 1.0 / 3, math.SmallestNonzeroFloat64, math.MaxFloat64, 4.5e15}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for range 10000 {
+		xs = append(xs, rng.NormFloat64()*1e6, float64(rng.Int64N(1<<50)), float64(float32(rng.Float64()*100)))
+	}
+	for _, x := range xs {
+		want, _ := json.Marshal(x)
+		if got := string(aggregators.AppendFloat(nil, x)); got != string(want) {
 			t.Errorf("AppendFloat(%v) = %s, want %s", x, got, want)
 		}
 	}

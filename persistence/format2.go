@@ -2,13 +2,14 @@ package persistence
 
 import (
 	"bytes"
-	"compress/gzip"
 	"fmt"
 	"io"
 	"math"
 	"strconv"
+	"sync"
 	"time"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/valyala/fastjson"
 
 	"github.com/ringwatch/ringwatch/aggregators"
@@ -217,13 +218,18 @@ func appendColumn(dst []byte, bs []*aggregators.Bucket, n *aggregators.Node, fie
 	return append(dst, ']')
 }
 
+// gzipWriters are reused: a compressor's state is most of a megabyte.
+var gzipWriters = sync.Pool{New: func() any {
+	zw, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
+	return zw
+}}
+
 // Gzip compresses a file's contents; gzip's fastest level, since
 // snapshots are written far more often than read.
 func Gzip(dst *bytes.Buffer, data []byte) error {
-	zw, err := gzip.NewWriterLevel(dst, gzip.BestSpeed)
-	if err != nil {
-		return err
-	}
+	zw := gzipWriters.Get().(*gzip.Writer)
+	defer gzipWriters.Put(zw)
+	zw.Reset(dst)
 	if _, err := zw.Write(data); err != nil {
 		return err
 	}

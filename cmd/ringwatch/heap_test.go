@@ -19,7 +19,8 @@ import (
 // load generator's back-dated samples (three per bucket, so that minimum,
 // mean and maximum differ as in a live hub), and reports the live heap per host
 // (target: at most 256 KB) and, for the baseline of the same run, the bytes
-// of one sample as published.
+// of one sample as published; and one host's state file: its size, and the
+// time to encode and compress it.
 //
 //	go test -run '^$' -bench HeapPerHost -benchtime 1x ./cmd/ringwatch/
 func BenchmarkHeapPerHost(b *testing.B) {
@@ -57,11 +58,21 @@ func BenchmarkHeapPerHost(b *testing.B) {
 				buckets++
 			}
 		}
-		file := persistence.EncodeV2(nil, "heap-00001", "system_info", views["5m"].Layout, views, nil, now)
+		// One host's state file, encoded and compressed as a snapshot pass
+		// does, timed over a few rounds: the CPU every host costs once per
+		// --snapshot-interval.
+		var file []byte
 		var gz bytes.Buffer
-		if err := persistence.Gzip(&gz, file); err != nil {
-			b.Fatal(err)
+		const rounds = 5
+		began := time.Now()
+		for range rounds {
+			file = persistence.EncodeV2(file[:0], "heap-00001", "system_info", views["5m"].Layout, views, nil, now)
+			gz.Reset()
+			if err := persistence.Gzip(&gz, file); err != nil {
+				b.Fatal(err)
+			}
 		}
+		b.ReportMetric(float64(time.Since(began).Microseconds())/rounds/1000, "snapshot-ms/host")
 		runtime.GC()
 		var after runtime.MemStats
 		runtime.ReadMemStats(&after)
@@ -72,4 +83,38 @@ func BenchmarkHeapPerHost(b *testing.B) {
 		b.ReportMetric(float64(len(file))/1024, "json-KB/host")
 		runtime.KeepAlive(p)
 	}
+}
+
+// BenchmarkSnapshotFile encodes and compresses the state file of one
+// realistic host with every ring full (three samples per bucket): what every
+// host costs once per --snapshot-interval.
+//
+//	go test -run '^$' -bench SnapshotFile ./cmd/ringwatch/
+func BenchmarkSnapshotFile(b *testing.B) {
+	fixed, _ := parseShape("8,4,3,6")
+	p := pipeline.New([]aggregators.Kind{systeminfo.Kind()}, nil, nil, bustest.Quiet())
+	now := time.Now()
+	h := newSimHost(0, "snap", fixed, 1) // snap-00001
+	var buf []byte
+	for _, ts := range backfillTimes(now.Unix() - 1) {
+		buf = h.appendSample(buf[:0], ts)
+		if err := p.IngestNow(h.subject, buf, bus.Header{}, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+	views := map[string]*aggregators.View{}
+	for _, per := range aggregators.Periods {
+		views[per.Name] = p.View(per, "snap-00001", "system_info")
+	}
+	var file []byte
+	var gz bytes.Buffer
+	for b.Loop() {
+		file = persistence.EncodeV2(file[:0], "snap-00001", "system_info", views["5m"].Layout, views, nil, now)
+		gz.Reset()
+		if err := persistence.Gzip(&gz, file); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(file))/1024, "json-KB")
+	b.ReportMetric(float64(gz.Len())/1024, "file-KB")
 }
