@@ -218,13 +218,20 @@ type Snapshotter struct {
 	First   string
 	Workers int
 
-	written  map[string]string   // key -> signature of what was written; owned by Run
-	migrated map[string]bool     // keys whose format 1 file is gone
-	dir      atomic.Pointer[Dir] // Dir, opened at the first pass
+	written  map[string]writtenAs // key -> what was written, and when; owned by Run
+	migrated map[string]bool      // keys whose format 1 file is gone
+	dir      atomic.Pointer[Dir]  // Dir, opened at the first pass
 
 	mu      sync.Mutex
 	stats   Stats
 	forgets []string // hosts whose files go at the next pass
+}
+
+// writtenAs is what the last write of a series wrote (its signature) and
+// when (Unix nanoseconds).
+type writtenAs struct {
+	sig string
+	at  int64
 }
 
 // Forget has the host's folder removed at the next pass (the pipeline forgot
@@ -334,19 +341,21 @@ type series struct {
 }
 
 // SnapshotAll writes every (host, kind) that changed, in parallel, and
-// makes them durable with two syncs of the file system for the whole pass
-// (not one per file): what a final snapshot of thousands of hosts needs to
-// finish in seconds. It returns the first error, and logs one line for a
-// pass in which any file failed.
+// makes them durable with two syncs of the file system per chunk of
+// finalChunk files (not two fsyncs per file): what a final snapshot of
+// thousands of hosts needs to finish in seconds. Each chunk is committed
+// before the next is written, the series never written and those written
+// longest ago first, so a pass cut short by the shutdown deadline keeps
+// what it wrote and leaves the least loss. It returns the first error, and
+// logs one line for a pass in which any file failed.
 func (s *Snapshotter) SnapshotAll() error { return s.snapshot(nil, true) }
 
-// snapshot writes the series that due accepts (nil: all) and that changed.
-// batch writes every file first and syncs the file system once before the
-// renames and once after; otherwise each file is synced on its own.
+// snapshot writes the series that due accepts (nil: all) and that changed,
+// in chunks when batch (see write).
 func (s *Snapshotter) snapshot(due func(key string) bool, batch bool) error {
 	began := time.Now()
 	if s.written == nil {
-		s.written, s.migrated = map[string]string{}, map[string]bool{}
+		s.written, s.migrated = map[string]writtenAs{}, map[string]bool{}
 	}
 	dir := s.dir.Load()
 	if dir == nil {
@@ -364,13 +373,59 @@ func (s *Snapshotter) snapshot(due func(key string) bool, batch bool) error {
 	if len(todo) == 0 && !batch {
 		return nil
 	}
-	type result struct {
-		se    *series
-		tmp   string
-		bytes int
-		err   error
+	// The final pass commits in chunks: what it has written survives even
+	// if the process is killed before the pass ends (changed puts the
+	// series never written, then the longest unwritten, first).
+	var first error
+	var writes, failures, total uint64
+	for len(todo) > 0 {
+		n := min(len(todo), finalChunk)
+		if !batch {
+			n = len(todo)
+		}
+		for _, r := range s.write(dir, todo[:n], began, batch) {
+			if errors.Is(r.err, ErrRefused) {
+				continue // logged once and counted by the Dir; not written, not a failure
+			}
+			if r.err != nil {
+				failures++
+				if first == nil {
+					first = r.err
+				}
+				continue
+			}
+			writes++
+			total += uint64(r.bytes)
+			s.written[r.se.key] = writtenAs{sig: r.se.sig, at: began.UnixNano()}
+			if !s.migrated[r.se.key] { // the format 1 file this one replaces
+				s.migrated[r.se.key] = true
+				_ = dir.Remove(path.Join(r.se.host, r.se.kind+".json"))
+			}
+		}
+		todo = todo[n:]
 	}
-	results := make([]result, len(todo))
+	s.count(began, writes, failures, total, first)
+	if first != nil {
+		s.Log.Error("snapshot failed", "failed", failures, "written", writes, "first_error", first)
+	}
+	return first
+}
+
+// finalChunk is how many files the final pass writes between two commits.
+const finalChunk = 256
+
+type writeResult struct {
+	se    *series
+	tmp   string
+	bytes int
+	err   error
+}
+
+// write encodes and writes todo. batch writes every file to a temporary
+// name in parallel, then syncs the file system once, renames, and syncs
+// once more; otherwise each file is written and synced on its own.
+func (s *Snapshotter) write(dir *Dir, todo []*series, began time.Time, batch bool) []writeResult {
+	results := make([]writeResult, len(todo))
 	workers := s.Workers
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
@@ -392,7 +447,7 @@ func (s *Snapshotter) snapshot(due func(key string) bool, batch bool) error {
 				se := todo[i]
 				raw = EncodeV2(raw[:0], se.host, se.kind, se.layout, se.views, se.last, began)
 				gz.Reset()
-				r := result{se: se}
+				r := writeResult{se: se}
 				if r.err = Gzip(&gz, raw); r.err == nil {
 					if r.err = dir.MkdirHost(se.host); r.err == nil {
 						name := path.Join(se.host, se.kind+Ext)
@@ -409,55 +464,30 @@ func (s *Snapshotter) snapshot(due func(key string) bool, batch bool) error {
 		})
 	}
 	wg.Wait()
-	if batch {
-		if err := dir.Sync(); err != nil {
-			for i := range results {
-				if results[i].err == nil {
-					results[i].err = err
-				}
-			}
-		}
-		for i, r := range results {
-			if r.err == nil {
-				results[i].err = dir.Rename(r.tmp, path.Join(r.se.host, r.se.kind+Ext))
-			} else if r.tmp != "" {
-				_ = dir.Remove(r.tmp)
-			}
-		}
-		if err := dir.Sync(); err != nil {
-			for i := range results {
-				if results[i].err == nil {
-					results[i].err = err
-				}
+	if !batch {
+		return results
+	}
+	failAll := func(err error) {
+		for i := range results {
+			if results[i].err == nil {
+				results[i].err = err
 			}
 		}
 	}
-	var first error
-	var writes, failures, total uint64
-	for _, r := range results {
-		if errors.Is(r.err, ErrRefused) {
-			continue // logged once and counted by the Dir; not written, not a failure
-		}
-		if r.err != nil {
-			failures++
-			if first == nil {
-				first = r.err
-			}
-			continue
-		}
-		writes++
-		total += uint64(r.bytes)
-		s.written[r.se.key] = r.se.sig
-		if !s.migrated[r.se.key] { // the format 1 file this one replaces
-			s.migrated[r.se.key] = true
-			_ = dir.Remove(path.Join(r.se.host, r.se.kind+".json"))
+	if err := dir.Sync(); err != nil {
+		failAll(err)
+	}
+	for i, r := range results {
+		if r.err == nil {
+			results[i].err = dir.Rename(r.tmp, path.Join(r.se.host, r.se.kind+Ext))
+		} else if r.tmp != "" {
+			_ = dir.Remove(r.tmp)
 		}
 	}
-	s.count(began, writes, failures, total, first)
-	if first != nil {
-		s.Log.Error("snapshot failed", "failed", failures, "written", writes, "first_error", first)
+	if err := dir.Sync(); err != nil {
+		failAll(err)
 	}
-	return first
+	return results
 }
 
 // changed gathers the series that due accepts and that changed since they
@@ -503,13 +533,19 @@ func (s *Snapshotter) changed(due func(key string) bool) []*series {
 			continue // a latest sample without a period yet: nothing to keep
 		}
 		se.sig = signature(se)
-		if s.written[k] != se.sig {
+		if s.written[k].sig != se.sig {
 			out = append(out, se)
 		}
 	}
+	// The First host, then the series never written, then those written
+	// longest ago: what a pass cut short leaves unwritten is what loses
+	// least.
 	sort.Slice(out, func(i, j int) bool {
 		if fi, fj := out[i].host == s.First, out[j].host == s.First; fi != fj {
 			return fi
+		}
+		if ai, aj := s.written[out[i].key].at, s.written[out[j].key].at; ai != aj {
+			return ai < aj
 		}
 		return out[i].key < out[j].key
 	})
