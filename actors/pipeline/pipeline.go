@@ -219,13 +219,21 @@ func (p *Pipeline) Kind(name string) (aggregators.Kind, bool) {
 	return k, ok
 }
 
+// store keeps l as the latest sample of its (host, kind) unless the one
+// kept is newer: a late sample (an agent's buffer sent after an outage)
+// goes into its buckets but does not replace a newer latest. Only the
+// series' shard, or the restore before it runs, stores a series.
 func (p *Pipeline) store(l *aggregators.Latest) {
 	k := aggregators.SeriesKey(l.Host, l.Kind)
 	ptr, ok := p.latest.Load(k)
 	if !ok {
 		ptr, _ = p.latest.LoadOrStore(k, new(atomic.Pointer[aggregators.Latest]))
 	}
-	ptr.(*atomic.Pointer[aggregators.Latest]).Store(l)
+	cur := ptr.(*atomic.Pointer[aggregators.Latest])
+	if old := cur.Load(); old != nil && old.Time > l.Time {
+		return
+	}
+	cur.Store(l)
 }
 
 // Latest returns the newest sample of host's kind, or nil.
