@@ -38,6 +38,28 @@ func (v *View) List() []*Bucket {
 	return out
 }
 
+// Since returns, with wide accumulators and oldest first, the closed
+// buckets of v that are not in prev (the Closed list of an earlier view of
+// the same series: a closed bucket is immutable, and a corrected one is a
+// new object, so identity tells), then the open bucket.
+func (v *View) Since(prev []*Bucket) []*Bucket {
+	var out []*Bucket
+	j := 0
+	for _, b := range v.Closed {
+		for j < len(prev) && prev[j].Start < b.Start {
+			j++
+		}
+		if j < len(prev) && prev[j] == b {
+			continue
+		}
+		out = append(out, b.unpack(v.Layout))
+	}
+	if v.Open != nil {
+		out = append(out, v.Open)
+	}
+	return out
+}
+
 // Entries returns the buckets as entries, oldest first.
 func (v *View) Entries() []Entry {
 	out := make([]Entry, 0, v.Len())

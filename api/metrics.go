@@ -92,7 +92,8 @@ var (
 	dMailboxDropped  = desc("mailbox_dropped_total", "Messages dropped because the mailbox was full.", "mailbox")
 
 	dSnapPasses      = desc("snapshot_passes_total", "Snapshot passes run.")
-	dSnapWrites      = desc("snapshot_writes_total", "State files written.")
+	dSnapWrites      = desc("snapshot_writes_total", "State files written, and journal entries appended.")
+	dSnapJournal     = desc("snapshot_journal_entries_total", "Journal entries appended (what changed since a state file), counted in snapshot_writes_total too.")
 	dSnapFailures    = desc("snapshot_failures_total", "State files that could not be written.")
 	dSnapBytes       = desc("snapshot_written_bytes_total", "Bytes of state files written.")
 	dSnapDuration    = desc("snapshot_duration_seconds", "How long the last snapshot pass took.")
@@ -190,6 +191,7 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	if sn := st.Snapshots; sn != nil {
 		counter(dSnapPasses, sn.Passes)
 		counter(dSnapWrites, sn.Writes)
+		counter(dSnapJournal, sn.JournalEntries)
 		counter(dSnapFailures, sn.Failures)
 		counter(dSnapBytes, sn.BytesWritten)
 		gauge(dSnapDuration, sn.LastDuration)

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/ringwatch/ringwatch/actors/pipeline"
 	"github.com/ringwatch/ringwatch/aggregators"
+	"github.com/ringwatch/ringwatch/bus/bustest"
 	"github.com/ringwatch/ringwatch/persistence"
 )
 
@@ -43,8 +45,9 @@ func childWriter() int {
 
 // TestKillDuringSnapshotNeverCorrupts kills a child that writes snapshots
 // continuously with SIGKILL, 200 times, each after a random number of
-// completed writes, so the kill lands at a random point of a write. The
-// state file must load every time.
+// completed writes, so the kill lands at a random point of a write (of the
+// whole file, or of a journal entry). The state must load every time, with
+// every write the child reported done.
 func TestKillDuringSnapshotNeverCorrupts(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns 200 processes")
@@ -52,7 +55,7 @@ func TestKillDuringSnapshotNeverCorrupts(t *testing.T) {
 	dir := t.TempDir()
 	path := persistence.Path(dir, "h1", "toy")
 	rng := rand.New(rand.NewPCG(1, 2))
-	lastSize := map[int64]bool{}
+	entries := map[int]bool{}
 	for round := range 200 {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), childEnv+"="+dir)
@@ -62,24 +65,30 @@ func TestKillDuringSnapshotNeverCorrupts(t *testing.T) {
 		}
 		lines := bufio.NewScanner(stdout)
 		want := 1 + rng.IntN(20)
+		done := int64(-1)
 		for n := 0; n < want && lines.Scan(); n++ {
+			done, _ = strconv.ParseInt(lines.Text(), 10, 64)
 		}
 		_ = cmd.Process.Signal(syscall.SIGKILL)
 		_ = cmd.Wait()
 		if _, err := os.Stat(path); err != nil {
 			t.Fatalf("round %d: no state file: %v", round, err)
 		}
-		st, err := persistence.LoadFile(path, "h1", "toy", toy.Counters)
-		if err != nil {
-			t.Fatalf("round %d: the state file does not load after SIGKILL: %v", round, err)
+		var logs bustest.Writer
+		states := persistence.LoadAll(dir, "h1", []aggregators.Kind{toy}, logs.Logger())
+		if len(states) != 1 || strings.Contains(logs.String(), "set aside") {
+			t.Fatalf("round %d: the state does not load after SIGKILL: %d states\n%s", round, len(states), logs.String())
 		}
+		st := states[0]
 		if st.Last == nil || !strings.Contains(string(st.Last), `"cpu"`) {
 			t.Fatalf("round %d: loaded without its last sample", round)
 		}
-		fi, _ := os.Stat(path)
-		lastSize[fi.Size()] = true
+		if acked := 900_000 + 3*done; st.LastTime < acked {
+			t.Fatalf("round %d: the child wrote up to the sample of %d, the state holds up to %d", round, acked, st.LastTime)
+		}
+		entries[st.Journal] = true
 	}
-	if len(lastSize) < 10 {
-		t.Fatalf("only %d distinct file sizes across 200 kills: the kills did not land at varied points", len(lastSize))
+	if len(entries) < 5 {
+		t.Fatalf("only %d distinct journal lengths across 200 kills: the kills did not land at varied points", len(entries))
 	}
 }

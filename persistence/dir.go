@@ -166,6 +166,27 @@ func (d *Dir) WriteTemp(name string, data []byte) (tmp string, err error) {
 	return tmp, nil
 }
 
+// Append adds data at the end of name, creating it if need be, without
+// syncing (Sync makes a batch durable). A crash may leave a torn end, which
+// the journal's reader stops at.
+func (d *Dir) Append(name string, data []byte) error {
+	if _, err := d.real(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	f, err := d.root.OpenFile(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("persistence: %w", err)
+	}
+	if _, err = f.Write(data); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("persistence: append %s: %w", name, err)
+	}
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("persistence: close %s: %w", name, err)
+	}
+	return nil
+}
+
 // Sync flushes the whole file system the folder is on (syncfs(2)): one
 // flush for a batch of files instead of one per file.
 func (d *Dir) Sync() error {

@@ -27,6 +27,13 @@ type State struct {
 	Last       []byte                           // last raw sample, or nil
 	LastTime   int64
 	Skipped    int // entries that could not be read and were left out
+	// Saved is when the file was written (Unix nanoseconds; 0 if unknown);
+	// Partial marks a journal entry, which holds only what changed since
+	// the state written before it. Journal is how many journal entries
+	// were applied on top of the file when it was loaded.
+	Saved   int64
+	Partial bool
+	Journal int
 }
 
 // ErrCorrupt wraps every reason a file cannot be loaded.

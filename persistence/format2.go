@@ -18,7 +18,7 @@ import (
 // Format 2 is columnar JSON, gzip-compressed (<kind>.json.gz; `zcat | jq`
 // reads it). One object per (host, kind):
 //
-//	{"ringwatch": {"version": 2, "host", "kind", "saved", "last": <the last raw sample>},
+//	{"ringwatch": {"version": 2, "host", "kind", "saved", "saved_ns", "last": <the last raw sample>},
 //	 "nodes": [{"path": [], "type": "object"}, {"path": ["cpu_average"], "type": "number"},
 //	           {"path": ["network", "bytes_sent"], "type": "number", "counter": true}, ...],
 //	 "periods": {"5m": {"interval": 3, "start": [<bucket starts>], "count": [<samples per bucket>],
@@ -45,6 +45,19 @@ var nodeTypeNames = [...]string{aggregators.Object: "object", aggregators.Array:
 
 // EncodeV2 renders one (host, kind)'s state in format 2, uncompressed.
 func EncodeV2(dst []byte, host, kind string, l *aggregators.Layout, views map[string]*aggregators.View, last *aggregators.Latest, saved time.Time) []byte {
+	lists := make(map[string][]*aggregators.Bucket, len(views))
+	for name, v := range views {
+		if v != nil {
+			lists[name] = v.List()
+		}
+	}
+	return encodeDoc(dst, host, kind, l, lists, last, saved, false)
+}
+
+// encodeDoc renders a format 2 document of the given buckets per period. A
+// partial one (a journal entry) holds only what changed since the state
+// written before it, and says so.
+func encodeDoc(dst []byte, host, kind string, l *aggregators.Layout, lists map[string][]*aggregators.Bucket, last *aggregators.Latest, saved time.Time, partial bool) []byte {
 	dst = append(dst, `{"ringwatch":{"version":`...)
 	dst = strconv.AppendInt(dst, FormatV2, 10)
 	dst = append(dst, `,"host":`...)
@@ -53,6 +66,11 @@ func EncodeV2(dst []byte, host, kind string, l *aggregators.Layout, views map[st
 	dst = aggregators.AppendString(dst, kind)
 	dst = append(dst, `,"saved":`...)
 	dst = strconv.AppendInt(dst, saved.Unix(), 10)
+	dst = append(dst, `,"saved_ns":`...)
+	dst = strconv.AppendInt(dst, saved.UnixNano(), 10)
+	if partial {
+		dst = append(dst, `,"partial":true`...)
+	}
 	dst = append(dst, `,"last":`...)
 	if last != nil && len(last.Body()) > 0 {
 		dst = append(dst, last.Body()...)
@@ -82,8 +100,8 @@ func EncodeV2(dst []byte, host, kind string, l *aggregators.Layout, views map[st
 	dst = append(dst, `],"periods":{`...)
 	first := true
 	for _, p := range aggregators.Periods {
-		v := views[p.Name]
-		if v == nil || v.Len() == 0 {
+		bs := lists[p.Name]
+		if len(bs) == 0 {
 			continue
 		}
 		if !first {
@@ -92,7 +110,7 @@ func EncodeV2(dst []byte, host, kind string, l *aggregators.Layout, views map[st
 		first = false
 		dst = aggregators.AppendString(dst, p.Name)
 		dst = append(dst, ':')
-		dst = appendPeriod(dst, p, l, v.List())
+		dst = appendPeriod(dst, p, l, bs)
 	}
 	return append(dst, "}}"...)
 }
@@ -299,6 +317,11 @@ func decodeV2(root *fastjson.Value, host, kind string) (*State, error) {
 		st.Last = last.MarshalTo(nil)
 		st.LastTime = last.GetInt64("timestamp")
 	}
+	st.Saved = root.GetInt64("ringwatch", "saved_ns")
+	if st.Saved == 0 {
+		st.Saved = root.GetInt64("ringwatch", "saved") * 1e9
+	}
+	st.Partial = root.GetBool("ringwatch", "partial")
 	return st, nil
 }
 

@@ -11,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -126,25 +127,38 @@ func LoadEach(dir, ownHost string, kinds []aggregators.Kind, log *slog.Logger, u
 		}
 	}
 	var mu sync.Mutex // serialises use
-	// load reads one file; found is false when there is none.
-	load := func(name, host string, k aggregators.Kind) (found bool) {
+	// read reads one file; found is false when there is none.
+	read := func(name, host string, k aggregators.Kind) (st *State, found bool) {
 		st, err := loadFile(d, name, host, k)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			return false
+			return nil, false
 		case errors.Is(err, ErrRefused):
-			return true // logged by the Dir
+			return nil, true // logged by the Dir
 		case err != nil:
 			log.Error("state file not loaded; starting empty for it", "host", host, "kind", k.Name, "err", err)
-			return true
+			return nil, true
 		}
 		if st.Skipped > 0 {
 			log.Warn("state file had unreadable entries; they were left out", "file", filepath.Join(dir, name), "skipped", st.Skipped)
 		}
-		mu.Lock()
-		use(st)
-		mu.Unlock()
-		return true
+		return st, true
+	}
+	// load reads a (host, kind)'s file, applies its journals, and hands
+	// the state to use; found is false when there is neither.
+	load := func(name, host string, k aggregators.Kind, withJournals bool) (found bool) {
+		st, found := read(name, host, k)
+		if withJournals {
+			var js bool
+			st, js = applyJournals(d, st, host, k, log)
+			found = found || js
+		}
+		if st != nil {
+			mu.Lock()
+			use(st)
+			mu.Unlock()
+		}
+		return found
 	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -158,8 +172,10 @@ func LoadEach(dir, ownHost string, kinds []aggregators.Kind, log *slog.Logger, u
 				j := jobs[i]
 				// Format 2 (.json.gz), or else a format 1 file left by an
 				// earlier version (.json).
-				if !load(path.Join(j.host, j.k.Name+Ext), j.host, j.k) {
-					load(path.Join(j.host, j.k.Name+".json"), j.host, j.k)
+				if _, err := d.real(path.Join(j.host, j.k.Name+Ext)); errors.Is(err, fs.ErrNotExist) {
+					load(path.Join(j.host, j.k.Name+".json"), j.host, j.k, true)
+				} else {
+					load(path.Join(j.host, j.k.Name+Ext), j.host, j.k, true)
 				}
 			}
 		})
@@ -172,7 +188,7 @@ func LoadEach(dir, ownHost string, kinds []aggregators.Kind, log *slog.Logger, u
 		if _, err := d.real(path.Join(ownHost, k.Name+".json")); err == nil {
 			continue
 		}
-		if load(k.Name+".json", ownHost, k) {
+		if load(k.Name+".json", ownHost, k, false) {
 			log.Info("imported GoDoxy state file", "file", filepath.Join(dir, k.Name+".json"), "host", ownHost)
 		}
 	}
@@ -218,6 +234,8 @@ type Snapshotter struct {
 	First   string
 	Workers int
 
+	boot int64 // the journal this run appends to (Unix nanoseconds of the first pass)
+
 	written  map[string]writtenAs // key -> what was written, and when; owned by Run
 	migrated map[string]bool      // keys whose format 1 file is gone
 	dir      atomic.Pointer[Dir]  // Dir, opened at the first pass
@@ -227,11 +245,48 @@ type Snapshotter struct {
 	forgets []string // hosts whose files go at the next pass
 }
 
-// writtenAs is what the last write of a series wrote (its signature) and
-// when (Unix nanoseconds).
+// writtenAs is what the last write of a series wrote (its signature), when
+// (Unix nanoseconds), the closed buckets of each period that are on disk,
+// and how many journal entries followed its file.
 type writtenAs struct {
-	sig string
-	at  int64
+	sig     string
+	at      int64
+	closed  [aggregators.NumPeriods][]*aggregators.Bucket
+	entries int
+}
+
+// Loaded names a (host, kind) loaded from disk, and how many journal
+// entries followed its file.
+type Loaded struct {
+	Host, Kind string
+	Entries    int
+}
+
+// Seed tells the snapshotter, before it runs, what the loaded state put in
+// the source: those series are on disk as they are now, so that their next
+// write is a journal entry of what changed, not the whole file again.
+func (s *Snapshotter) Seed(loaded []Loaded) {
+	if s.written == nil {
+		s.written, s.migrated = map[string]writtenAs{}, map[string]bool{}
+	}
+	latest := map[string]*aggregators.Latest{}
+	for _, l := range s.Source.AllLatest() {
+		latest[aggregators.SeriesKey(l.Host, l.Kind)] = l
+	}
+	now := time.Now().UnixNano()
+	for _, ld := range loaded {
+		key := aggregators.SeriesKey(ld.Host, ld.Kind)
+		se := &series{key: key, host: ld.Host, kind: ld.Kind, views: map[string]*aggregators.View{}, last: latest[key]}
+		w := writtenAs{at: now, entries: ld.Entries}
+		for i, p := range aggregators.Periods {
+			if v := s.Source.View(p, ld.Host, ld.Kind); v != nil {
+				se.views[p.Name] = v
+				w.closed[i] = v.Closed
+			}
+		}
+		w.sig = signature(se)
+		s.written[key] = w
+	}
 }
 
 // Forget has the host's folder removed at the next pass (the pipeline forgot
@@ -267,10 +322,13 @@ func (s *Snapshotter) removeForgotten(dir *Dir) {
 // Stats are the snapshotter's figures.
 type Stats struct {
 	IntervalSeconds float64 `json:"interval_seconds"`
-	Passes          uint64  `json:"passes"`   // snapshot passes run
-	Writes          uint64  `json:"writes"`   // files written
-	Failures        uint64  `json:"failures"` // files that could not be written
-	BytesWritten    uint64  `json:"bytes_written"`
+	Passes          uint64  `json:"passes"` // snapshot passes run
+	Writes          uint64  `json:"writes"` // files written, and journal entries appended
+	// JournalEntries counts the writes that were journal entries (what
+	// changed since the file), not whole files.
+	JournalEntries uint64 `json:"journal_entries"`
+	Failures       uint64 `json:"failures"` // files that could not be written
+	BytesWritten   uint64 `json:"bytes_written"`
 	// LastDuration and LastBytes are the last pass's time and bytes.
 	LastDuration float64 `json:"last_duration_seconds"`
 	LastBytes    uint64  `json:"last_bytes"`
@@ -300,12 +358,15 @@ func (s *Snapshotter) Stats() Stats {
 }
 
 // Run writes snapshots until ctx is done, then writes the final one. The
-// hosts are spread over the interval: every second the series whose turn
-// it is are written (when they changed), so that every one is written once
-// per interval and no pass holds up ingest or the disk at once.
+// series are spread over the journal's cadence (JournalEvery): every second
+// the series whose turn it is, if they changed, get a journal entry, or
+// their whole file when it is due (see BaseEvery). No pass holds up ingest
+// or the disk at once, a crash loses at most one cadence of changes, and
+// the final pass has at most one cadence of changes per series to write.
 func (s *Snapshotter) Run(ctx context.Context) error {
-	slots := max(int64(s.Interval/time.Second), 1)
-	step := min(s.Interval, time.Second)
+	every := s.journalEvery()
+	slots := max(int64(every/time.Second), 1)
+	step := min(every, time.Second)
 	t := time.NewTicker(step)
 	defer t.Stop()
 	for tick := int64(0); ; tick++ {
@@ -320,6 +381,19 @@ func (s *Snapshotter) Run(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// journalEvery is how often each series is written: a tenth of the
+// interval, at least a second (or the interval, if shorter) and at most
+// thirty seconds.
+func (s *Snapshotter) journalEvery() time.Duration {
+	return min(max(s.Interval/10, min(s.Interval, time.Second)), 30*time.Second)
+}
+
+// baseEvery is how many journal entries a series gets before its whole
+// file is written again: the file is at most two intervals old.
+func (s *Snapshotter) baseEvery() int {
+	return max(int(2*s.Interval/s.journalEvery()), 1)
 }
 
 // slotOf spreads series over slots: FNV-1a of the key.
@@ -338,6 +412,8 @@ type series struct {
 	layout          *aggregators.Layout
 	last            *aggregators.Latest
 	sig             string
+	full            bool // write the whole file (else a journal entry)
+	prev            [aggregators.NumPeriods][]*aggregators.Bucket
 }
 
 // SnapshotAll writes every (host, kind) that changed, in parallel, and
@@ -357,11 +433,14 @@ func (s *Snapshotter) snapshot(due func(key string) bool, batch bool) error {
 	if s.written == nil {
 		s.written, s.migrated = map[string]writtenAs{}, map[string]bool{}
 	}
+	if s.boot == 0 {
+		s.boot = began.UnixNano()
+	}
 	dir := s.dir.Load()
 	if dir == nil {
 		d, err := OpenDir(s.Dir, s.Log)
 		if err != nil {
-			s.count(began, 0, 1, 0, err)
+			s.count(began, 0, 1, 0, 0, err)
 			s.Log.Error("snapshot failed", "err", err)
 			return err
 		}
@@ -377,7 +456,12 @@ func (s *Snapshotter) snapshot(due func(key string) bool, batch bool) error {
 	// if the process is killed before the pass ends (changed puts the
 	// series never written, then the longest unwritten, first).
 	var first error
-	var writes, failures, total uint64
+	var writes, failures, total, journal uint64
+	for _, se := range todo {
+		w, ok := s.written[se.key]
+		se.full = !ok || w.entries >= s.baseEvery()
+		se.prev = w.closed
+	}
 	for len(todo) > 0 {
 		n := min(len(todo), finalChunk)
 		if !batch {
@@ -392,19 +476,37 @@ func (s *Snapshotter) snapshot(due func(key string) bool, batch bool) error {
 				if first == nil {
 					first = r.err
 				}
+				if w, ok := s.written[r.se.key]; ok && !r.se.full {
+					// A failed append may have left a torn entry, which
+					// would hide every later one: the whole file next.
+					w.entries = s.baseEvery()
+					s.written[r.se.key] = w
+				}
 				continue
 			}
 			writes++
 			total += uint64(r.bytes)
-			s.written[r.se.key] = writtenAs{sig: r.se.sig, at: began.UnixNano()}
-			if !s.migrated[r.se.key] { // the format 1 file this one replaces
-				s.migrated[r.se.key] = true
-				_ = dir.Remove(path.Join(r.se.host, r.se.kind+".json"))
+			w := writtenAs{sig: r.se.sig, at: began.UnixNano(), entries: s.written[r.se.key].entries + 1}
+			for i, p := range aggregators.Periods {
+				if v := r.se.views[p.Name]; v != nil {
+					w.closed[i] = v.Closed
+				}
 			}
+			if r.se.full {
+				w.entries = 0
+				s.dropJournals(dir, r.se.host, r.se.kind)
+				if !s.migrated[r.se.key] { // the format 1 file this one replaces
+					s.migrated[r.se.key] = true
+					_ = dir.Remove(path.Join(r.se.host, r.se.kind+".json"))
+				}
+			} else {
+				journal++
+			}
+			s.written[r.se.key] = w
 		}
 		todo = todo[n:]
 	}
-	s.count(began, writes, failures, total, first)
+	s.count(began, writes, failures, total, journal, first)
 	if first != nil {
 		s.Log.Error("snapshot failed", "failed", failures, "written", writes, "first_error", first)
 	}
@@ -445,15 +547,22 @@ func (s *Snapshotter) write(dir *Dir, todo []*series, began time.Time, batch boo
 					return
 				}
 				se := todo[i]
-				raw = EncodeV2(raw[:0], se.host, se.kind, se.layout, se.views, se.last, began)
+				if se.full {
+					raw = EncodeV2(raw[:0], se.host, se.kind, se.layout, se.views, se.last, began)
+				} else {
+					raw = encodeDoc(raw[:0], se.host, se.kind, se.layout, se.changes(), se.last, began, true)
+				}
 				gz.Reset()
 				r := writeResult{se: se}
 				if r.err = Gzip(&gz, raw); r.err == nil {
 					if r.err = dir.MkdirHost(se.host); r.err == nil {
 						name := path.Join(se.host, se.kind+Ext)
-						if batch {
+						switch {
+						case !se.full:
+							r.err = dir.Append(journalName(se.host, se.kind, s.boot), gz.Bytes())
+						case batch:
 							r.tmp, r.err = dir.WriteTemp(name, gz.Bytes())
-						} else {
+						default:
 							r.err = dir.WriteFile(name, gz.Bytes())
 						}
 					}
@@ -464,9 +573,6 @@ func (s *Snapshotter) write(dir *Dir, todo []*series, began time.Time, batch boo
 		})
 	}
 	wg.Wait()
-	if !batch {
-		return results
-	}
 	failAll := func(err error) {
 		for i := range results {
 			if results[i].err == nil {
@@ -474,13 +580,23 @@ func (s *Snapshotter) write(dir *Dir, todo []*series, began time.Time, batch boo
 			}
 		}
 	}
-	if err := dir.Sync(); err != nil {
-		failAll(err)
+	// Journal entries are appended without a sync each: one sync of the
+	// file system makes them all durable (and, in a batch, the temporary
+	// files before their renames).
+	appended := slices.ContainsFunc(results, func(r writeResult) bool { return r.err == nil && !r.se.full })
+	if batch || appended {
+		if err := dir.Sync(); err != nil {
+			failAll(err)
+		}
+	}
+	if !batch {
+		return results
 	}
 	for i, r := range results {
-		if r.err == nil {
+		switch {
+		case r.err == nil && r.se.full:
 			results[i].err = dir.Rename(r.tmp, path.Join(r.se.host, r.se.kind+Ext))
-		} else if r.tmp != "" {
+		case r.tmp != "":
 			_ = dir.Remove(r.tmp)
 		}
 	}
@@ -488,6 +604,33 @@ func (s *Snapshotter) write(dir *Dir, todo []*series, began time.Time, batch boo
 		failAll(err)
 	}
 	return results
+}
+
+// changes are the buckets of each period not yet on disk, and the open
+// ones: a journal entry's content.
+func (se *series) changes() map[string][]*aggregators.Bucket {
+	out := make(map[string][]*aggregators.Bucket, len(se.views))
+	for i, p := range aggregators.Periods {
+		if v := se.views[p.Name]; v != nil {
+			if bs := v.Since(se.prev[i]); len(bs) > 0 {
+				out[p.Name] = bs
+			}
+		}
+	}
+	return out
+}
+
+// dropJournals removes a series' journals once its whole file is on disk.
+func (s *Snapshotter) dropJournals(dir *Dir, host, kind string) {
+	entries, err := dir.ReadDir(host)
+	if err != nil {
+		return
+	}
+	for _, name := range journals(entries, kind) {
+		if err := dir.Remove(path.Join(host, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			s.Log.Warn("could not remove a journal replaced by its state file", "file", filepath.Join(dir.Name(), host, name), "err", err)
+		}
+	}
 }
 
 // changed gathers the series that due accepts and that changed since they
@@ -553,7 +696,7 @@ func (s *Snapshotter) changed(due func(key string) bool) []*series {
 }
 
 // count records one pass.
-func (s *Snapshotter) count(began time.Time, writes, failures, bytes uint64, first error) {
+func (s *Snapshotter) count(began time.Time, writes, failures, bytes, journal uint64, first error) {
 	end := time.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -562,6 +705,7 @@ func (s *Snapshotter) count(began time.Time, writes, failures, bytes uint64, fir
 	st.Writes += writes
 	st.Failures += failures
 	st.BytesWritten += bytes
+	st.JournalEntries += journal
 	st.LastDuration, st.LastBytes = end.Sub(began).Seconds(), bytes
 	if first == nil {
 		st.LastSuccess, st.FailingSince, st.LastError = end.Unix(), 0, ""

@@ -71,9 +71,9 @@ func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (_ *
 
 	dir := filepath.Join(s.DataDir, "metrics")
 	loadStart := time.Now()
-	var loaded int
+	var loaded []persistence.Loaded
 	persistence.LoadEach(dir, s.Host, aggKinds, log, func(st *persistence.State) {
-		loaded++
+		loaded = append(loaded, persistence.Loaded{Host: st.Host, Kind: st.Kind, Entries: st.Journal})
 		h.pipeline.Restore(st.Host, st.Kind, st.Layout, st.Buckets, st.Last, st.LastTime)
 		if st.Host != s.Host || st.Last == nil {
 			return
@@ -86,10 +86,11 @@ func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (_ *
 			}
 		}
 	})
-	if loaded > 0 {
-		log.Info("state loaded", "files", loaded, "took", time.Since(loadStart).Round(time.Millisecond))
-	}
 	h.snap = &persistence.Snapshotter{Dir: dir, Interval: s.SnapshotInterval, Source: h.pipeline, Log: log, First: s.Host}
+	if len(loaded) > 0 {
+		h.snap.Seed(loaded) // what is on disk needs no writing again
+		log.Info("state loaded", "files", len(loaded), "took", time.Since(loadStart).Round(time.Millisecond))
+	}
 	h.sup = actors.NewSupervisor(log, actors.DefaultBackoff)
 	h.api = api.New(api.Config{
 		Addr: s.HTTPAddr, Store: h.pipeline, Bus: h.bus, OwnHost: s.Host, Version: version,

@@ -274,24 +274,32 @@ func TestReadOnlyDataDirTurnsHealthz503(t *testing.T) {
 // fsImmutable is FS_IMMUTABLE_FL (linux/fs.h): no new entries, even for root.
 const fsImmutable = 0x10
 
-// readOnly makes every folder under dir refuse new files, and returns the
+// readOnly makes every folder under dir refuse new files, and every file
+// refuse writes, and returns the
 // undo (also run at cleanup). Tests here run as root, whom file modes do not
 // stop, so for root it sets the immutable attribute instead; where the file
 // system or the capabilities do not allow that, the test is skipped.
 func readOnly(t *testing.T, dir string) (undo func()) {
 	t.Helper()
-	var dirs []string
+	var dirs []string // and files: a journal is appended to in place
 	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
+		if err == nil && (d.IsDir() || d.Type().IsRegular()) {
 			dirs = append(dirs, p)
 		}
 		return nil
 	})
 	set := func(p string, on bool) error {
 		if os.Geteuid() != 0 {
-			mode := os.FileMode(0o755)
+			fi, err := os.Stat(p)
+			if err != nil {
+				return err
+			}
+			mode := os.FileMode(0o644)
+			if fi.IsDir() {
+				mode = 0o755
+			}
 			if on {
-				mode = 0o555
+				mode &^= 0o222
 			}
 			return os.Chmod(p, mode)
 		}

@@ -1,0 +1,244 @@
+package persistence
+
+import (
+	"bytes"
+	"cmp"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"path"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/ringwatch/ringwatch/aggregators"
+)
+
+// The journal. Between two writes of a (host, kind)'s whole state file,
+// what changed is appended to <host>/<kind>.journal-<boot>.json.gz: one
+// gzip member per entry, each a partial format 2 document (the buckets
+// closed or corrected since the previous write, the open buckets and the
+// last sample; "partial": true). `zcat | jq` reads the entries one after
+// the other. Writing the whole file again removes the journal.
+//
+// Each run of the hub appends to a journal of its own (boot is its start
+// time), so an entry torn by a crash ends only that run's journal; the
+// loader applies the entries of every journal newer than the file, in
+// order, and stops at the first unreadable one of each.
+
+const journalMarker = ".journal-"
+
+// journalName is the journal that the run started at boot appends to.
+func journalName(host, kind string, boot int64) string {
+	return path.Join(host, kind+journalMarker+strconv.FormatInt(boot, 10)+Ext)
+}
+
+// journalBoot parses a journal's file name for kind: its run's boot time.
+func journalBoot(name, kind string) (int64, bool) {
+	rest, ok := strings.CutPrefix(name, kind+journalMarker)
+	if !ok {
+		return 0, false
+	}
+	rest, ok = strings.CutSuffix(rest, Ext)
+	if !ok {
+		return 0, false
+	}
+	boot, err := strconv.ParseInt(rest, 10, 64)
+	return boot, err == nil
+}
+
+// journals lists the journals of kind in a host folder, oldest run first.
+func journals(entries []fs.DirEntry, kind string) []string {
+	type j struct {
+		name string
+		boot int64
+	}
+	var js []j
+	for _, e := range entries {
+		if boot, ok := journalBoot(e.Name(), kind); ok && e.Type().IsRegular() {
+			js = append(js, j{e.Name(), boot})
+		}
+	}
+	slices.SortFunc(js, func(a, b j) int { return cmp.Compare(a.boot, b.boot) })
+	out := make([]string, len(js))
+	for i := range js {
+		out[i] = js[i].name
+	}
+	return out
+}
+
+// readEntries decodes a journal's entries until the first unreadable one;
+// torn says whether there was one (a crash while appending).
+func readEntries(data []byte, host, kind string, counters []string, maxSeries int) (entries []*State, torn error) {
+	br := bytes.NewReader(data)
+	zr, err := gzip.NewReader(br)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		zr.Multistream(false)
+		doc, err := io.ReadAll(io.LimitReader(zr, MaxDecompressed+1))
+		switch {
+		case err != nil:
+			return entries, err
+		case len(doc) > MaxDecompressed:
+			return entries, fmt.Errorf("an entry over %d bytes", MaxDecompressed)
+		}
+		st, err := DecodeLimit(doc, host, kind, counters, maxSeries)
+		if err != nil {
+			return entries, err
+		}
+		if !st.Partial {
+			return entries, errors.New("an entry that is not partial")
+		}
+		entries = append(entries, st)
+		if err := zr.Reset(br); err == io.EOF {
+			return entries, nil
+		} else if err != nil {
+			return entries, err
+		}
+	}
+}
+
+// apply merges a journal entry e into st (which may be nil: no file), and
+// returns st. e's nodes missing from st's layout are added after st's, so
+// that st's buckets keep their indices; e's buckets are re-indexed into the
+// merged layout and replace st's buckets of the same start.
+func apply(st, e *State) *State {
+	if st == nil {
+		e.Partial, e.Journal = false, 1
+		return e
+	}
+	remap, layout := unite(st.Layout, e.Layout)
+	st.Layout = layout
+	for _, per := range aggregators.Periods {
+		news := e.Buckets[per.Name]
+		if len(news) == 0 {
+			continue
+		}
+		byStart := map[int64]int{}
+		for i, b := range st.Buckets[per.Name] {
+			byStart[b.Start] = i
+		}
+		for _, b := range news {
+			b = reindex(b, remap, len(layout.Nodes))
+			if i, ok := byStart[b.Start]; ok {
+				st.Buckets[per.Name][i] = b
+			} else {
+				byStart[b.Start] = len(st.Buckets[per.Name])
+				st.Buckets[per.Name] = append(st.Buckets[per.Name], b)
+			}
+		}
+		slices.SortFunc(st.Buckets[per.Name], func(a, b *aggregators.Bucket) int { return int(a.Start - b.Start) })
+	}
+	if e.Last != nil && e.LastTime >= st.LastTime {
+		st.Last, st.LastTime = e.Last, e.LastTime
+	}
+	st.Saved = e.Saved
+	st.Journal++
+	return st
+}
+
+// unite returns a layout with a's nodes at their indices, then b's nodes
+// that a lacks, and where each of b's nodes went (-1: dropped, for a type
+// conflict).
+func unite(a, b *aggregators.Layout) (remap []int, united *aggregators.Layout) {
+	key := func(p []string) string { return strings.Join(p, "\x00") }
+	at := make(map[string]int, len(a.Nodes))
+	specs := make([]aggregators.NodeSpec, 0, len(a.Nodes))
+	for _, n := range a.Nodes {
+		at[key(n.Path)] = n.Index
+		specs = append(specs, aggregators.NodeSpec{Path: n.Path, Type: n.Type, Counter: n.Counter})
+	}
+	remap = make([]int, len(b.Nodes))
+	grew := false
+	for i, n := range b.Nodes {
+		j, ok := at[key(n.Path)]
+		switch {
+		case !ok:
+			j = len(specs)
+			at[key(n.Path)] = j
+			specs = append(specs, aggregators.NodeSpec{Path: n.Path, Type: n.Type, Counter: n.Counter})
+			grew = true
+		case specs[j].Type != n.Type:
+			j = -1
+		}
+		remap[i] = j
+	}
+	if !grew {
+		return remap, a
+	}
+	united, err := aggregators.BuildLayout(specs)
+	if err != nil { // cannot happen: a's and b's parents come before their children
+		return remap, a
+	}
+	return remap, united
+}
+
+// reindex moves a bucket's accumulators and literals to the indices remap
+// gives them.
+func reindex(b *aggregators.Bucket, remap []int, n int) *aggregators.Bucket {
+	identity := len(b.Acc) <= len(remap)
+	for i := range b.Acc {
+		if identity && remap[i] != i {
+			identity = false
+		}
+	}
+	for _, l := range b.Lits {
+		if l.Index >= len(remap) || remap[l.Index] != l.Index {
+			identity = false
+		}
+	}
+	if identity {
+		return b
+	}
+	acc := make([]aggregators.Acc, n)
+	for i, a := range b.Acc {
+		if i < len(remap) && remap[i] >= 0 {
+			acc[remap[i]] = a
+		}
+	}
+	var lits []aggregators.Lit
+	for _, l := range b.Lits {
+		if l.Index < len(remap) && remap[l.Index] >= 0 {
+			lits = append(lits, aggregators.Lit{Index: remap[l.Index], Raw: l.Raw})
+		}
+	}
+	slices.SortFunc(lits, func(a, b aggregators.Lit) int { return a.Index - b.Index })
+	return aggregators.WithAcc(b.Start, b.Count, acc, lits)
+}
+
+// applyJournals applies the journals of a (host, kind) newer than st (nil:
+// no file) and returns the result; found says whether there were any.
+func applyJournals(d *Dir, st *State, host string, k aggregators.Kind, log *slog.Logger) (_ *State, found bool) {
+	entries, err := d.ReadDir(host)
+	if err != nil {
+		return st, false
+	}
+	for _, name := range journals(entries, k.Name) {
+		found = true
+		data, err := d.ReadFile(path.Join(host, name), MaxFileSize)
+		if err != nil {
+			if !errors.Is(err, ErrRefused) {
+				log.Error("journal not read", "file", filepath.Join(d.Name(), host, name), "err", err)
+			}
+			continue
+		}
+		es, torn := readEntries(data, host, k.Name, k.Counters, k.MaxSeries)
+		for _, e := range es {
+			if st == nil || e.Saved > st.Saved {
+				st = apply(st, e)
+			}
+		}
+		if torn != nil {
+			log.Warn("journal ends with an unreadable entry (a write cut short); the entries before it were used",
+				"file", filepath.Join(d.Name(), host, name), "entries", len(es), "err", torn)
+		}
+	}
+	return st, found
+}

@@ -1,0 +1,145 @@
+package persistence_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ringwatch/ringwatch/actors/pipeline"
+	"github.com/ringwatch/ringwatch/aggregators"
+	"github.com/ringwatch/ringwatch/bus/bustest"
+	"github.com/ringwatch/ringwatch/persistence"
+)
+
+// feed adds one toy sample of host at ts (extra: more members).
+func feed(t *testing.T, p *pipeline.Pipeline, host string, ts int64, cpu float64, extra string) {
+	t.Helper()
+	msg := fmt.Sprintf(`{"timestamp":%d,"cpu":%v,"sent":%d,"dev":{"sda":{"name":"sda","r":%v}}%s}`, ts, cpu, ts*10, cpu*2, extra)
+	if err := p.IngestNow("ringwatch.raw."+host+".toy", []byte(msg), nil, time.Unix(ts+1, 0)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// reload loads dir into a fresh pipeline.
+func reload(t *testing.T, dir, host string, log *bustest.Writer) (*pipeline.Pipeline, *persistence.State) {
+	t.Helper()
+	l := quiet
+	if log != nil {
+		l = log.Logger()
+	}
+	states := persistence.LoadAll(dir, host, []aggregators.Kind{toy}, l)
+	if len(states) != 1 {
+		t.Fatalf("loaded %d states", len(states))
+	}
+	q := pipeline.New([]aggregators.Kind{toy}, nil, nil, quiet)
+	st := states[0]
+	q.Restore(st.Host, st.Kind, st.Layout, st.Buckets, st.Last, st.LastTime)
+	return q, st
+}
+
+func journalFiles(t *testing.T, dir, host string) []string {
+	t.Helper()
+	js, _ := filepath.Glob(filepath.Join(dir, host, "toy.journal-*.json.gz"))
+	return js
+}
+
+// TestJournalEntriesRestoreWhatChanged: after the whole file, what changes
+// (buckets that close, a late sample correcting a closed bucket, a new key)
+// is appended as journal entries; loading the file and its journal gives
+// back every period as it was; writing the whole file again removes the
+// journal.
+func TestJournalEntriesRestoreWhatChanged(t *testing.T) {
+	dir := t.TempDir()
+	p := pipeline.New([]aggregators.Kind{toy}, nil, nil, quiet)
+	for ts := int64(3000); ts < 3010; ts++ {
+		feed(t, p, "h1", ts, float64(ts%7), "")
+	}
+	// Interval 1 s: an entry every second, the whole file every 2 entries.
+	s := &persistence.Snapshotter{Dir: dir, Interval: time.Second, Source: p, Log: quiet}
+	if err := s.SnapshotAll(); err != nil {
+		t.Fatal(err)
+	}
+	if js := journalFiles(t, dir, "h1"); len(js) != 0 {
+		t.Fatalf("journals after the first write: %v", js)
+	}
+	feed(t, p, "h1", 3010, 50, `,"fan":{"rpm":1200}`) // a new key: the layout grows
+	feed(t, p, "h1", 3011, 60, "")
+	feed(t, p, "h1", 3001, 99, "") // late: corrects a closed 5m bucket
+	if err := s.SnapshotAll(); err != nil {
+		t.Fatal(err)
+	}
+	js := journalFiles(t, dir, "h1")
+	if len(js) != 1 || s.Stats().JournalEntries != 1 {
+		t.Fatalf("journals %v, stats %+v", js, s.Stats())
+	}
+	q, st := reload(t, dir, "h1", nil)
+	if got, want := dump(q, "h1"), dump(p, "h1"); got != want || st.Journal != 1 {
+		t.Fatalf("file and journal (%d entries):\n%s\nbefore:\n%s", st.Journal, got, want)
+	}
+	if l := q.Latest("h1", "toy"); l == nil || l.Time != 3011 {
+		t.Fatalf("last sample %+v", l)
+	}
+	feed(t, p, "h1", 3014, 70, "")
+	if err := s.SnapshotAll(); err != nil { // the second entry
+		t.Fatal(err)
+	}
+	feed(t, p, "h1", 3017, 80, "")
+	if err := s.SnapshotAll(); err != nil { // two entries: the whole file again
+		t.Fatal(err)
+	}
+	if js := journalFiles(t, dir, "h1"); len(js) != 0 {
+		t.Fatalf("journals left after the whole file was written again: %v", js)
+	}
+	if q, _ := reload(t, dir, "h1", nil); dump(q, "h1") != dump(p, "h1") {
+		t.Fatalf("after the whole file:\n%s\nbefore:\n%s", dump(q, "h1"), dump(p, "h1"))
+	}
+}
+
+// TestJournalTornEndAndStaleEntries: an entry torn by a crash ends the
+// journal (the entries before it are used, one line says so); entries older
+// than the file (a crash between writing the file and removing the journal)
+// are not applied over it.
+func TestJournalTornEndAndStaleEntries(t *testing.T) {
+	dir := t.TempDir()
+	p := pipeline.New([]aggregators.Kind{toy}, nil, nil, quiet)
+	for ts := int64(3000); ts < 3006; ts++ {
+		feed(t, p, "h1", ts, float64(ts%5), "")
+	}
+	s := &persistence.Snapshotter{Dir: dir, Interval: 10 * time.Second, Source: p, Log: quiet}
+	_ = s.SnapshotAll()
+	feed(t, p, "h1", 3006, 40, "")
+	_ = s.SnapshotAll()
+	withOne := dump(p, "h1")
+	js := journalFiles(t, dir, "h1")
+	if len(js) != 1 {
+		t.Fatalf("journals %v", js)
+	}
+	f, err := os.OpenFile(js[0], os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = f.Write([]byte{0x1f, 0x8b, 8, 0, 0, 0}) // a second entry, cut short
+	_ = f.Close()
+	var logs bustest.Writer
+	q, st := reload(t, dir, "h1", &logs)
+	if dump(q, "h1") != withOne || st.Journal != 1 || strings.Count(logs.String(), "journal ends with an unreadable entry") != 1 {
+		t.Fatalf("with a torn end: %d entries\n%s\nwant\n%s\nlogs:\n%s", st.Journal, dump(q, "h1"), withOne, logs.String())
+	}
+
+	// The journal of an earlier state, left beside a newer file.
+	old, _ := os.ReadFile(js[0])
+	feed(t, p, "h1", 3009, 10, "")
+	s2 := &persistence.Snapshotter{Dir: dir, Interval: 10 * time.Second, Source: p, Log: quiet} // never wrote: the whole file
+	if err := s2.SnapshotAll(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(js[0], old, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if q, st := reload(t, dir, "h1", nil); dump(q, "h1") != dump(p, "h1") || st.Journal != 0 {
+		t.Fatalf("a stale journal was applied (%d entries):\n%s\nwant\n%s", st.Journal, dump(q, "h1"), dump(p, "h1"))
+	}
+}
