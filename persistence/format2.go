@@ -54,6 +54,12 @@ func EncodeV2(dst []byte, host, kind string, l *aggregators.Layout, views map[st
 	return encodeDoc(dst, host, kind, l, lists, last, saved, false)
 }
 
+// EncodeEntry renders a journal entry: the buckets of each period that
+// changed since the state written before it (see View.Since).
+func EncodeEntry(dst []byte, host, kind string, l *aggregators.Layout, lists map[string][]*aggregators.Bucket, last *aggregators.Latest, saved time.Time) []byte {
+	return encodeDoc(dst, host, kind, l, lists, last, saved, true)
+}
+
 // encodeDoc renders a format 2 document of the given buckets per period. A
 // partial one (a journal entry) holds only what changed since the state
 // written before it, and says so.

@@ -550,7 +550,7 @@ func (s *Snapshotter) write(dir *Dir, todo []*series, began time.Time, batch boo
 				if se.full {
 					raw = EncodeV2(raw[:0], se.host, se.kind, se.layout, se.views, se.last, began)
 				} else {
-					raw = encodeDoc(raw[:0], se.host, se.kind, se.layout, se.changes(), se.last, began, true)
+					raw = EncodeEntry(raw[:0], se.host, se.kind, se.layout, se.changes(), se.last, began)
 				}
 				gz.Reset()
 				r := writeResult{se: se}

@@ -85,16 +85,54 @@ func BenchmarkHeapPerHost(b *testing.B) {
 	}
 }
 
-// BenchmarkSnapshotFile encodes and compresses the state file of one
-// realistic host with every ring full (three samples per bucket): what every
-// host costs once per --snapshot-interval.
+// BenchmarkJournalEntry encodes and compresses the journal entry of one
+// realistic host with every ring full, 30 s of 1 Hz samples after its last
+// write: what every host costs once per journal cadence (30 s at the
+// default --snapshot-interval), where the whole file (BenchmarkSnapshotFile)
+// is written once every two intervals.
 //
-//	go test -run '^$' -bench SnapshotFile ./cmd/ringwatch/
-func BenchmarkSnapshotFile(b *testing.B) {
-	fixed, _ := parseShape("8,4,3,6")
+//	go test -run '^$' -bench 'SnapshotFile|JournalEntry' ./cmd/ringwatch/
+func BenchmarkJournalEntry(b *testing.B) {
+	p, now := fullHost(b)
+	prev := map[string][]*aggregators.Bucket{}
+	for _, per := range aggregators.Periods {
+		prev[per.Name] = p.View(per, "snap-00001", "system_info").Closed
+	}
+	h := newSimHost(0, "snap", mustShape("8,4,3,6"), 1)
+	var buf []byte
+	for ts := now.Unix(); ts < now.Unix()+30; ts++ {
+		buf = h.appendSample(buf[:0], ts)
+		if err := p.IngestNow(h.subject, buf, bus.Header{}, time.Unix(ts, 0)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	lists := map[string][]*aggregators.Bucket{}
+	var layout *aggregators.Layout
+	for _, per := range aggregators.Periods {
+		v := p.View(per, "snap-00001", "system_info")
+		lists[per.Name], layout = v.Since(prev[per.Name]), v.Layout
+	}
+	last := p.Latest("snap-00001", "system_info")
+	var entry []byte
+	var gz bytes.Buffer
+	for b.Loop() {
+		entry = persistence.EncodeEntry(entry[:0], "snap-00001", "system_info", layout, lists, last, now)
+		gz.Reset()
+		if err := persistence.Gzip(&gz, entry); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(lists["5m"])), "5m-buckets")
+	b.ReportMetric(float64(len(entry))/1024, "json-KB")
+	b.ReportMetric(float64(gz.Len())/1024, "entry-KB")
+}
+
+// fullHost is a pipeline holding one realistic host, snap-00001, with every
+// ring full (three samples per bucket), and the time of its last sample.
+func fullHost(b *testing.B) (*pipeline.Pipeline, time.Time) {
 	p := pipeline.New([]aggregators.Kind{systeminfo.Kind()}, nil, nil, bustest.Quiet())
 	now := time.Now()
-	h := newSimHost(0, "snap", fixed, 1) // snap-00001
+	h := newSimHost(0, "snap", mustShape("8,4,3,6"), 1) // snap-00001
 	var buf []byte
 	for _, ts := range backfillTimes(now.Unix() - 1) {
 		buf = h.appendSample(buf[:0], ts)
@@ -102,6 +140,24 @@ func BenchmarkSnapshotFile(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	return p, now
+}
+
+func mustShape(s string) *shape {
+	sh, err := parseShape(s)
+	if err != nil {
+		panic(err)
+	}
+	return sh
+}
+
+// BenchmarkSnapshotFile encodes and compresses the state file of one
+// realistic host with every ring full (three samples per bucket): what every
+// host costs once per --snapshot-interval.
+//
+//	go test -run '^$' -bench SnapshotFile ./cmd/ringwatch/
+func BenchmarkSnapshotFile(b *testing.B) {
+	p, now := fullHost(b)
 	views := map[string]*aggregators.View{}
 	for _, per := range aggregators.Periods {
 		views[per.Name] = p.View(per, "snap-00001", "system_info")
