@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 )
 
 // Options configure the embedded server.
@@ -24,12 +25,27 @@ type Options struct {
 	Log *slog.Logger
 	// Debug forwards the server's debug and trace lines.
 	Debug bool
+	// Secure makes every client authenticate: the identities below over
+	// TCP, the hub's own connections in-process with an identity of their
+	// own. Without it the bus is open to whoever reaches Addr.
+	Secure     bool
+	Identities []Identity
+	// TLS, when its Cert is set, makes the TCP listener TLS-only; with a CA,
+	// clients must also present a certificate it signed.
+	TLS TLSFiles
 }
+
+// TLSFiles are PEM files: a certificate and its key, and a CA.
+type TLSFiles struct{ Cert, Key, CA string }
 
 // Server is the embedded NATS server.
 type Server struct {
 	ns  *server.Server
 	log *slog.Logger
+
+	sopts    *server.Options // as started, for reloads
+	internal nkeys.KeyPair   // the hub's in-process identity, when Secure
+	reloadMu sync.Mutex
 
 	mu    sync.Mutex
 	conns map[*Conn]struct{} // in-process connections, closed before the server stops
@@ -64,6 +80,28 @@ func Start(opts Options) (*Server, error) {
 		}
 		sopts.Host, sopts.Port = host, p
 	}
+	if opts.TLS.Cert != "" {
+		tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: opts.TLS.Cert, KeyFile: opts.TLS.Key, CaFile: opts.TLS.CA, Verify: opts.TLS.CA != ""})
+		if err != nil {
+			return nil, fmt.Errorf("bus: tls: %w", err)
+		}
+		sopts.TLSConfig, sopts.TLS, sopts.TLSVerify = tc, true, opts.TLS.CA != ""
+		sopts.TLSTimeout = 2
+	} else if opts.TLS.Key != "" || opts.TLS.CA != "" {
+		return nil, errors.New("bus: tls: a key or CA without a certificate")
+	}
+	var internal nkeys.KeyPair
+	if opts.Secure {
+		if err := ValidateIdentities(opts.Identities); err != nil {
+			return nil, fmt.Errorf("bus: %w", err)
+		}
+		var err error
+		if internal, err = nkeys.CreateUser(); err != nil {
+			return nil, fmt.Errorf("bus: %w", err)
+		}
+		pub, _ := internal.PublicKey()
+		applyAuth(sopts, opts.Identities, pub)
+	}
 	ns, err := server.NewServer(sopts)
 	if err != nil {
 		return nil, fmt.Errorf("bus: %w", err)
@@ -74,7 +112,32 @@ func Start(opts Options) (*Server, error) {
 		ns.Shutdown()
 		return nil, errors.New("bus: nats server not ready within 10s (is the address in use?)")
 	}
-	return &Server{ns: ns, log: log}, nil
+	return &Server{ns: ns, log: log, sopts: sopts, internal: internal}, nil
+}
+
+// Secure says whether the server requires authentication.
+func (s *Server) Secure() bool { return s.internal != nil }
+
+// SetIdentities replaces the identities a secure server admits, without
+// dropping the connections of those that stay; a client whose identity
+// went or changed is disconnected.
+func (s *Server) SetIdentities(ids []Identity) error {
+	if s.internal == nil {
+		return errors.New("bus: the server was started without authentication")
+	}
+	if err := ValidateIdentities(ids); err != nil {
+		return fmt.Errorf("bus: %w", err)
+	}
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	o := s.sopts.Clone()
+	pub, _ := s.internal.PublicKey()
+	applyAuth(o, ids, pub)
+	if err := s.ns.ReloadOptions(o); err != nil {
+		return fmt.Errorf("bus: reload: %w", err)
+	}
+	s.sopts = o
+	return nil
 }
 
 // Addr is the TCP address clients can dial, or "" when in-process only.
@@ -114,6 +177,10 @@ func (s *Server) ConnectWith(name string, o ConnOptions) (*Conn, error) {
 			}
 			handler(nc, sub, err)
 		})}
+	if s.internal != nil {
+		pub, _ := s.internal.PublicKey()
+		opts = append(opts, nats.Nkey(pub, s.internal.Sign))
+	}
 	if o.OnLost != nil {
 		opts = append(opts, nats.NoReconnect(), nats.ClosedHandler(func(*nats.Conn) {
 			if !c.closing.Load() {
@@ -185,24 +252,6 @@ func (s *Server) Run(ctx context.Context) error {
 	<-ctx.Done()
 	s.Shutdown()
 	return nil
-}
-
-// Dial connects to a remote hub's bus (an agent's connection). It keeps trying
-// forever and buffers publishes while disconnected.
-func Dial(urls, name string, log *slog.Logger) (*Conn, error) {
-	nc, err := nats.Connect(urls, nats.Name(name), nats.MaxReconnects(-1),
-		nats.RetryOnFailedConnect(true), nats.ReconnectWait(time.Second),
-		nats.ErrorHandler(errorHandler(log)),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			if err != nil {
-				log.Warn("bus disconnected", "err", err)
-			}
-		}),
-		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("bus reconnected", "url", nc.ConnectedUrl()) }))
-	if err != nil {
-		return nil, fmt.Errorf("bus: dial %s: %w", urls, err)
-	}
-	return &Conn{nc: nc}, nil
 }
 
 // DialOnce connects to a remote bus for a tool (the load generator): it

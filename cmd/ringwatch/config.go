@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -40,6 +42,15 @@ type Settings struct {
 	PprofAddr        string
 	// Routes are the uptime checks from the config file's routes: key.
 	Routes []uptime.Route
+	// Identities are the agents and readers the config file declares
+	// (agents: and readers:), admitted on --nats-addr.
+	Identities []bus.Identity
+	// NATSInsecure opens --nats-addr to anyone when nobody is declared.
+	NATSInsecure bool
+	NATSTLS      bus.TLSFiles
+	// The agent's credentials, TLS files and outage buffer.
+	Creds  bus.Credentials
+	Buffer time.Duration
 
 	// collectorFailFor is how long a collector must fail every poll before
 	// /healthz reports it (0: the API's default, a minute). Not a flag:
@@ -173,6 +184,18 @@ func options() []option {
 		{"max-hosts", "10000", "the most hosts the hub keeps besides its own; samples of further hosts are dropped and counted", count(1, func(s *Settings) *int { return &s.MaxHosts })},
 		{"host-retention", "720h", "a host silent this long is forgotten, in memory and on disk", dur(time.Minute, func(s *Settings) *time.Duration { return &s.HostRetention })},
 		{"pprof-addr", "", "serve Go's profiles (/debug/pprof/) on this address (empty: off; no token, so keep it on loopback)", str(func(s *Settings) *string { return &s.PprofAddr })},
+		{"nats-insecure", "false", "serve --nats-addr without authentication when no agent or reader is declared (anyone who reaches it can publish as any host)", boolean(func(s *Settings) *bool { return &s.NATSInsecure })},
+		{"nats-tls-cert", "", "PEM certificate: --nats-addr accepts TLS connections only", str(func(s *Settings) *string { return &s.NATSTLS.Cert })},
+		{"nats-tls-key", "", "PEM key of --nats-tls-cert", str(func(s *Settings) *string { return &s.NATSTLS.Key })},
+		{"nats-tls-ca", "", "PEM CA: clients of --nats-addr must present a certificate it signed", str(func(s *Settings) *string { return &s.NATSTLS.CA })},
+		{"nkey-seed", "", "agent: file holding the agent's nkey seed (from ringwatch agent-key)", str(func(s *Settings) *string { return &s.Creds.NkeySeed })},
+		{"user", "", "agent: user name on the hub's bus (with --password-file)", str(func(s *Settings) *string { return &s.Creds.User })},
+		{"password-file", "", "agent: file holding --user's password", str(func(s *Settings) *string { return &s.Creds.PasswordFile })},
+		{"creds", "", "agent: NATS credentials file (JWT and seed, from nsc)", str(func(s *Settings) *string { return &s.Creds.CredsFile })},
+		{"tls-ca", "", "agent: PEM CA that signed the hub's certificate (tls:// URLs)", str(func(s *Settings) *string { return &s.Creds.TLSCA })},
+		{"tls-cert", "", "agent: PEM client certificate, for a hub that requires one", str(func(s *Settings) *string { return &s.Creds.TLSCert })},
+		{"tls-key", "", "agent: PEM key of --tls-cert", str(func(s *Settings) *string { return &s.Creds.TLSKey })},
+		{"buffer", "10m", "agent: how much of its samples it keeps while the hub is unreachable (older ones are dropped and counted)", dur(0, func(s *Settings) *time.Duration { return &s.Buffer })},
 		{"max-sample-bytes", "256KiB", "larger raw samples are dropped and counted (bytes, or with KiB/MiB)", size(1024, 64<<20, func(s *Settings) *int { return &s.MaxSampleBytes })},
 	}
 }
@@ -182,7 +205,7 @@ func envName(flag string) string {
 }
 
 // reservedConfigKeys are config-file keys that are not flags.
-var reservedConfigKeys = map[string]bool{"routes": true}
+var reservedConfigKeys = map[string]bool{"routes": true, "agents": true, "readers": true}
 
 // parseSettings resolves the settings of a subcommand from its arguments, the
 // environment and the config file.
@@ -245,8 +268,60 @@ func parseSettings(cmd string, args []string, getenv func(string) string, stderr
 			return Settings{}, err
 		}
 		s.Routes = routes
+		if s.Identities, err = readIdentities(configPath); err != nil {
+			return Settings{}, err
+		}
 	}
 	return s, nil
+}
+
+// identityEntry is one entry of the config file's agents: or readers:.
+type identityEntry struct {
+	Host         string `yaml:"host"`
+	Name         string `yaml:"name"`
+	Nkey         string `yaml:"nkey"`
+	User         string `yaml:"user"`
+	PasswordHash string `yaml:"password_hash"`
+}
+
+// readIdentities reads the agents: and readers: of a config file: who may
+// speak on --nats-addr. An entry with an unknown key, or one that does not
+// hold together, is an error that names it.
+func readIdentities(path string) ([]bus.Identity, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	var doc struct {
+		Agents  []identityEntry `yaml:"agents"`
+		Readers []identityEntry `yaml:"readers"`
+		Rest    map[string]any  `yaml:",inline"`
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&doc); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("config %s: agents/readers: %w", path, err)
+	}
+	var ids []bus.Identity
+	for i, a := range doc.Agents {
+		if a.Name != "" {
+			return nil, fmt.Errorf("config %s: agents[%d]: an agent has a host, not a name", path, i)
+		}
+		ids = append(ids, bus.Identity{Host: a.Host, Nkey: a.Nkey, User: a.User, PasswordHash: a.PasswordHash})
+	}
+	for i, r := range doc.Readers {
+		if r.Host != "" {
+			return nil, fmt.Errorf("config %s: readers[%d]: a reader has a name, not a host", path, i)
+		}
+		if r.Name == "" {
+			return nil, fmt.Errorf("config %s: readers[%d]: a reader needs a name", path, i)
+		}
+		ids = append(ids, bus.Identity{Reader: r.Name, Nkey: r.Nkey, User: r.User, PasswordHash: r.PasswordHash})
+	}
+	if err := bus.ValidateIdentities(ids); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return ids, nil
 }
 
 // readRoutes reads and validates the routes: of a config file. An invalid

@@ -70,7 +70,8 @@ func startFleetHub(t *testing.T, dir string, extra ...string) *fleetHub {
 	t.Helper()
 	h := &fleetHub{base: "http://" + freePort(t), nats: "nats://" + freePort(t)}
 	args := append([]string{"serve", "--data-dir", dir, "--host", "hub",
-		"--http-addr", strings.TrimPrefix(h.base, "http://"), "--nats-addr", strings.TrimPrefix(h.nats, "nats://")}, extra...)
+		"--http-addr", strings.TrimPrefix(h.base, "http://"), "--nats-addr", strings.TrimPrefix(h.nats, "nats://"),
+		"--nats-insecure"}, extra...) // loadgen speaks for thousands of hosts
 	h.child = startProcess(t, fleetBinary(t), nil, args...)
 	bustest.Eventually(t, time.Minute, func() error {
 		if code, body := httpGet(t, h.base+"/healthz"); code == 0 {

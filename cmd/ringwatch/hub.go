@@ -35,7 +35,12 @@ type hub struct {
 // startHub starts the bus, restores state and starts every actor.
 func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (_ *hub, err error) {
 	h := &hub{settings: s, log: log, kinds: ks}
-	h.bus, err = bus.Start(bus.Options{Addr: s.NATSAddr, Log: log, Debug: s.LogLevel == "debug"})
+	secure, err := busSecurity(s, log)
+	if err != nil {
+		return nil, err
+	}
+	h.bus, err = bus.Start(bus.Options{Addr: s.NATSAddr, Log: log, Debug: s.LogLevel == "debug",
+		Secure: secure, Identities: s.Identities, TLS: s.NATSTLS})
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +50,8 @@ func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (_ *
 		}
 	}()
 	if a := h.bus.Addr(); a != "" {
-		log.Info("nats listening", "addr", a)
+		log.Info("nats listening", "addr", a, "tls", s.NATSTLS.Cert != "", "client_certificates", s.NATSTLS.CA != "",
+			"authentication", secure, "agents", countIdentities(s.Identities, false), "readers", countIdentities(s.Identities, true))
 	}
 	conn := func(name string) *bus.Conn {
 		if err != nil {
@@ -195,4 +201,73 @@ func (h *hub) stop(timeout time.Duration) error {
 		return fmt.Errorf("the final snapshot failed: %s", st.LastError)
 	}
 	return nil
+}
+
+// busSecurity decides whether --nats-addr requires authentication: it does
+// whenever it is set, unless nobody is declared and --nats-insecure says
+// to open it on purpose. Set and nobody declared without it, start-up
+// fails with how to declare an agent.
+func busSecurity(s Settings, log *slog.Logger) (bool, error) {
+	if s.NATSAddr == "" {
+		if len(s.Identities) > 0 {
+			log.Warn("agents or readers are declared but --nats-addr is empty: nobody can reach the bus over TCP")
+		}
+		if s.NATSTLS != (bus.TLSFiles{}) {
+			return false, errors.New("--nats-tls-* needs --nats-addr")
+		}
+		return false, nil
+	}
+	switch {
+	case len(s.Identities) > 0:
+		if s.NATSInsecure {
+			log.Warn("--nats-insecure ignored: agents or readers are declared, so the bus requires authentication")
+		}
+		return true, nil
+	case s.NATSInsecure:
+		log.Warn("--nats-insecure: the bus on --nats-addr is open; anyone who reaches it can publish as any host", "addr", s.NATSAddr)
+		return false, nil
+	default:
+		return false, fmt.Errorf("--nats-addr %s is set but no agent or reader is declared, so anyone who reaches it could publish as any host. "+
+			"Declare each agent in the config file (--config) under agents:, with the entry that `ringwatch agent-key <host>` prints "+
+			"(and readers under readers:, from `ringwatch reader-key <name>`); or give --nats-insecure to run an open bus on purpose", s.NATSAddr)
+	}
+}
+
+func countIdentities(ids []bus.Identity, readers bool) (n int) {
+	for _, id := range ids {
+		if (id.Reader != "") == readers {
+			n++
+		}
+	}
+	return n
+}
+
+// reloadIdentities re-reads the agents and readers of the config file into
+// a secure bus: connections of those that stay are kept, those removed or
+// changed are disconnected. A config that does not hold together keeps the
+// old identities.
+func (h *hub) reloadIdentities() {
+	path := h.settings.ConfigFile
+	if path == "" || h.settings.NATSAddr == "" {
+		return
+	}
+	ids, err := readIdentities(path)
+	if err == nil && len(ids) == 0 && h.bus.Secure() {
+		err = errors.New("no agent or reader left: the bus would admit nobody; remove --nats-addr to close it")
+	}
+	if err != nil {
+		h.log.Error("SIGHUP: agents and readers not reloaded; keeping the old ones", "err", err)
+		return
+	}
+	if !h.bus.Secure() {
+		if len(ids) > 0 {
+			h.log.Error("SIGHUP: agents and readers not reloaded: the bus was started open (--nats-insecure); restart to secure it")
+		}
+		return
+	}
+	if err := h.bus.SetIdentities(ids); err != nil {
+		h.log.Error("SIGHUP: agents and readers not reloaded; keeping the old ones", "err", err)
+		return
+	}
+	h.log.Info("SIGHUP: agents and readers reloaded", "agents", countIdentities(ids, false), "readers", countIdentities(ids, true))
 }

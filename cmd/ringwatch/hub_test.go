@@ -15,12 +15,14 @@ import (
 
 // TestHubEndToEnd is the first experience of a new user, in the real hub
 // and within 5 s: the latest sample is served within 2 s; every period has a
-// point; a NATS client on --nats-addr gets raw samples and a closed 5m
+// point; a NATS client on --nats-addr (a declared reader) gets raw samples and a closed 5m
 // bucket, each with the schema header. The cadence of the buckets over a
 // longer time is TestTenSecondsOfSamples's, on fake time.
 func TestHubEndToEnd(t *testing.T) {
 	s := testSettings(t, t.TempDir())
 	s.NATSAddr = "127.0.0.1:0"
+	seed, reader := nkeyFor(t, t.TempDir(), "test-subscriber")
+	s.Identities = []bus.Identity{{Reader: "test-subscriber", Nkey: reader}}
 	s.PollInterval = 200 * time.Millisecond
 	ks, err := kinds(s)
 	if err != nil {
@@ -30,23 +32,25 @@ func TestHubEndToEnd(t *testing.T) {
 	h, _ := startTestHub(t, s, ks)
 	base := "http://" + h.api.Addr()
 
-	nc, err := nats.Connect("nats://"+h.bus.Addr(), nats.Name("test-subscriber"))
+	nc, err := nats.Connect("nats://"+h.bus.Addr(), nats.Name("test-subscriber"), seedOpt(t, seed))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer nc.Close()
 	var mu sync.Mutex
 	var raw, agg []*nats.Msg
-	if _, err := nc.Subscribe("ringwatch.>", func(m *nats.Msg) {
-		mu.Lock()
-		defer mu.Unlock()
-		if strings.HasPrefix(m.Subject, "ringwatch.raw.") {
-			raw = append(raw, m)
-		} else {
-			agg = append(agg, m)
+	for _, subj := range []string{"ringwatch.raw.>", "ringwatch.agg.>"} { // what a reader may read
+		if _, err := nc.Subscribe(subj, func(m *nats.Msg) {
+			mu.Lock()
+			defer mu.Unlock()
+			if strings.HasPrefix(m.Subject, "ringwatch.raw.") {
+				raw = append(raw, m)
+			} else {
+				agg = append(agg, m)
+			}
+		}); err != nil {
+			t.Fatal(err)
 		}
-	}); err != nil {
-		t.Fatal(err)
 	}
 	_ = nc.Flush()
 

@@ -53,11 +53,15 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 			return 1
 		}
 		return 0
+	case "agent-key", "reader-key":
+		return runKey(cmd, args, stdout, stderr)
+	case "hash-password":
+		return runHashPassword(os.Stdin, stdout, stderr)
 	case "help":
-		fmt.Fprintln(stdout, "usage: ringwatch [serve|agent|loadgen|version] [flags]; ringwatch serve -h lists the flags")
+		fmt.Fprintln(stdout, "usage: ringwatch [serve|agent|loadgen|agent-key|reader-key|hash-password|version] [flags]; ringwatch serve -h lists the flags")
 		return 0
 	default:
-		fmt.Fprintf(stderr, "ringwatch: unknown command %q (want serve, agent, loadgen or version)\n", cmd)
+		fmt.Fprintf(stderr, "ringwatch: unknown command %q (want serve, agent, loadgen, agent-key, reader-key, hash-password or version)\n", cmd)
 		return 2
 	}
 	s, err := parseSettings(cmd, args, getenv, stderr)
@@ -84,8 +88,9 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	return 0
 }
 
-// waitReloading waits for ctx to end, reloading the routes on every SIGHUP.
-func waitReloading(ctx context.Context, s Settings, ks []kind, log *slog.Logger) {
+// waitReloading waits for ctx to end, reloading the routes (and, on a hub,
+// the bus's identities: reload) on every SIGHUP.
+func waitReloading(ctx context.Context, s Settings, ks []kind, log *slog.Logger, reload func()) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -95,6 +100,9 @@ func waitReloading(ctx context.Context, s Settings, ks []kind, log *slog.Logger)
 			return
 		case <-hup:
 			reloadRoutes(s.ConfigFile, ks, log)
+			if reload != nil {
+				reload()
+			}
 		}
 	}
 }
@@ -131,7 +139,7 @@ func runServe(ctx context.Context, s Settings, log *slog.Logger) error {
 		return err
 	}
 	log.Info("ringwatch serving", "version", version, "host", s.Host, "http", s.HTTPAddr, "data", s.DataDir, "routes", len(s.Routes))
-	waitReloading(ctx, s, ks, log)
+	waitReloading(ctx, s, ks, log, h.reloadIdentities)
 	log.Info("shutting down")
 	if err := h.stop(s.ShutdownTimeout); err != nil {
 		return err
@@ -149,7 +157,14 @@ func runAgent(ctx context.Context, s Settings, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	conn, err := bus.Dial(s.Bus, "ringwatch-agent-"+s.Host, log)
+	publishing := 0
+	for _, k := range ks {
+		if k.source != nil {
+			publishing++
+		}
+	}
+	conn, err := bus.DialOutbox(bus.OutboxOptions{URLs: s.Bus, Name: "ringwatch-agent-" + s.Host, Creds: s.Creds,
+		Buffer: max(int(s.Buffer/s.PollInterval), 1) * publishing, Log: log})
 	if err != nil {
 		return err
 	}
@@ -175,10 +190,13 @@ func runAgent(ctx context.Context, s Settings, log *slog.Logger) error {
 		}
 	}
 	log.Info("ringwatch agent publishing", "host", s.Host, "bus", s.Bus, "routes", len(s.Routes))
-	waitReloading(ctx, s, ks, log)
+	waitReloading(ctx, s, ks, log, nil)
 	sctx, cancel := context.WithTimeout(context.Background(), s.ShutdownTimeout)
 	defer cancel()
 	err = sup.Stop(sctx)
 	state.save(log)
+	if ferr := conn.Flush(); ferr != nil {
+		log.Warn("agent stopped before the hub had every sample", "err", ferr)
+	}
 	return err
 }

@@ -172,8 +172,10 @@ func TestAgentResumesRatesAfterARestart(t *testing.T) {
 	hubDir, agentDir := t.TempDir(), t.TempDir()
 	addr, natsAddr := freePort(t), freePort(t)
 	base := "http://" + addr
-	startChild(t, nil, "serve", "--data-dir", hubDir, "--http-addr", addr, "--nats-addr", natsAddr, "--host", "hub")
-	agentArgs := []string{"agent", "--bus", "nats://" + natsAddr, "--host", "edge", "--data-dir", agentDir}
+	seed, public := nkeyFor(t, agentDir, "edge")
+	cfg := hubConfig(t, hubDir, "agents:\n"+agentEntry("edge", public))
+	startChild(t, nil, "serve", "--config", cfg, "--data-dir", hubDir, "--http-addr", addr, "--nats-addr", natsAddr, "--host", "hub")
+	agentArgs := []string{"agent", "--bus", "nats://" + natsAddr, "--host", "edge", "--data-dir", agentDir, "--nkey-seed", seed}
 	env := []string{"HOST_PROC=" + host.proc}
 	latestOf := func() (systeminfo.SystemInfo, error) {
 		var si systeminfo.SystemInfo

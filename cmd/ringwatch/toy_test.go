@@ -53,7 +53,7 @@ var toyKind = aggregators.Kind{
 func TestToyKindGoesThroughEverything(t *testing.T) {
 	dir := t.TempDir()
 	s := testSettings(t, dir)
-	s.NATSAddr = "127.0.0.1:0"
+	s.NATSAddr, s.NATSInsecure = "127.0.0.1:0", true
 	s.PollInterval = 200 * time.Millisecond
 	h, _ := startTestHub(t, s, []kind{{agg: toyKind, source: &toySource{}}})
 	base := "http://" + h.api.Addr()

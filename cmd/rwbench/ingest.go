@@ -107,7 +107,7 @@ func ingestMain(args []string) int {
 	base := ""
 	if !*skipHub {
 		httpAddr, natsAddr := freeAddr(), freeAddr()
-		hubArgs := []string{"--nats-addr", natsAddr, "--snapshot-interval", snapshot.String()}
+		hubArgs := []string{"--nats-addr", natsAddr, "--nats-insecure", "--snapshot-interval", snapshot.String()}
 		if *extra != "" {
 			hubArgs = append(hubArgs, strings.Fields(*extra)...)
 		}

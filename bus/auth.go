@@ -1,0 +1,141 @@
+package bus
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/nats-io/jwt/v2"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nkeys"
+	"golang.org/x/crypto/bcrypt"
+)
+
+// Identity is a client the server admits over TCP: an agent, which may
+// publish its own host's raw samples only, or a reader, which may subscribe
+// to raw and aggregated samples and publish nothing. It proves itself with
+// an nkey (the server keeps only the public key) or a user name and
+// password (the server keeps only its bcrypt hash).
+type Identity struct {
+	// Host is an agent's host name (its subject token); empty for a reader.
+	Host string
+	// Reader names a reader; empty for an agent.
+	Reader string
+	// Nkey is the public user nkey (U...), or empty.
+	Nkey string
+	// User and PasswordHash (bcrypt) are the other way to prove it.
+	User, PasswordHash string
+}
+
+// Name is how logs name the identity: "agent web-01" or "reader grafana".
+func (id Identity) Name() string {
+	if id.Reader != "" {
+		return "reader " + id.Reader
+	}
+	return "agent " + id.Host
+}
+
+// permissions are what the identity may do on the bus.
+func (id Identity) permissions() *server.Permissions {
+	none := &server.SubjectPermission{Deny: []string{">"}}
+	if id.Reader != "" {
+		return &server.Permissions{
+			Publish:   none,
+			Subscribe: &server.SubjectPermission{Allow: []string{RawPrefix + ">", AggPrefix + ">"}},
+		}
+	}
+	return &server.Permissions{
+		Publish:   &server.SubjectPermission{Allow: []string{RawPrefix + Token(id.Host) + ".>"}},
+		Subscribe: none,
+	}
+}
+
+// ValidateIdentities checks a set of identities: each names an agent or a
+// reader, proves itself one way, with a well-formed public nkey or bcrypt
+// hash; no host, reader, nkey or user appears twice.
+func ValidateIdentities(ids []Identity) error {
+	seen := map[string]string{}
+	once := func(what, v string, id Identity) error {
+		if prev, ok := seen[what+"\x00"+v]; ok {
+			return fmt.Errorf("%s: %s %q is already %s's", id.Name(), what, v, prev)
+		}
+		seen[what+"\x00"+v] = id.Name()
+		return nil
+	}
+	for _, id := range ids {
+		switch {
+		case id.Host == "" && id.Reader == "":
+			return errors.New("an agent needs a host (or a reader a name)")
+		case id.Host != "" && id.Reader != "":
+			return fmt.Errorf("host %q and reader %q in one entry: an entry is an agent or a reader", id.Host, id.Reader)
+		}
+		switch {
+		case id.Nkey != "" && (id.User != "" || id.PasswordHash != ""):
+			return fmt.Errorf("%s: an nkey or a user and password hash, not both", id.Name())
+		case id.Nkey != "":
+			if !nkeys.IsValidPublicUserKey(id.Nkey) {
+				return fmt.Errorf("%s: nkey %q is not a public user nkey (U..., 56 characters); `ringwatch agent-key` makes one", id.Name(), id.Nkey)
+			}
+			if err := once("nkey", id.Nkey, id); err != nil {
+				return err
+			}
+		case id.User != "":
+			if _, err := bcrypt.Cost([]byte(id.PasswordHash)); err != nil {
+				return fmt.Errorf("%s: password_hash is not a bcrypt hash ($2a$...); `ringwatch hash-password` makes one", id.Name())
+			}
+			if err := once("user", id.User, id); err != nil {
+				return err
+			}
+		default:
+			return fmt.Errorf("%s: no credential: give an nkey, or a user and password_hash", id.Name())
+		}
+		if id.Host != "" {
+			if err := once("host", Token(id.Host), id); err != nil {
+				return err
+			}
+		} else if err := once("reader", id.Reader, id); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// applyAuth fills the server's users from ids, and the internal identity
+// of the hub's own in-process connections (internal, a public nkey): every
+// right, and only in-process, so that nobody can use it over TCP.
+func applyAuth(o *server.Options, ids []Identity, internal string) {
+	tcp := map[string]struct{}{jwt.ConnectionTypeStandard: {}}
+	o.Nkeys = []*server.NkeyUser{{Nkey: internal, AllowedConnectionTypes: map[string]struct{}{jwt.ConnectionTypeInProcess: {}}}}
+	o.Users = nil
+	for _, id := range ids {
+		if id.Nkey != "" {
+			o.Nkeys = append(o.Nkeys, &server.NkeyUser{Nkey: id.Nkey, Permissions: id.permissions(), AllowedConnectionTypes: tcp})
+		} else {
+			o.Users = append(o.Users, &server.User{Username: id.User, Password: id.PasswordHash, Permissions: id.permissions(), AllowedConnectionTypes: tcp})
+		}
+	}
+}
+
+// NewUserKey makes a user nkey: its seed (secret, for the client) and its
+// public key (for the server's configuration).
+func NewUserKey() (seed, public string, err error) {
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		return "", "", err
+	}
+	s, err := kp.Seed()
+	if err != nil {
+		return "", "", err
+	}
+	p, err := kp.PublicKey()
+	return string(s), p, err
+}
+
+// HashPassword makes the bcrypt hash a user identity's password_hash holds.
+func HashPassword(password string) (string, error) {
+	if strings.TrimSpace(password) == "" {
+		return "", errors.New("empty password")
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
+	return string(h), err
+}

@@ -1,0 +1,363 @@
+package bus
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Credentials are how a client proves itself to a secure hub, and the TLS
+// files it uses for tls:// URLs.
+type Credentials struct {
+	NkeySeed           string // file holding an nkey seed
+	User, PasswordFile string
+	CredsFile          string // NATS credentials file (JWT and seed)
+	TLSCA              string // CA of the hub's certificate
+	TLSCert, TLSKey    string // client certificate, for mutual TLS
+}
+
+// options turns the credentials into nats.go options.
+func (c Credentials) options() ([]nats.Option, error) {
+	var opts []nats.Option
+	ways := 0
+	if c.NkeySeed != "" {
+		ways++
+		o, err := nats.NkeyOptionFromSeed(c.NkeySeed)
+		if err != nil {
+			return nil, fmt.Errorf("nkey seed %s: %w", c.NkeySeed, err)
+		}
+		opts = append(opts, o)
+	}
+	if c.User != "" || c.PasswordFile != "" {
+		ways++
+		if c.User == "" || c.PasswordFile == "" {
+			return nil, errors.New("--user and --password-file go together")
+		}
+		pw, err := os.ReadFile(c.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("password file: %w", err)
+		}
+		opts = append(opts, nats.UserInfo(c.User, strings.TrimRight(string(pw), "\r\n")))
+	}
+	if c.CredsFile != "" {
+		ways++
+		if _, err := os.Stat(c.CredsFile); err != nil {
+			return nil, fmt.Errorf("creds file: %w", err)
+		}
+		opts = append(opts, nats.UserCredentials(c.CredsFile))
+	}
+	if ways > 1 {
+		return nil, errors.New("one credential at a time: --nkey-seed, --user with --password-file, or --creds")
+	}
+	if c.TLSCA != "" {
+		opts = append(opts, nats.RootCAs(c.TLSCA))
+	}
+	if c.TLSCert != "" || c.TLSKey != "" {
+		if c.TLSCert == "" || c.TLSKey == "" {
+			return nil, errors.New("--tls-cert and --tls-key go together")
+		}
+		opts = append(opts, nats.ClientCert(c.TLSCert, c.TLSKey))
+	}
+	return opts, nil
+}
+
+// OutboxOptions configure an agent's connection.
+type OutboxOptions struct {
+	URLs, Name string
+	Creds      Credentials
+	// Buffer is how many samples are kept while the hub is unreachable;
+	// beyond it the oldest are dropped and counted.
+	Buffer int
+	Log    *slog.Logger
+	// PingInterval is how often the connection checks that the hub
+	// answers; two unanswered pings end the connection (default 5 s).
+	PingInterval time.Duration
+}
+
+// Outbox is an agent's connection to the hub. It connects in the
+// background and reconnects for ever with back-off and jitter; while the
+// hub is unreachable, what is published waits in a bounded buffer, the
+// oldest dropped beyond it, and is sent in order once the hub is back. Each
+// outage ends with one log line: how long it lasted, how many samples were
+// buffered and how many dropped.
+type Outbox struct {
+	nc  *nats.Conn
+	log *slog.Logger
+	max int
+
+	mu        sync.Mutex
+	queue     []queued // waiting, oldest first
+	up        bool     // connected, as last reported
+	down      time.Time
+	buffered  uint64 // this outage
+	dropped   uint64 // this outage
+	total     OutboxStats
+	draining  bool
+	closed    bool
+	wake      chan struct{}
+	drainDone chan struct{}
+}
+
+type queued struct {
+	subject string
+	data    []byte
+}
+
+// OutboxStats are an outbox's figures since it was opened.
+type OutboxStats struct {
+	Outages  uint64
+	Buffered uint64 // samples that waited for the hub
+	Dropped  uint64 // samples dropped from a full buffer
+	Waiting  int    // samples waiting now
+}
+
+// DialOutbox opens an agent's connection. It fails only for a bad
+// configuration (an unreadable credential, say), never because the hub
+// cannot be reached.
+func DialOutbox(o OutboxOptions) (*Outbox, error) {
+	log := o.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	b := &Outbox{log: log, max: max(o.Buffer, 1), wake: make(chan struct{}, 1), drainDone: make(chan struct{})}
+	creds, err := o.Creds.options()
+	if err != nil {
+		return nil, fmt.Errorf("bus: %w", err)
+	}
+	ping := o.PingInterval
+	if ping <= 0 {
+		ping = 5 * time.Second
+	}
+	opts := append([]nats.Option{nats.Name(o.Name), nats.MaxReconnects(-1),
+		nats.RetryOnFailedConnect(true), nats.ReconnectBufSize(-1), // the outbox buffers, not nats.go
+		nats.PingInterval(ping), nats.MaxPingsOutstanding(2), nats.Timeout(2 * time.Second),
+		nats.CustomReconnectDelay(backoff),
+		nats.ErrorHandler(errorHandler(log)),
+		nats.ConnectHandler(func(*nats.Conn) { b.connected() }),
+		nats.ReconnectHandler(func(*nats.Conn) { b.connected() }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { b.disconnected(err) }),
+	}, creds...)
+	nc, err := nats.Connect(o.URLs, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("bus: dial %s: %w", o.URLs, err)
+	}
+	b.nc = nc
+	go b.drain()
+	if nc.IsConnected() {
+		b.connected()
+	} else {
+		b.mu.Lock()
+		if !b.up {
+			b.down = time.Now()
+			log.Warn("hub unreachable; buffering samples until it answers", "bus", o.URLs)
+		}
+		b.mu.Unlock()
+	}
+	return b, nil
+}
+
+// backoff is the wait before reconnect attempt n: 250 ms doubling to 10 s,
+// with up to half of it again at random, so that agents that lost the same
+// hub do not all come back at once.
+func backoff(attempts int) time.Duration {
+	d := 250 * time.Millisecond << min(attempts, 6)
+	d = min(d, 10*time.Second)
+	return d + rand.N(d/2+1)
+}
+
+func (b *Outbox) connected() {
+	b.mu.Lock()
+	b.up = true
+	b.mu.Unlock()
+	b.kick()
+}
+
+func (b *Outbox) disconnected(err error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return
+	}
+	b.up = false
+	if b.down.IsZero() {
+		b.down = time.Now()
+		b.log.Warn("hub unreachable; buffering samples until it answers", "err", err)
+	}
+}
+
+func (b *Outbox) kick() {
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Publish sends data on subject with the schema header, or keeps it until
+// the hub is reachable. It does not fail for the hub being away.
+func (b *Outbox) Publish(subject string, data []byte) error {
+	b.mu.Lock()
+	if b.up && len(b.queue) == 0 && !b.draining {
+		b.mu.Unlock()
+		err := b.send(subject, data)
+		if err == nil {
+			return nil
+		}
+		if !away(err) {
+			return err // too large, say: waiting will not help
+		}
+		b.mu.Lock()
+	}
+	defer b.mu.Unlock()
+	if b.closed {
+		return nats.ErrConnectionClosed
+	}
+	b.enqueue(queued{subject, data})
+	b.kick()
+	return nil
+}
+
+// away says whether a publish failed for the hub being unreachable (the
+// connection is reconnecting).
+func away(err error) bool {
+	return errors.Is(err, nats.ErrReconnectBufExceeded) || errors.Is(err, nats.ErrConnectionReconnecting)
+}
+
+// enqueue adds q at the end of the queue, dropping the oldest when full.
+// b.mu is held.
+func (b *Outbox) enqueue(q queued) {
+	if len(b.queue) >= b.max {
+		n := len(b.queue) - b.max + 1
+		clear(b.queue[:n])
+		b.queue = b.queue[n:]
+		b.dropped += uint64(n)
+		b.total.Dropped += uint64(n)
+	}
+	b.queue = append(b.queue, q)
+	b.buffered++
+	b.total.Buffered++
+}
+
+func (b *Outbox) send(subject string, data []byte) error {
+	return b.nc.PublishMsg(&nats.Msg{Subject: subject, Data: data, Header: nats.Header{SchemaHeader: []string{SchemaVersion}}})
+}
+
+// drain sends what waits, in order, whenever the hub is reachable, and
+// logs the end of each outage once everything has been sent.
+func (b *Outbox) drain() {
+	defer close(b.drainDone)
+	for range b.wake {
+		for {
+			b.mu.Lock()
+			if b.closed {
+				b.mu.Unlock()
+				return
+			}
+			if !b.up {
+				b.draining = false
+				b.mu.Unlock()
+				break
+			}
+			if len(b.queue) == 0 {
+				b.draining = false
+				b.endOutage()
+				b.mu.Unlock()
+				break
+			}
+			b.draining = true
+			q := b.queue[0]
+			b.mu.Unlock()
+			if err := b.send(q.subject, q.data); err != nil {
+				b.mu.Lock()
+				b.draining = false
+				if !away(err) { // this one will never go: drop it, go on
+					b.log.Warn("buffered sample not sent", "subject", q.subject, "err", err)
+					b.popFront()
+				} else if !b.nc.IsConnected() {
+					b.up = false // the disconnect handler may not have run yet; connected() wakes us
+					if b.down.IsZero() {
+						b.down = time.Now()
+					}
+				}
+				b.mu.Unlock()
+				continue
+			}
+			b.mu.Lock()
+			b.popFront()
+			b.mu.Unlock()
+		}
+	}
+}
+
+func (b *Outbox) popFront() {
+	if len(b.queue) > 0 {
+		b.queue[0] = queued{}
+		b.queue = b.queue[1:]
+	}
+}
+
+// endOutage logs the outage that just ended, if any. b.mu is held.
+func (b *Outbox) endOutage() {
+	if b.down.IsZero() {
+		return
+	}
+	b.total.Outages++
+	b.log.Info("hub reachable again; outage over", "lasted", time.Since(b.down).Round(time.Millisecond),
+		"buffered", b.buffered, "dropped", b.dropped)
+	b.down, b.buffered, b.dropped = time.Time{}, 0, 0
+}
+
+// Stats reads the outbox's figures.
+func (b *Outbox) Stats() OutboxStats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	st := b.total
+	st.Waiting = len(b.queue)
+	return st
+}
+
+// Flush waits, up to 2 s, until the hub has everything published so far,
+// the buffer included; it returns at once while the hub is unreachable.
+func (b *Outbox) Flush() error {
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		b.mu.Lock()
+		empty, up := len(b.queue) == 0 && !b.draining, b.up
+		b.mu.Unlock()
+		if !up {
+			return fmt.Errorf("bus: hub unreachable, %d samples waiting", b.Stats().Waiting)
+		}
+		if empty {
+			return b.nc.FlushTimeout(max(time.Until(deadline), time.Millisecond))
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("bus: %d samples still waiting for the hub", b.Stats().Waiting)
+		}
+		b.kick()
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// Close closes the connection; what still waits is reported, not sent.
+func (b *Outbox) Close() {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return
+	}
+	b.closed = true
+	waiting := len(b.queue)
+	b.mu.Unlock()
+	b.kick()
+	<-b.drainDone
+	b.nc.Close()
+	if waiting > 0 {
+		b.log.Warn("closing with samples the hub never got", "waiting", waiting)
+	}
+}
