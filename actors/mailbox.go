@@ -1,6 +1,9 @@
 package actors
 
-import "sync/atomic"
+import (
+	"context"
+	"sync/atomic"
+)
 
 // Mailbox is a bounded queue in front of one actor. Offer never blocks: when the
 // mailbox is full the offered message is dropped and counted, so a slow actor
@@ -22,6 +25,24 @@ func (m *Mailbox[T]) Offer(v T) bool {
 	case m.ch <- v:
 		return true
 	default:
+		m.dropped.Add(1)
+		return false
+	}
+}
+
+// Put queues v, waiting for room while ctx lasts; when ctx ends first, v is
+// dropped and counted. For senders that can hold their own source back (a
+// replay, which the stream keeps), where dropping would lose data.
+func (m *Mailbox[T]) Put(ctx context.Context, v T) bool {
+	select {
+	case m.ch <- v:
+		return true
+	default:
+	}
+	select {
+	case m.ch <- v:
+		return true
+	case <-ctx.Done():
 		m.dropped.Add(1)
 		return false
 	}

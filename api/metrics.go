@@ -74,6 +74,9 @@ var (
 	dCollectorErrors   = desc("collector_errors_total", "Polls in which the collector failed and its part of the sample was lost.", "kind", "collector")
 
 	dIngestReceived = desc("ingest_received_total", "Raw messages the ingest actor handled.")
+	dReplayed       = desc("replay_samples_total", "Samples taken from the replay stream at start.")
+	dReplaySkipped  = desc("replay_skipped_total", "Replayed samples the restored state already held.")
+	dReplaying      = desc("replaying", "1 while the hub catches up from the replay stream.")
 	dIngestDropped  = desc("ingest_dropped_total", "Raw messages dropped before any period, by reason.", "reason")
 	dLeavesDropped  = desc("ingest_leaves_dropped_total", "Values left out of samples for a kind's series limit or a type conflict.")
 	dLongLiterals   = desc("ingest_long_strings_total", "String values left out of buckets for their length (they stay in the latest sample).")
@@ -165,6 +168,9 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	if pl := st.Pipeline; pl != nil {
 		counter(dIngestReceived, pl.Received)
+		counter(dReplayed, pl.Replayed)
+		counter(dReplaySkipped, pl.ReplaySkipped)
+		gauge(dReplaying, map[bool]float64{true: 1}[pl.Replaying])
 		counter(dLeavesDropped, pl.LeavesDropped)
 		counter(dLongLiterals, pl.LongLiterals)
 		gauge(dHosts, float64(pl.Hosts))

@@ -45,10 +45,16 @@ func (id Identity) permissions() *server.Permissions {
 		}
 	}
 	return &server.Permissions{
-		Publish:   &server.SubjectPermission{Allow: []string{RawPrefix + Token(id.Host) + ".>"}},
-		Subscribe: none,
+		Publish: &server.SubjectPermission{Allow: []string{RawPrefix + Token(id.Host) + ".>"}},
+		// Its own inbox only: where the replay stream acknowledges what it
+		// stored (an acknowledged agent, see OutboxOptions.Acked).
+		Subscribe: &server.SubjectPermission{Allow: []string{AgentInbox(id.Host) + ".>"}},
 	}
 }
+
+// AgentInbox is the inbox prefix of host's agent: the only subjects it may
+// subscribe to.
+func AgentInbox(host string) string { return "_INBOX_" + Token(host) }
 
 // ValidateIdentities checks a set of identities: each names an agent or a
 // reader, proves itself one way, with a well-formed public nkey or bcrypt

@@ -79,6 +79,12 @@ type OutboxOptions struct {
 	// PingInterval is how often the connection checks that the hub
 	// answers; two unanswered pings end the connection (default 5 s).
 	PingInterval time.Duration
+	// Acked sends each sample as a JetStream publish to the hubs' replay
+	// stream and keeps it until the stream says it stored it; one that is
+	// not acknowledged (a cluster electing the stream's leader, say) is
+	// sent again. Host names the agent, for its inbox (AgentInbox).
+	Acked bool
+	Host  string
 }
 
 // Outbox is an agent's connection to the hub. It connects in the
@@ -89,6 +95,7 @@ type OutboxOptions struct {
 // buffered and how many dropped.
 type Outbox struct {
 	nc  *nats.Conn
+	js  nats.JetStreamContext // when Acked
 	log *slog.Logger
 	max int
 
@@ -99,6 +106,7 @@ type Outbox struct {
 	buffered  uint64 // this outage
 	dropped   uint64 // this outage
 	total     OutboxStats
+	resendAt  time.Time // after an unacknowledged sample, when to try again
 	draining  bool
 	closed    bool
 	wake      chan struct{}
@@ -116,6 +124,7 @@ type OutboxStats struct {
 	Buffered uint64 // samples that waited for the hub
 	Dropped  uint64 // samples dropped from a full buffer
 	Waiting  int    // samples waiting now
+	Resent   uint64 // samples sent again, not acknowledged the first time
 }
 
 // DialOutbox opens an agent's connection. It fails only for a bad
@@ -144,11 +153,22 @@ func DialOutbox(o OutboxOptions) (*Outbox, error) {
 		nats.ReconnectHandler(func(*nats.Conn) { b.connected() }),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { b.disconnected(err) }),
 	}, creds...)
+	if o.Acked {
+		opts = append(opts, nats.CustomInboxPrefix(AgentInbox(o.Host)))
+	}
 	nc, err := nats.Connect(o.URLs, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("bus: dial %s: %w", o.URLs, err)
 	}
 	b.nc = nc
+	if o.Acked {
+		b.js, err = nc.JetStream(nats.PublishAsyncMaxPending(1024), nats.PublishAsyncTimeout(5*time.Second),
+			nats.PublishAsyncErrHandler(func(_ nats.JetStream, m *nats.Msg, _ error) { b.resend(m) }))
+		if err != nil {
+			nc.Close()
+			return nil, fmt.Errorf("bus: %w", err)
+		}
+	}
 	go b.drain()
 	if nc.IsConnected() {
 		b.connected()
@@ -226,7 +246,8 @@ func (b *Outbox) Publish(subject string, data []byte) error {
 // away says whether a publish failed for the hub being unreachable (the
 // connection is reconnecting).
 func away(err error) bool {
-	return errors.Is(err, nats.ErrReconnectBufExceeded) || errors.Is(err, nats.ErrConnectionReconnecting)
+	return errors.Is(err, nats.ErrReconnectBufExceeded) || errors.Is(err, nats.ErrConnectionReconnecting) ||
+		errors.Is(err, nats.ErrTooManyStalledMsgs)
 }
 
 // enqueue adds q at the end of the queue, dropping the oldest when full.
@@ -245,7 +266,31 @@ func (b *Outbox) enqueue(q queued) {
 }
 
 func (b *Outbox) send(subject string, data []byte) error {
-	return b.nc.PublishMsg(&nats.Msg{Subject: subject, Data: data, Header: nats.Header{SchemaHeader: []string{SchemaVersion}}})
+	m := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{SchemaHeader: []string{SchemaVersion}}}
+	if b.js != nil {
+		_, err := b.js.PublishMsgAsync(m)
+		return err
+	}
+	return b.nc.PublishMsg(m)
+}
+
+// resend puts a sample the stream did not acknowledge back at the head of
+// the queue, to be sent again after a short wait.
+func (b *Outbox) resend(m *nats.Msg) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return
+	}
+	if len(b.queue) >= b.max {
+		b.dropped++
+		b.total.Dropped++
+		return
+	}
+	b.queue = append([]queued{{m.Subject, m.Data}}, b.queue...)
+	b.total.Resent++
+	b.resendAt = time.Now().Add(250 * time.Millisecond)
+	time.AfterFunc(300*time.Millisecond, b.kick)
 }
 
 // drain sends what waits, in order, whenever the hub is reachable, and
@@ -267,6 +312,11 @@ func (b *Outbox) drain() {
 			if len(b.queue) == 0 {
 				b.draining = false
 				b.endOutage()
+				b.mu.Unlock()
+				break
+			}
+			if time.Now().Before(b.resendAt) { // resend kicks again
+				b.draining = false
 				b.mu.Unlock()
 				break
 			}
@@ -332,6 +382,14 @@ func (b *Outbox) Flush() error {
 		b.mu.Unlock()
 		if !up {
 			return fmt.Errorf("bus: hub unreachable, %d samples waiting", b.Stats().Waiting)
+		}
+		if empty && b.js != nil {
+			select {
+			case <-b.js.PublishAsyncComplete(): // every sample acknowledged
+				return nil
+			case <-time.After(time.Until(deadline)):
+				return fmt.Errorf("bus: %d samples not acknowledged by the replay stream", b.js.PublishAsyncPending())
+			}
 		}
 		if empty {
 			return b.nc.FlushTimeout(max(time.Until(deadline), time.Millisecond))

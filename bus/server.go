@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,10 +35,33 @@ type Options struct {
 	// TLS, when its Cert is set, makes the TCP listener TLS-only; with a CA,
 	// clients must also present a certificate it signed.
 	TLS TLSFiles
+	// Name is the server's name, unique within a cluster (default
+	// "ringwatch").
+	Name    string
+	Cluster ClusterOptions
+	// Replay, when set, turns on JetStream for the replay stream.
+	Replay *ReplayOptions
 }
 
 // TLSFiles are PEM files: a certificate and its key, and a CA.
 type TLSFiles struct{ Cert, Key, CA string }
+
+// ClusterOptions make the embedded server a node of a NATS cluster.
+type ClusterOptions struct {
+	// Addr is host:port where the node accepts the other nodes' routes;
+	// empty: not clustered.
+	Addr string
+	// Name is the cluster's name, the same on every node.
+	Name string
+	// Routes are the other nodes' Addr, as nats-route://host:port or
+	// host:port.
+	Routes []string
+	// Secret, when set, is what the nodes' routes authenticate with (the
+	// same on every node).
+	Secret string
+}
+
+const routeUser = "ringwatch-route"
 
 // Server is the embedded NATS server.
 type Server struct {
@@ -57,8 +82,12 @@ func Start(opts Options) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	name := opts.Name
+	if name == "" {
+		name = "ringwatch"
+	}
 	sopts := &server.Options{
-		ServerName: "ringwatch",
+		ServerName: name,
 		NoSigs:     true, // the process owns its signals and its shutdown order
 		DontListen: opts.Addr == "",
 		MaxPayload: 1 << 20,
@@ -89,6 +118,13 @@ func Start(opts Options) (*Server, error) {
 		sopts.TLSTimeout = 2
 	} else if opts.TLS.Key != "" || opts.TLS.CA != "" {
 		return nil, errors.New("bus: tls: a key or CA without a certificate")
+	}
+	if err := applyCluster(sopts, opts); err != nil {
+		return nil, err
+	}
+	if r := opts.Replay; r != nil {
+		sopts.JetStream, sopts.StoreDir = true, r.StoreDir
+		sopts.JetStreamMaxStore, sopts.JetStreamMaxMemory = r.MaxBytes, 64<<20
 	}
 	var internal nkeys.KeyPair
 	if opts.Secure {
@@ -298,3 +334,45 @@ func (l *logAdapter) Debugf(f string, a ...any)  { l.log.Debug(fmt.Sprintf(f, a.
 func (l *logAdapter) Tracef(f string, a ...any)  { l.log.Debug(fmt.Sprintf(f, a...), "trace", true) }
 
 var _ server.Logger = (*logAdapter)(nil)
+
+// applyCluster makes the server a cluster node when opts say so.
+func applyCluster(sopts *server.Options, opts Options) error {
+	c := opts.Cluster
+	if c.Addr == "" {
+		return nil
+	}
+	if opts.Addr == "" {
+		return errors.New("bus: a cluster node needs a client address too (nats-server forms no routes without one)")
+	}
+	host, port, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return fmt.Errorf("bus: cluster address %q: %w", c.Addr, err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p <= 0 || p > 65535 {
+		return fmt.Errorf("bus: cluster address %q: bad port", c.Addr)
+	}
+	sopts.Cluster = server.ClusterOpts{Name: c.Name, Host: host, Port: p, ConnectBackoff: true}
+	var routes []string
+	for _, r := range c.Routes {
+		if r = strings.TrimSpace(r); r == "" {
+			continue
+		}
+		if !strings.Contains(r, "://") {
+			r = "nats-route://" + r
+		}
+		u, err := url.Parse(r)
+		if err != nil || u.Host == "" {
+			return fmt.Errorf("bus: route %q: not host:port or nats-route://host:port", r)
+		}
+		if c.Secret != "" {
+			u.User = url.UserPassword(routeUser, c.Secret)
+		}
+		routes = append(routes, u.String())
+	}
+	sopts.Routes = server.RoutesFromStr(strings.Join(routes, ","))
+	if c.Secret != "" {
+		sopts.Cluster.Username, sopts.Cluster.Password = routeUser, c.Secret
+	}
+	return nil
+}

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/ringwatch/ringwatch/actors"
+	"github.com/ringwatch/ringwatch/aggregators"
 	"github.com/ringwatch/ringwatch/bus"
 )
 
@@ -31,9 +33,22 @@ type Ingest struct {
 	queue chan *bus.Msg
 	sub   atomic.Pointer[bus.Subscription]
 
+	// floors are, per series restored, when its state was saved (Unix
+	// nanoseconds; read-only once Run starts).
+	floors map[string]int64
+	// replay, while catching up, delivers the stream's messages up to
+	// replayEnd, the stream's last sequence before the live subscription.
+	replay    chan *bus.Msg
+	replaySub *bus.Subscription
+	replayEnd uint64
+
 	// Counters, for the stats. Each message is counted once it has been
 	// handled: Received, and when it was dropped, the reason's counter.
 	Received, Malformed, UnknownKind, BadSchema, TooLarge, TooManyHosts atomic.Uint64
+	// Replayed counts samples taken from the replay stream; ReplaySkipped
+	// those the restored state already held. Replaying is 1 while it
+	// catches up.
+	Replayed, ReplaySkipped, Replaying atomic.Uint64
 }
 
 // Run subscribes and routes until ctx is done. On the way out it flushes the
@@ -46,12 +61,13 @@ func (in *Ingest) Run(ctx context.Context) error {
 	}
 	ew := actors.NewErrorWindow(in.Log.With("actor", "ingest"), window)
 	defer ew.Flush()
-	sub, err := in.conn.ChanSubscribe(bus.RawPrefix+"*.*", in.queue)
+	sub, err := in.subscribe()
 	if err != nil {
 		return fmt.Errorf("ingest: subscribe: %w", err)
 	}
 	in.sub.Store(sub)
 	defer func() { _ = sub.Unsubscribe() }()
+	defer in.endReplay("stopped")
 	tick := time.NewTicker(window)
 	defer tick.Stop()
 	in.p.Expire(time.Now())
@@ -59,6 +75,8 @@ func (in *Ingest) Run(ctx context.Context) error {
 		select {
 		case m := <-in.queue:
 			in.handle(m, ew)
+		case m := <-in.replay:
+			in.handleReplayed(ctx, m, ew)
 		case now := <-tick.C:
 			ew.Tick(now)
 			in.p.Expire(now)
@@ -74,6 +92,74 @@ func (in *Ingest) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// subscribe takes the live subject. With Replay it first notes the
+// stream's last sequence, then, after subscribing live, replays the stream
+// up to that sequence from when the oldest restored state was saved (every
+// message, when a series was restored without a time or none was): what the
+// stream stored while the hub was down, without what comes live.
+func (in *Ingest) subscribe() (*bus.Subscription, error) {
+	if !in.p.o.Replay {
+		return in.conn.ChanSubscribe(bus.RawPrefix+"*.*", in.queue)
+	}
+	end, err := in.conn.StreamLastSeq()
+	if err != nil {
+		return nil, err
+	}
+	sub, err := in.conn.ChanSubscribe(bus.RawPrefix+"*.*", in.queue)
+	if err != nil || end == 0 {
+		return sub, err
+	}
+	var from time.Time // zero: all the stream keeps
+	if len(in.floors) > 0 && len(in.floors) == in.p.restored {
+		oldest := int64(math.MaxInt64)
+		for _, f := range in.floors {
+			oldest = min(oldest, f)
+		}
+		from = time.Unix(0, oldest)
+	}
+	in.replay, in.replayEnd = make(chan *bus.Msg, IngestQueue), end
+	if in.replaySub, err = in.conn.ReplaySubscribe(bus.RawPrefix+"*.*", from, in.replay); err != nil {
+		_ = sub.Unsubscribe()
+		return nil, err
+	}
+	in.Replaying.Store(1)
+	in.Log.Info("catching up from the replay stream", "from", from, "to_sequence", end)
+	return sub, nil
+}
+
+// handleReplayed routes one replayed message, unless the restored state of
+// its series was saved after the stream stored it; past replayEnd, the live
+// subscription has the rest and the replay ends.
+func (in *Ingest) handleReplayed(ctx context.Context, m *bus.Msg, ew *actors.ErrorWindow) {
+	seq, stored := bus.StreamPosition(m)
+	if seq > in.replayEnd {
+		in.endReplay("caught up")
+		return
+	}
+	in.Replayed.Add(1)
+	if host, kind, ok := bus.ParseRaw(m.Subject); ok && stored.UnixNano() < in.floors[aggregators.SeriesKey(host, kind)] {
+		in.ReplaySkipped.Add(1) // the restored state has it
+	} else if r, err := in.take(m.Subject, m.Data, m.Header); err != nil {
+		ew.Warn("dropped message", err)
+	} else {
+		in.p.shardOf(r.host).In.Put(ctx, r) // the stream holds back what waits
+	}
+	if seq == in.replayEnd {
+		in.endReplay("caught up")
+	}
+}
+
+// endReplay stops the replay, once, and says how it went.
+func (in *Ingest) endReplay(why string) {
+	if in.replaySub == nil {
+		return
+	}
+	_ = in.replaySub.Unsubscribe()
+	in.replaySub, in.replay = nil, nil
+	in.Replaying.Store(0)
+	in.Log.Info("replay over: "+why, "replayed", in.Replayed.Load(), "already_held", in.ReplaySkipped.Load())
 }
 
 // Queue reports the ingest mailbox: messages waiting, its capacity, and how
@@ -93,6 +179,8 @@ var (
 	errTooManyHosts = errors.New("a new host past --max-hosts")
 )
 
+// handle routes one live message to its shard without waiting: a full
+// mailbox drops and counts.
 func (in *Ingest) handle(m *bus.Msg, ew *actors.ErrorWindow) {
 	r, err := in.take(m.Subject, m.Data, m.Header)
 	if err != nil {

@@ -28,6 +28,7 @@ type Pipeline struct {
 	hosts     sync.Map     // host -> *hostEntry
 	nHosts    atomic.Int64 // entries in hosts
 	forgotten atomic.Uint64
+	restored  int // series restored from disk (before Run)
 }
 
 // hostEntry is one host the pipeline keeps.
@@ -55,6 +56,10 @@ type Options struct {
 	// OnForget, when set, is called once for every host forgotten, on the
 	// ingest actor's goroutine.
 	OnForget func(host string, lastSeen time.Time)
+	// Replay makes ingest catch up from the replay stream (bus.ReplayStream)
+	// at start, beside the live subject: what was stored while the hub was
+	// down (see RestoreSaved), up to where the live subscription began.
+	Replay bool
 }
 
 // Defaults of Options.
@@ -301,6 +306,7 @@ func (p *Pipeline) Restore(host, kind string, l *aggregators.Layout, buckets map
 		return
 	}
 	p.shardOf(host).restore(host, kind, l, buckets)
+	p.restored++
 	if last != nil {
 		p.store(&aggregators.Latest{Host: host, Kind: kind, Raw: last, Time: lastTime})
 	}
@@ -316,6 +322,19 @@ func (p *Pipeline) Restore(host, kind string, l *aggregators.Layout, buckets map
 	if he := e.(*hostEntry); seen > he.lastSeen.Load() {
 		he.lastSeen.Store(seen)
 	}
+}
+
+// RestoreSaved records when host's kind's restored state was saved (Unix
+// nanoseconds): the replay skips what the stream stored before, which the
+// hub had when it saved. Call it before Run.
+func (p *Pipeline) RestoreSaved(host, kind string, saved int64) {
+	if saved <= 0 {
+		return
+	}
+	if p.Ingest.floors == nil {
+		p.Ingest.floors = map[string]int64{}
+	}
+	p.Ingest.floors[aggregators.SeriesKey(host, kind)] = saved
 }
 
 // Stats are the pipeline's figures.
@@ -335,6 +354,12 @@ type Stats struct {
 	// length (they stay in the latest sample).
 	LeavesDropped uint64 `json:"leaves_dropped"`
 	LongLiterals  uint64 `json:"long_literals"`
+	// Replayed counts samples taken from the replay stream at start,
+	// ReplaySkipped those the restored state already held; Replaying is
+	// true while the hub catches up.
+	Replayed      uint64 `json:"replayed"`
+	ReplaySkipped uint64 `json:"replay_skipped"`
+	Replaying     bool   `json:"replaying"`
 	// Periods has each period's figures over every shard, finest first.
 	Periods   []PeriodStats         `json:"periods"`
 	Mailboxes []actors.MailboxStats `json:"mailboxes"`
@@ -368,6 +393,7 @@ func (p *Pipeline) Stats() Stats {
 		},
 		Mailboxes: []actors.MailboxStats{q},
 		Hosts:     p.nHosts.Load(), MaxHosts: p.o.MaxHosts, Forgotten: p.forgotten.Load(),
+		Replayed: in.Replayed.Load(), ReplaySkipped: in.ReplaySkipped.Load(), Replaying: in.Replaying.Load() == 1,
 	}
 	for i, per := range aggregators.Periods {
 		ps := PeriodStats{Period: per.Name, Dropped: map[string]uint64{"too_old": 0, "future": 0}}

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -48,9 +49,20 @@ type Settings struct {
 	// NATSInsecure opens --nats-addr to anyone when nobody is declared.
 	NATSInsecure bool
 	NATSTLS      bus.TLSFiles
+	// A NATS cluster: this node's route address, the other nodes', the
+	// cluster's name and the file holding the routes' shared secret.
+	NATSClusterAddr, NATSClusterName, NATSClusterSecretFile string
+	NATSRoutes                                              []string
+	// ReplayWindow is how long the replay stream keeps raw samples (0: no
+	// stream); ReplayMaxBytes bounds it.
+	ReplayWindow   time.Duration
+	ReplayMaxBytes int
 	// The agent's credentials, TLS files and outage buffer.
 	Creds  bus.Credentials
 	Buffer time.Duration
+	// Acks has the agent wait for the replay stream to acknowledge each
+	// sample, sending again what it does not.
+	Acks bool
 
 	// collectorFailFor is how long a collector must fail every poll before
 	// /healthz reports it (0: the API's default, a minute). Not a flag:
@@ -95,8 +107,8 @@ func count(min int, p func(*Settings) *int) func(*Settings, string) error {
 	}
 }
 
-// size parses a byte count: 262144, 256KiB, 1MiB (KB and MB are read as
-// KiB and MiB).
+// size parses a byte count: 262144, 256KiB, 1MiB, 1GiB (KB, MB and GB are
+// read as KiB, MiB and GiB).
 func size(min, max int, p func(*Settings) *int) func(*Settings, string) error {
 	return func(s *Settings, v string) error {
 		mult := 1
@@ -104,7 +116,7 @@ func size(min, max int, p func(*Settings) *int) func(*Settings, string) error {
 		for _, u := range []struct {
 			suffix string
 			mult   int
-		}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"KB", 1 << 10}, {"MB", 1 << 20}, {"B", 1}} {
+		}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30}, {"B", 1}} {
 			if n, ok := strings.CutSuffix(v, u.suffix); ok {
 				num, mult = strings.TrimSpace(n), u.mult
 				break
@@ -112,7 +124,10 @@ func size(min, max int, p func(*Settings) *int) func(*Settings, string) error {
 		}
 		n, err := strconv.Atoi(num)
 		if err != nil || n < 0 {
-			return fmt.Errorf("not a size (like 262144 or 256KiB): %q", v)
+			return fmt.Errorf("not a size (like 262144, 256KiB or 1GiB): %q", v)
+		}
+		if n > math.MaxInt/mult {
+			return fmt.Errorf("%s: too large", v)
 		}
 		n *= mult
 		if n < min || n > max {
@@ -188,6 +203,31 @@ func options() []option {
 		{"nats-tls-cert", "", "PEM certificate: --nats-addr accepts TLS connections only", str(func(s *Settings) *string { return &s.NATSTLS.Cert })},
 		{"nats-tls-key", "", "PEM key of --nats-tls-cert", str(func(s *Settings) *string { return &s.NATSTLS.Key })},
 		{"nats-tls-ca", "", "PEM CA: clients of --nats-addr must present a certificate it signed", str(func(s *Settings) *string { return &s.NATSTLS.CA })},
+		{"nats-cluster-addr", "", "join a NATS cluster: accept the other nodes' routes on this address (needs --nats-addr)", str(func(s *Settings) *string { return &s.NATSClusterAddr })},
+		{"nats-routes", "", "comma-separated route addresses (host:port) of the cluster's other nodes", func(s *Settings, v string) error {
+			s.NATSRoutes = nil
+			for _, r := range strings.Split(v, ",") {
+				if r = strings.TrimSpace(r); r != "" {
+					s.NATSRoutes = append(s.NATSRoutes, r)
+				}
+			}
+			return nil
+		}},
+		{"nats-cluster-name", "ringwatch", "the cluster's name, the same on every node", str(func(s *Settings) *string { return &s.NATSClusterName })},
+		{"nats-cluster-secret-file", "", "file holding the secret the cluster's routes authenticate with, the same on every node", str(func(s *Settings) *string { return &s.NATSClusterSecretFile })},
+		{"replay-window", "auto", "how long the replay stream (JetStream) keeps raw samples for a hub that was down to catch up ('auto': 15m in a cluster, off on a single hub; 0: off)", func(s *Settings, v string) error {
+			if v == "auto" {
+				s.ReplayWindow = -1 // resolved once the cluster flags are known
+				return nil
+			}
+			d, err := time.ParseDuration(v)
+			if err != nil || d < 0 || (d > 0 && d < time.Minute) {
+				return fmt.Errorf("not auto, 0 or a duration of at least 1m: %q", v)
+			}
+			s.ReplayWindow = d
+			return nil
+		}},
+		{"replay-max-bytes", "1GiB", "the most the replay stream keeps on disk, oldest samples dropped first", size(1<<20, 1<<40, func(s *Settings) *int { return &s.ReplayMaxBytes })},
 		{"nkey-seed", "", "agent: file holding the agent's nkey seed (from ringwatch agent-key)", str(func(s *Settings) *string { return &s.Creds.NkeySeed })},
 		{"user", "", "agent: user name on the hub's bus (with --password-file)", str(func(s *Settings) *string { return &s.Creds.User })},
 		{"password-file", "", "agent: file holding --user's password", str(func(s *Settings) *string { return &s.Creds.PasswordFile })},
@@ -195,6 +235,18 @@ func options() []option {
 		{"tls-ca", "", "agent: PEM CA that signed the hub's certificate (tls:// URLs)", str(func(s *Settings) *string { return &s.Creds.TLSCA })},
 		{"tls-cert", "", "agent: PEM client certificate, for a hub that requires one", str(func(s *Settings) *string { return &s.Creds.TLSCert })},
 		{"tls-key", "", "agent: PEM key of --tls-cert", str(func(s *Settings) *string { return &s.Creds.TLSKey })},
+		{"acks", "auto", "agent: have the hubs' replay stream acknowledge each sample, and send again what it does not (auto: when --bus lists more than one hub, a cluster)", func(s *Settings, v string) error {
+			if v == "auto" {
+				s.Acks = strings.Contains(s.Bus, ",") // --bus is set before: options run in order
+				return nil
+			}
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("not auto, true or false: %q", v)
+			}
+			s.Acks = b
+			return nil
+		}},
 		{"buffer", "10m", "agent: how much of its samples it keeps while the hub is unreachable (older ones are dropped and counted)", dur(0, func(s *Settings) *time.Duration { return &s.Buffer })},
 		{"max-sample-bytes", "256KiB", "larger raw samples are dropped and counted (bytes, or with KiB/MiB)", size(1024, 64<<20, func(s *Settings) *int { return &s.MaxSampleBytes })},
 	}
@@ -217,7 +269,12 @@ func parseSettings(cmd string, args []string, getenv func(string) string, stderr
 	for _, o := range opts {
 		v := new(string)
 		vals[o.name] = v
-		fs.StringVar(v, o.name, o.def, o.usage+" (env "+envName(o.name)+")")
+		*v = o.def
+		if o.def == "false" { // a switch: --flag alone means true
+			fs.Var(boolFlag{v}, o.name, o.usage+" (env "+envName(o.name)+")")
+		} else {
+			fs.StringVar(v, o.name, o.def, o.usage+" (env "+envName(o.name)+")")
+		}
 	}
 	if err := fs.Parse(args); err != nil {
 		return Settings{}, err
@@ -262,6 +319,12 @@ func parseSettings(cmd string, args []string, getenv func(string) string, stderr
 		}
 	}
 	s.Host = bus.Token(s.Host)
+	if s.ReplayWindow < 0 {
+		s.ReplayWindow = 0
+		if s.NATSClusterAddr != "" {
+			s.ReplayWindow = 15 * time.Minute
+		}
+	}
 	if configPath != "" {
 		routes, err := readRoutes(configPath)
 		if err != nil {
@@ -380,3 +443,16 @@ func readConfig(path string, opts []option) (map[string]string, error) {
 	}
 	return out, nil
 }
+
+// boolFlag is a switch's flag: --name alone sets "true", --name=false
+// "false"; the value is checked with the rest.
+type boolFlag struct{ v *string }
+
+func (b boolFlag) String() string {
+	if b.v == nil {
+		return ""
+	}
+	return *b.v
+}
+func (b boolFlag) Set(s string) error { *b.v = s; return nil }
+func (b boolFlag) IsBoolFlag() bool   { return true }

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"github.com/ringwatch/ringwatch/actors"
@@ -39,8 +41,12 @@ func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (_ *
 	if err != nil {
 		return nil, err
 	}
-	h.bus, err = bus.Start(bus.Options{Addr: s.NATSAddr, Log: log, Debug: s.LogLevel == "debug",
-		Secure: secure, Identities: s.Identities, TLS: s.NATSTLS})
+	bo := bus.Options{Addr: s.NATSAddr, Log: log, Debug: s.LogLevel == "debug",
+		Secure: secure, Identities: s.Identities, TLS: s.NATSTLS}
+	if err := clusterOptions(s, &bo); err != nil {
+		return nil, err
+	}
+	h.bus, err = bus.Start(bo)
 	if err != nil {
 		return nil, err
 	}
@@ -65,11 +71,22 @@ func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (_ *
 	if err != nil {
 		return nil, err
 	}
+	if s.ReplayWindow > 0 {
+		// A cluster elects its JetStream leader first: allow it the time.
+		sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		err = ingestConn.EnsureStream(sctx, bus.StreamConfig{Window: s.ReplayWindow, MaxBytes: int64(s.ReplayMaxBytes), Replicas: min(3, 1+len(s.NATSRoutes))})
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		log.Info("replay stream ready", "stream", bus.ReplayStream, "window", s.ReplayWindow, "max_bytes", s.ReplayMaxBytes, "replicas", min(3, 1+len(s.NATSRoutes)))
+	}
 	aggKinds := make([]aggregators.Kind, len(ks))
 	for i, k := range ks {
 		aggKinds[i] = k.agg
 	}
 	h.pipeline = pipeline.NewWith(pipeline.Options{MaxHosts: s.MaxHosts, OwnHost: s.Host, MaxSampleBytes: s.MaxSampleBytes, Retention: s.HostRetention,
+		Replay: s.ReplayWindow > 0,
 		OnForget: func(host string, lastSeen time.Time) {
 			log.Info("forgot a host silent for longer than --host-retention", "host", host, "last_seen", lastSeen.UTC().Format(time.RFC3339))
 			h.snap.Forget(host)
@@ -81,6 +98,7 @@ func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (_ *
 	persistence.LoadEach(dir, s.Host, aggKinds, log, func(st *persistence.State) {
 		loaded = append(loaded, persistence.Loaded{Host: st.Host, Kind: st.Kind, Entries: st.Journal})
 		h.pipeline.Restore(st.Host, st.Kind, st.Layout, st.Buckets, st.Last, st.LastTime)
+		h.pipeline.RestoreSaved(st.Host, st.Kind, st.Saved)
 		if st.Host != s.Host || st.Last == nil {
 			return
 		}
@@ -270,4 +288,34 @@ func (h *hub) reloadIdentities() {
 		return
 	}
 	h.log.Info("SIGHUP: agents and readers reloaded", "agents", countIdentities(ids, false), "readers", countIdentities(ids, true))
+}
+
+// clusterOptions fills the bus's cluster and replay options from the
+// settings: a cluster node needs --nats-addr, a name of its own (the
+// host's), and its routes' secret from its file.
+func clusterOptions(s Settings, bo *bus.Options) error {
+	if s.NATSClusterAddr == "" {
+		if len(s.NATSRoutes) > 0 || s.NATSClusterSecretFile != "" {
+			return errors.New("--nats-routes and --nats-cluster-secret-file need --nats-cluster-addr")
+		}
+	} else {
+		if s.NATSAddr == "" {
+			return errors.New("--nats-cluster-addr needs --nats-addr: agents connect to every node")
+		}
+		bo.Name = "ringwatch-" + s.Host
+		bo.Cluster = bus.ClusterOptions{Addr: s.NATSClusterAddr, Name: s.NATSClusterName, Routes: s.NATSRoutes}
+		if s.NATSClusterSecretFile != "" {
+			b, err := os.ReadFile(s.NATSClusterSecretFile)
+			if err != nil {
+				return fmt.Errorf("--nats-cluster-secret-file: %w", err)
+			}
+			if bo.Cluster.Secret = strings.TrimSpace(string(b)); bo.Cluster.Secret == "" {
+				return errors.New("--nats-cluster-secret-file is empty")
+			}
+		}
+	}
+	if s.ReplayWindow > 0 {
+		bo.Replay = &bus.ReplayOptions{StoreDir: filepath.Join(s.DataDir, "jetstream"), MaxBytes: int64(s.ReplayMaxBytes) + 64<<20}
+	}
+	return nil
 }

@@ -164,7 +164,7 @@ func runAgent(ctx context.Context, s Settings, log *slog.Logger) error {
 		}
 	}
 	conn, err := bus.DialOutbox(bus.OutboxOptions{URLs: s.Bus, Name: "ringwatch-agent-" + s.Host, Creds: s.Creds,
-		Buffer: max(int(s.Buffer/s.PollInterval), 1) * publishing, Log: log})
+		Buffer: max(int(s.Buffer/s.PollInterval), 1) * publishing, Log: log, Acked: s.Acks, Host: s.Host})
 	if err != nil {
 		return err
 	}
