@@ -138,6 +138,19 @@ func size(min, max int, p func(*Settings) *int) func(*Settings, string) error {
 	}
 }
 
+// list parses a comma-separated list, leaving out empty items.
+func list(p func(*Settings) *[]string) func(*Settings, string) error {
+	return func(s *Settings, v string) error {
+		*p(s) = nil
+		for _, item := range strings.Split(v, ",") {
+			if item = strings.TrimSpace(item); item != "" {
+				*p(s) = append(*p(s), item)
+			}
+		}
+		return nil
+	}
+}
+
 func boolean(p func(*Settings) *bool) func(*Settings, string) error {
 	return func(s *Settings, v string) error {
 		b, err := strconv.ParseBool(v)
@@ -185,15 +198,7 @@ func options() []option {
 		{"log-level", "info", "debug, info, warn or error", oneOf("debug", "info", "warn", "error")(func(s *Settings) *string { return &s.LogLevel })},
 		{"log-format", "text", "text or json", oneOf("text", "json")(func(s *Settings) *string { return &s.LogFormat })},
 		{"net-exclude", "", "regexp of interfaces left out of network totals besides lo (empty: veth, docker, bridges...; '-': none)", str(func(s *Settings) *string { return &s.NetExclude })},
-		{"allowed-origins", "", "comma-separated Origins allowed to open WebSockets besides the API's own host ('*': any)", func(s *Settings, v string) error {
-			s.AllowedOrigins = nil
-			for _, o := range strings.Split(v, ",") {
-				if o = strings.TrimSpace(o); o != "" {
-					s.AllowedOrigins = append(s.AllowedOrigins, o)
-				}
-			}
-			return nil
-		}},
+		{"allowed-origins", "", "comma-separated Origins allowed to open WebSockets besides the API's own host ('*': any)", list(func(s *Settings) *[]string { return &s.AllowedOrigins })},
 		{"api-token", "", "require Authorization: Bearer <token> (or ?token= on WebSockets) on every route but /healthz", str(func(s *Settings) *string { return &s.APIToken })},
 		{"include-network-fs", "false", "report NFS, CIFS and other network mounts", boolean(func(s *Settings) *bool { return &s.IncludeNetworkFS })},
 		{"max-hosts", "10000", "the most hosts the hub keeps besides its own; samples of further hosts are dropped and counted", count(1, func(s *Settings) *int { return &s.MaxHosts })},
@@ -204,15 +209,7 @@ func options() []option {
 		{"nats-tls-key", "", "PEM key of --nats-tls-cert", str(func(s *Settings) *string { return &s.NATSTLS.Key })},
 		{"nats-tls-ca", "", "PEM CA: clients of --nats-addr must present a certificate it signed", str(func(s *Settings) *string { return &s.NATSTLS.CA })},
 		{"nats-cluster-addr", "", "join a NATS cluster: accept the other nodes' routes on this address (needs --nats-addr)", str(func(s *Settings) *string { return &s.NATSClusterAddr })},
-		{"nats-routes", "", "comma-separated route addresses (host:port) of the cluster's other nodes", func(s *Settings, v string) error {
-			s.NATSRoutes = nil
-			for _, r := range strings.Split(v, ",") {
-				if r = strings.TrimSpace(r); r != "" {
-					s.NATSRoutes = append(s.NATSRoutes, r)
-				}
-			}
-			return nil
-		}},
+		{"nats-routes", "", "comma-separated route addresses (host:port) of the cluster's other nodes", list(func(s *Settings) *[]string { return &s.NATSRoutes })},
 		{"nats-cluster-name", "ringwatch", "the cluster's name, the same on every node", str(func(s *Settings) *string { return &s.NATSClusterName })},
 		{"nats-cluster-secret-file", "", "file holding the secret the cluster's routes authenticate with, the same on every node", str(func(s *Settings) *string { return &s.NATSClusterSecretFile })},
 		{"replay-window", "auto", "how long the replay stream (JetStream) keeps raw samples for a hub that was down to catch up ('auto': 15m in a cluster, off on a single hub; 0: off)", func(s *Settings, v string) error {
