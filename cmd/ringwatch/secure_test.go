@@ -253,6 +253,17 @@ func TestSecureBusTLS(t *testing.T) {
 		}
 		return nil
 	})
+
+	// The agent itself, over mutual TLS, as a user runs it.
+	agent := startChild(t, nil, "agent", "--bus", "tls://"+mutual.natsAddr, "--host", "web-01", "--data-dir", t.TempDir(),
+		"--nkey-seed", seed, "--tls-ca", pki.ca, "--tls-cert", pki.clientCert, "--tls-key", pki.clientKey)
+	bustest.Eventually(t, 10*time.Second, func() error {
+		code, body := httpGet(t, mutual.base+"/api/v1/metrics/system_info?host=web-01")
+		if code != 200 || !strings.Contains(body, `"memory"`) {
+			return fmt.Errorf("the agent's sample over TLS: %d %.100s; agent logs:\n%s", code, body, agent.logs)
+		}
+		return nil
+	})
 }
 
 // TestSIGHUPReloadsIdentities: a new agent is admitted after SIGHUP, a
