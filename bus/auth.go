@@ -21,6 +21,11 @@ type Identity struct {
 	Host string
 	// Reader names a reader; empty for an agent.
 	Reader string
+	// Site names a remote site's leaf node (a NATS server its agents
+	// connect to), which may publish for Hosts only, over the leaf-node
+	// port.
+	Site  string
+	Hosts []string
 	// Nkey is the public user nkey (U...), or empty.
 	Nkey string
 	// User and PasswordHash (bcrypt) are the other way to prove it.
@@ -29,8 +34,11 @@ type Identity struct {
 
 // Name is how logs name the identity: "agent web-01" or "reader grafana".
 func (id Identity) Name() string {
-	if id.Reader != "" {
+	switch {
+	case id.Reader != "":
 		return "reader " + id.Reader
+	case id.Site != "":
+		return "site " + id.Site
 	}
 	return "agent " + id.Host
 }
@@ -38,6 +46,14 @@ func (id Identity) Name() string {
 // permissions are what the identity may do on the bus.
 func (id Identity) permissions() *server.Permissions {
 	none := &server.SubjectPermission{Deny: []string{">"}}
+	if id.Site != "" { // a leaf node's, from its side: what it may send in and take out
+		p := &server.Permissions{Publish: &server.SubjectPermission{}, Subscribe: &server.SubjectPermission{}}
+		for _, h := range id.Hosts {
+			p.Publish.Allow = append(p.Publish.Allow, RawPrefix+Token(h)+".>")
+			p.Subscribe.Allow = append(p.Subscribe.Allow, AgentInbox(h)+".>")
+		}
+		return p
+	}
 	if id.Reader != "" {
 		return &server.Permissions{
 			Publish:   none,
@@ -69,11 +85,21 @@ func ValidateIdentities(ids []Identity) error {
 		return nil
 	}
 	for _, id := range ids {
+		kinds := 0
+		for _, set := range []bool{id.Host != "", id.Reader != "", id.Site != ""} {
+			if set {
+				kinds++
+			}
+		}
 		switch {
-		case id.Host == "" && id.Reader == "":
-			return errors.New("an agent needs a host (or a reader a name)")
-		case id.Host != "" && id.Reader != "":
-			return fmt.Errorf("host %q and reader %q in one entry: an entry is an agent or a reader", id.Host, id.Reader)
+		case kinds == 0:
+			return errors.New("an agent needs a host (a reader or a site a name)")
+		case kinds > 1:
+			return fmt.Errorf("%q, %q, %q: an entry is an agent (host), a reader or a site (name), not several", id.Host, id.Reader, id.Site)
+		case id.Site != "" && len(id.Hosts) == 0:
+			return fmt.Errorf("%s: a site lists the hosts it publishes for (hosts:)", id.Name())
+		case id.Site == "" && len(id.Hosts) > 0:
+			return fmt.Errorf("%s: only a site lists hosts", id.Name())
 		}
 		switch {
 		case id.Nkey != "" && (id.User != "" || id.PasswordHash != ""):
@@ -95,11 +121,21 @@ func ValidateIdentities(ids []Identity) error {
 		default:
 			return fmt.Errorf("%s: no credential: give an nkey, or a user and password_hash", id.Name())
 		}
-		if id.Host != "" {
-			if err := once("host", Token(id.Host), id); err != nil {
-				return err
+		var err error
+		switch {
+		case id.Host != "":
+			err = once("host", Token(id.Host), id)
+		case id.Site != "":
+			err = once("site", id.Site, id)
+			for _, h := range id.Hosts {
+				if err == nil {
+					err = once("host", Token(h), id)
+				}
 			}
-		} else if err := once("reader", id.Reader, id); err != nil {
+		default:
+			err = once("reader", id.Reader, id)
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -110,14 +146,17 @@ func ValidateIdentities(ids []Identity) error {
 // of the hub's own in-process connections (internal, a public nkey): every
 // right, and only in-process, so that nobody can use it over TCP.
 func applyAuth(o *server.Options, ids []Identity, internal string) {
-	tcp := map[string]struct{}{jwt.ConnectionTypeStandard: {}}
 	o.Nkeys = []*server.NkeyUser{{Nkey: internal, AllowedConnectionTypes: map[string]struct{}{jwt.ConnectionTypeInProcess: {}}}}
 	o.Users = nil
 	for _, id := range ids {
+		conn := map[string]struct{}{jwt.ConnectionTypeStandard: {}}
+		if id.Site != "" {
+			conn = map[string]struct{}{jwt.ConnectionTypeLeafnode: {}}
+		}
 		if id.Nkey != "" {
-			o.Nkeys = append(o.Nkeys, &server.NkeyUser{Nkey: id.Nkey, Permissions: id.permissions(), AllowedConnectionTypes: tcp})
+			o.Nkeys = append(o.Nkeys, &server.NkeyUser{Nkey: id.Nkey, Permissions: id.permissions(), AllowedConnectionTypes: conn})
 		} else {
-			o.Users = append(o.Users, &server.User{Username: id.User, Password: id.PasswordHash, Permissions: id.permissions(), AllowedConnectionTypes: tcp})
+			o.Users = append(o.Users, &server.User{Username: id.User, Password: id.PasswordHash, Permissions: id.permissions(), AllowedConnectionTypes: conn})
 		}
 	}
 }

@@ -39,6 +39,9 @@ type Options struct {
 	// "ringwatch").
 	Name    string
 	Cluster ClusterOptions
+	// LeafAddr, when set, is where remote sites' leaf nodes connect (with
+	// a site identity; TLS as the client port's).
+	LeafAddr string
 	// Replay, when set, turns on JetStream for the replay stream.
 	Replay *ReplayOptions
 }
@@ -121,6 +124,17 @@ func Start(opts Options) (*Server, error) {
 	}
 	if err := applyCluster(sopts, opts); err != nil {
 		return nil, err
+	}
+	if opts.LeafAddr != "" {
+		host, port, err := net.SplitHostPort(opts.LeafAddr)
+		p, perr := strconv.Atoi(port)
+		if err != nil || perr != nil || p <= 0 || p > 65535 {
+			return nil, fmt.Errorf("bus: leaf-node address %q: not host:port", opts.LeafAddr)
+		}
+		sopts.LeafNode.Host, sopts.LeafNode.Port = host, p
+		if sopts.TLSConfig != nil {
+			sopts.LeafNode.TLSConfig, sopts.LeafNode.TLSTimeout = sopts.TLSConfig.Clone(), 2
+		}
 	}
 	if r := opts.Replay; r != nil {
 		sopts.JetStream, sopts.StoreDir = true, r.StoreDir

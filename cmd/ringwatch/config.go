@@ -52,7 +52,9 @@ type Settings struct {
 	// A NATS cluster: this node's route address, the other nodes', the
 	// cluster's name and the file holding the routes' shared secret.
 	NATSClusterAddr, NATSClusterName, NATSClusterSecretFile string
-	NATSRoutes                                              []string
+	// NATSLeafAddr is where remote sites' leaf nodes connect.
+	NATSLeafAddr string
+	NATSRoutes   []string
 	// ReplayWindow is how long the replay stream keeps raw samples (0: no
 	// stream); ReplayMaxBytes bounds it.
 	ReplayWindow   time.Duration
@@ -210,6 +212,7 @@ func options() []option {
 		{"nats-tls-ca", "", "PEM CA: clients of --nats-addr must present a certificate it signed", str(func(s *Settings) *string { return &s.NATSTLS.CA })},
 		{"nats-cluster-addr", "", "join a NATS cluster: accept the other nodes' routes on this address (needs --nats-addr)", str(func(s *Settings) *string { return &s.NATSClusterAddr })},
 		{"nats-routes", "", "comma-separated route addresses (host:port) of the cluster's other nodes", list(func(s *Settings) *[]string { return &s.NATSRoutes })},
+		{"nats-leaf-addr", "", "accept remote sites' NATS leaf nodes on this address (declared under sites:; TLS as --nats-addr's)", str(func(s *Settings) *string { return &s.NATSLeafAddr })},
 		{"nats-cluster-name", "ringwatch", "the cluster's name, the same on every node", str(func(s *Settings) *string { return &s.NATSClusterName })},
 		{"nats-cluster-secret-file", "", "file holding the secret the cluster's routes authenticate with, the same on every node", str(func(s *Settings) *string { return &s.NATSClusterSecretFile })},
 		{"replay-window", "auto", "how long the replay stream (JetStream) keeps raw samples for a hub that was down to catch up ('auto': 15m in a cluster, off on a single hub; 0: off)", func(s *Settings, v string) error {
@@ -254,7 +257,7 @@ func envName(flag string) string {
 }
 
 // reservedConfigKeys are config-file keys that are not flags.
-var reservedConfigKeys = map[string]bool{"routes": true, "agents": true, "readers": true}
+var reservedConfigKeys = map[string]bool{"routes": true, "agents": true, "readers": true, "sites": true}
 
 // parseSettings resolves the settings of a subcommand from its arguments, the
 // environment and the config file.
@@ -337,11 +340,12 @@ func parseSettings(cmd string, args []string, getenv func(string) string, stderr
 
 // identityEntry is one entry of the config file's agents: or readers:.
 type identityEntry struct {
-	Host         string `yaml:"host"`
-	Name         string `yaml:"name"`
-	Nkey         string `yaml:"nkey"`
-	User         string `yaml:"user"`
-	PasswordHash string `yaml:"password_hash"`
+	Host         string   `yaml:"host"`
+	Name         string   `yaml:"name"`
+	Hosts        []string `yaml:"hosts"`
+	Nkey         string   `yaml:"nkey"`
+	User         string   `yaml:"user"`
+	PasswordHash string   `yaml:"password_hash"`
 }
 
 // readIdentities reads the agents: and readers: of a config file: who may
@@ -355,6 +359,7 @@ func readIdentities(path string) ([]bus.Identity, error) {
 	var doc struct {
 		Agents  []identityEntry `yaml:"agents"`
 		Readers []identityEntry `yaml:"readers"`
+		Sites   []identityEntry `yaml:"sites"`
 		Rest    map[string]any  `yaml:",inline"`
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -367,7 +372,7 @@ func readIdentities(path string) ([]bus.Identity, error) {
 		if a.Name != "" {
 			return nil, fmt.Errorf("config %s: agents[%d]: an agent has a host, not a name", path, i)
 		}
-		ids = append(ids, bus.Identity{Host: a.Host, Nkey: a.Nkey, User: a.User, PasswordHash: a.PasswordHash})
+		ids = append(ids, bus.Identity{Host: a.Host, Nkey: a.Nkey, User: a.User, PasswordHash: a.PasswordHash, Hosts: a.Hosts})
 	}
 	for i, r := range doc.Readers {
 		if r.Host != "" {
@@ -376,7 +381,13 @@ func readIdentities(path string) ([]bus.Identity, error) {
 		if r.Name == "" {
 			return nil, fmt.Errorf("config %s: readers[%d]: a reader needs a name", path, i)
 		}
-		ids = append(ids, bus.Identity{Reader: r.Name, Nkey: r.Nkey, User: r.User, PasswordHash: r.PasswordHash})
+		ids = append(ids, bus.Identity{Reader: r.Name, Nkey: r.Nkey, User: r.User, PasswordHash: r.PasswordHash, Hosts: r.Hosts})
+	}
+	for i, st := range doc.Sites {
+		if st.Host != "" || st.Name == "" {
+			return nil, fmt.Errorf("config %s: sites[%d]: a site has a name and a list of hosts", path, i)
+		}
+		ids = append(ids, bus.Identity{Site: st.Name, Hosts: st.Hosts, Nkey: st.Nkey, User: st.User, PasswordHash: st.PasswordHash})
 	}
 	if err := bus.ValidateIdentities(ids); err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)

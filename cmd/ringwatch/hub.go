@@ -42,7 +42,7 @@ func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (_ *
 		return nil, err
 	}
 	bo := bus.Options{Addr: s.NATSAddr, Log: log, Debug: s.LogLevel == "debug",
-		Secure: secure, Identities: s.Identities, TLS: s.NATSTLS}
+		Secure: secure, Identities: s.Identities, TLS: s.NATSTLS, LeafAddr: s.NATSLeafAddr}
 	if err := clusterOptions(s, &bo); err != nil {
 		return nil, err
 	}
@@ -226,6 +226,9 @@ func (h *hub) stop(timeout time.Duration) error {
 // to open it on purpose. Set and nobody declared without it, start-up
 // fails with how to declare an agent.
 func busSecurity(s Settings, log *slog.Logger) (bool, error) {
+	if s.NATSLeafAddr != "" && s.NATSAddr == "" {
+		return false, errors.New("--nats-leaf-addr needs --nats-addr")
+	}
 	if s.NATSAddr == "" {
 		if len(s.Identities) > 0 {
 			log.Warn("agents or readers are declared but --nats-addr is empty: nobody can reach the bus over TCP")

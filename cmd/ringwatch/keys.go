@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/ringwatch/ringwatch/bus"
 )
@@ -20,7 +21,7 @@ func runKey(cmd string, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	seedOut := fs.String("seed-out", "", "write the seed to this new file (mode 0600) instead of printing it")
 	what := "host"
-	if cmd == "reader-key" {
+	if cmd != "agent-key" {
 		what = "name"
 	}
 	fs.Usage = func() {
@@ -61,11 +62,15 @@ func runKey(cmd string, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	} else {
-		fmt.Fprintf(stdout, "# the seed: a secret; save it to a file only the %s can read and pass it as --nkey-seed FILE\n%s\n", map[bool]string{true: "reader", false: "agent"}[cmd == "reader-key"], seed)
+		fmt.Fprintf(stdout, "# the seed: a secret; save it to a file only the %s can read and pass it as %s\n%s\n",
+			strings.TrimSuffix(cmd, "-key"), map[bool]string{true: "its leaf remote's nkey", false: "--nkey-seed FILE"}[cmd == "site-key"], seed)
 	}
-	if cmd == "reader-key" {
+	switch cmd {
+	case "reader-key":
 		fmt.Fprintf(stdout, "  # under readers: in the hub's config file\n  - name: %s\n    nkey: %s\n", name, public)
-	} else {
+	case "site-key":
+		fmt.Fprintf(stdout, "  # under sites: in the hub's config file; list the site's hosts\n  - name: %s\n    hosts: []\n    nkey: %s\n", name, public)
+	default:
 		fmt.Fprintf(stdout, "  # under agents: in the hub's config file\n  - host: %s\n    nkey: %s\n", bus.Token(name), public)
 	}
 	return 0

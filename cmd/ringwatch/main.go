@@ -53,15 +53,15 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 			return 1
 		}
 		return 0
-	case "agent-key", "reader-key":
+	case "agent-key", "reader-key", "site-key":
 		return runKey(cmd, args, stdout, stderr)
 	case "hash-password":
 		return runHashPassword(os.Stdin, stdout, stderr)
 	case "help":
-		fmt.Fprintln(stdout, "usage: ringwatch [serve|agent|loadgen|agent-key|reader-key|hash-password|version] [flags]; ringwatch serve -h lists the flags")
+		fmt.Fprintln(stdout, "usage: ringwatch [serve|agent|loadgen|agent-key|reader-key|site-key|hash-password|version] [flags]; ringwatch serve -h lists the flags")
 		return 0
 	default:
-		fmt.Fprintf(stderr, "ringwatch: unknown command %q (want serve, agent, loadgen, agent-key, reader-key, hash-password or version)\n", cmd)
+		fmt.Fprintf(stderr, "ringwatch: unknown command %q (want serve, agent, loadgen, agent-key, reader-key, site-key, hash-password or version)\n", cmd)
 		return 2
 	}
 	s, err := parseSettings(cmd, args, getenv, stderr)
