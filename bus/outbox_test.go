@@ -180,7 +180,9 @@ func TestValidateIdentities(t *testing.T) {
 	}{
 		{[]bus.Identity{{Host: "a", Nkey: pub}, {Reader: "r", User: "u", PasswordHash: hash}}, ""},
 		{[]bus.Identity{{Nkey: pub}}, "needs a host"},
-		{[]bus.Identity{{Host: "a", Reader: "r", Nkey: pub}}, "an agent or a reader"},
+		{[]bus.Identity{{Host: "a", Reader: "r", Nkey: pub}}, "not several"},
+		{[]bus.Identity{{Site: "s", Nkey: pub}}, "lists the hosts"},
+		{[]bus.Identity{{Host: "a", Hosts: []string{"b"}, Nkey: pub}}, "only a site lists hosts"},
 		{[]bus.Identity{{Host: "a"}}, "no credential"},
 		{[]bus.Identity{{Host: "a", Nkey: pub, User: "u"}}, "not both"},
 		{[]bus.Identity{{Host: "a", User: "u", PasswordHash: "plain"}}, "not a bcrypt hash"},
