@@ -640,11 +640,20 @@ func (f *Flattener) number() (float64, error) {
 		return x, nil
 	}
 	x, err := strconv.ParseFloat(unsafe.String(unsafe.SliceData(num), len(num)), 64)
-	if err != nil && !errors.Is(err, strconv.ErrRange) {
+	if errors.Is(err, strconv.ErrRange) {
+		// 1e999: encoding/json refuses it, so a sample holding it must not
+		// become what the API serves.
+		return 0, fmt.Errorf("at byte %d: %s: %w", f.pos, num, ErrOutOfRange)
+	}
+	if err != nil {
 		return 0, f.errorf("bad number")
 	}
 	return x, nil
 }
+
+// ErrOutOfRange is the error of a sample holding a number out of float64's
+// range.
+var ErrOutOfRange = errors.New("number out of float64 range")
 
 var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
 

@@ -341,8 +341,9 @@ func (p *Pipeline) RestoreSaved(host, kind string, saved int64) {
 type Stats struct {
 	// Received counts raw messages handled; Dropped counts those dropped,
 	// by reason: malformed, unknown_kind, bad_schema, too_large (over
-	// MaxSampleBytes), too_many_hosts (a new host past MaxHosts), and
-	// queue_full (the bus dropped it before ingest could take it).
+	// MaxSampleBytes), too_many_hosts (a new host past MaxHosts),
+	// out_of_range (a number beyond float64, like 1e999), and queue_full
+	// (the bus dropped it before ingest could take it).
 	Received uint64            `json:"received"`
 	Dropped  map[string]uint64 `json:"dropped"`
 	// Hosts kept now, their bound, and hosts forgotten after the retention.
@@ -389,7 +390,7 @@ func (p *Pipeline) Stats() Stats {
 		Dropped: map[string]uint64{
 			"malformed": in.Malformed.Load(), "unknown_kind": in.UnknownKind.Load(),
 			"bad_schema": in.BadSchema.Load(), "queue_full": q.Dropped,
-			"too_large": in.TooLarge.Load(), "too_many_hosts": in.TooManyHosts.Load(),
+			"too_large": in.TooLarge.Load(), "too_many_hosts": in.TooManyHosts.Load(), "out_of_range": 0,
 		},
 		Mailboxes: []actors.MailboxStats{q},
 		Hosts:     p.nHosts.Load(), MaxHosts: p.o.MaxHosts, Forgotten: p.forgotten.Load(),
@@ -411,6 +412,7 @@ func (p *Pipeline) Stats() Stats {
 	}
 	for _, s := range p.Shards {
 		st.Dropped["malformed"] += s.Malformed.Load()
+		st.Dropped["out_of_range"] += s.OutOfRange.Load()
 		st.LeavesDropped += s.LeavesDropped.Load()
 		st.LongLiterals += s.LongLiterals.Load()
 		st.Mailboxes = append(st.Mailboxes, s.In.Stats())

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -61,6 +62,9 @@ type Shard struct {
 	// values left out for the kind's series limit or a type conflict;
 	// LongLiterals the strings left out of buckets for their length.
 	Malformed, LeavesDropped, LongLiterals atomic.Uint64
+	// OutOfRange counts samples refused for a number out of float64's range
+	// (1e999), which standard JSON decoders refuse.
+	OutOfRange atomic.Uint64
 }
 
 type periodCounters struct {
@@ -177,7 +181,11 @@ func (s *Shard) Add(m raw, now time.Time) {
 		s.LongLiterals.Add(d)
 	}
 	if err != nil {
-		s.Malformed.Add(1)
+		if errors.Is(err, aggregators.ErrOutOfRange) {
+			s.OutOfRange.Add(1)
+		} else {
+			s.Malformed.Add(1)
+		}
 		if s.ew != nil {
 			s.ew.Warn("dropped message", fmt.Errorf("%s: %w", bus.Raw(m.host, m.kind), err))
 		}
