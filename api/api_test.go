@@ -138,9 +138,9 @@ func TestBadRequestsGetJSONErrors(t *testing.T) {
 		{"GET", "/api/v2/nothing", auth, 404, `Cannot GET /api/v2/nothing`},
 		{"GET", "/api/v1/metrics", auth, 404, `Cannot GET`},
 		{"GET", "/", auth, 404, `Cannot GET /`},
-		{"POST", si, auth, 405, `Method Not Allowed`},
-		{"PUT", "/api/v1/hosts", auth, 405, `Method Not Allowed`},
-		{"DELETE", "/healthz", nil, 405, `Method Not Allowed`},
+		{"POST", si, auth, 405, `POST is not allowed on /api/v1/metrics/system_info: GET only`},
+		{"PUT", "/api/v1/hosts", auth, 405, `PUT is not allowed on /api/v1/hosts: GET only`},
+		{"DELETE", "/healthz", nil, 405, `DELETE is not allowed on /healthz: GET only`},
 		{"GET", "/api/v1/metrics/system_info?period=5m&aggregate=cpu_average&host=" + long[:200], auth, 404, `unknown host`},
 	} {
 		code, hd, body := h.get(c.method, c.path, c.header...)

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 	fws "github.com/gofiber/contrib/websocket"
 	"github.com/gofiber/fiber/v2"
 	fiberrecover "github.com/gofiber/fiber/v2/middleware/recover"
+	"github.com/valyala/fasthttp"
 
 	"github.com/ringwatch/ringwatch/aggregators"
 	"github.com/ringwatch/ringwatch/bus"
@@ -64,6 +66,11 @@ type Config struct {
 	// Token, when set, is required as "Authorization: Bearer <token>" (or
 	// ?token= on WebSocket upgrades) on every route but /healthz.
 	Token string
+	// AllowedHosts are Host names the API answers besides loopback ones
+	// (against DNS rebinding). Listening on a loopback address, only
+	// loopback names and these are answered; on any other address the
+	// Host is checked only when AllowedHosts is set.
+	AllowedHosts []string
 
 	PongWait     time.Duration // close a socket silent this long (default 60 s)
 	PingPeriod   time.Duration // protocol ping interval (default 25 s)
@@ -87,6 +94,7 @@ type Server struct {
 
 	upgradeMetrics, upgradeAll, upgradeStream fiber.Handler
 	stopping                                  atomic.Bool
+	loopback                                  bool // Addr is a loopback address: Host is checked
 	prom                                      *metricsRegistry
 
 	// Counters, for the stats.
@@ -125,6 +133,10 @@ func New(cfg Config) *Server {
 		cfg.CollectorFailFor = time.Minute
 	}
 	s := &Server{cfg: cfg}
+	if host, _, err := net.SplitHostPort(cfg.Addr); err == nil {
+		ip := net.ParseIP(host)
+		s.loopback = strings.EqualFold(host, "localhost") || (ip != nil && ip.IsLoopback())
+	}
 	s.prom = newMetricsRegistry(s)
 	s.app = fiber.New(fiber.Config{
 		DisableStartupMessage: true,
@@ -155,6 +167,24 @@ func New(cfg Config) *Server {
 	}))
 	s.app.Use(s.guard)
 	s.routes()
+	// A method Fiber does not know gets a text/plain 400 from Fiber itself,
+	// before any handler: answer it here, as every other error, in JSON.
+	known := map[string]bool{}
+	for _, m := range fiber.DefaultMethods {
+		known[m] = true
+	}
+	next := s.app.Server().Handler
+	s.app.Server().Handler = func(ctx *fasthttp.RequestCtx) {
+		if known[string(ctx.Method())] {
+			next(ctx)
+			return
+		}
+		body, _ := json.Marshal(Error{Message: statusMessage(fiber.StatusMethodNotAllowed), Error: fmt.Sprintf("method %.32q is not supported", ctx.Method())})
+		ctx.SetStatusCode(fiber.StatusMethodNotAllowed)
+		ctx.SetContentType(fiber.MIMEApplicationJSON)
+		ctx.Response.Header.Set(fiber.HeaderCacheControl, "no-store")
+		ctx.SetBody(body)
+	}
 	return s
 }
 
@@ -231,6 +261,10 @@ func (s *Server) errorHandler(c *fiber.Ctx, err error) error {
 		code = fe.Code
 	}
 	body := Error{Message: statusMessage(code), Error: err.Error()}
+	if code == fiber.StatusMethodNotAllowed {
+		body.Error = fmt.Sprintf("%s is not allowed on %s: GET only", c.Method(), c.Path())
+		c.Set(fiber.HeaderAllow, "GET, HEAD")
+	}
 	if code >= 500 {
 		s.cfg.Log.Error("request failed", "method", c.Method(), "path", c.Path(), "err", err)
 		body.Error = "internal server error" // never leak internals
@@ -255,6 +289,8 @@ func statusMessage(code int) string {
 		return "uri too long"
 	case fiber.StatusRequestHeaderFieldsTooLarge:
 		return "request headers too large"
+	case fiber.StatusMisdirectedRequest:
+		return "misdirected request"
 	}
 	if code >= 500 {
 		return "internal server error"
@@ -270,8 +306,12 @@ func notFound(format string, a ...any) error {
 	return fiber.NewError(fiber.StatusNotFound, fmt.Sprintf(format, a...))
 }
 
-// guard runs before every route: size, token and (for upgrades) origin.
+// guard runs before every route: size, Host, token and (for upgrades)
+// origin.
 func (s *Server) guard(c *fiber.Ctx) error {
+	if !s.hostAllowed(c) {
+		return fiber.NewError(fiber.StatusMisdirectedRequest, fmt.Sprintf("host %q is not served here (a DNS rebinding guard: see --allowed-hosts)", c.Hostname()))
+	}
 	if n := len(c.Request().URI().QueryString()); n > maxQueryString {
 		return fiber.NewError(fiber.StatusRequestURITooLong, fmt.Sprintf("query string of %d bytes is over the %d byte limit", n, maxQueryString))
 	}
@@ -288,12 +328,53 @@ func (s *Server) guard(c *fiber.Ctx) error {
 	return c.Next()
 }
 
+// authorized: "Authorization: Bearer <token>" (the scheme in any case, RFC
+// 9110 section 11.1), or ?token= on a request that a WebSocket route will
+// upgrade (browsers cannot set headers on WebSockets), and nowhere else.
 func (s *Server) authorized(c *fiber.Ctx) bool {
-	got, ok := strings.CutPrefix(c.Get(fiber.HeaderAuthorization), "Bearer ")
-	if !ok && fws.IsWebSocketUpgrade(c) {
+	scheme, got, ok := strings.Cut(strings.TrimSpace(c.Get(fiber.HeaderAuthorization)), " ")
+	ok = ok && strings.EqualFold(scheme, "Bearer")
+	got = strings.TrimSpace(got)
+	if !ok && upgradeRoute(c) {
 		got, ok = c.Query("token"), true
 	}
 	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) == 1
+}
+
+// upgradeRoute says whether c is a WebSocket upgrade on a route that
+// upgrades: the metrics routes and the stream relay.
+func upgradeRoute(c *fiber.Ctx) bool {
+	if c.Method() != fiber.MethodGet || !fws.IsWebSocketUpgrade(c) {
+		return false
+	}
+	p := strings.TrimSuffix(strings.ToLower(c.Path()), "/")
+	return p == "/api/v1/stream" || (strings.HasPrefix(p, "/api/v1/metrics/") && !strings.Contains(strings.TrimPrefix(p, "/api/v1/metrics/"), "/"))
+}
+
+// hostAllowed is the guard against DNS rebinding: a page on a domain that
+// resolves to this machine sends its own name as Host. See
+// Config.AllowedHosts.
+func (s *Server) hostAllowed(c *fiber.Ctx) bool {
+	if !s.loopback && len(s.cfg.AllowedHosts) == 0 {
+		return true
+	}
+	host := c.Hostname()
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	if ip := net.ParseIP(host); ip != nil && (ip.IsLoopback() || !s.loopback) {
+		return true // an address is no rebinding: the attacker's page has a name
+	}
+	for _, h := range s.cfg.AllowedHosts {
+		if strings.EqualFold(h, host) {
+			return true
+		}
+	}
+	return false
 }
 
 // originAllowed: no Origin (not a browser), the request's own host (any
