@@ -36,6 +36,7 @@ type Settings struct {
 	NetExclude       string
 	IncludeNetworkFS bool
 	AllowedOrigins   []string
+	AllowedHosts     []string
 	APIToken         string
 	MaxHosts         int
 	HostRetention    time.Duration
@@ -201,6 +202,7 @@ func options() []option {
 		{"log-format", "text", "text or json", oneOf("text", "json")(func(s *Settings) *string { return &s.LogFormat })},
 		{"net-exclude", "", "regexp of interfaces left out of network totals besides lo (empty: veth, docker, bridges...; '-': none)", str(func(s *Settings) *string { return &s.NetExclude })},
 		{"allowed-origins", "", "comma-separated Origins allowed to open WebSockets besides the API's own host ('*': any)", list(func(s *Settings) *[]string { return &s.AllowedOrigins })},
+		{"allowed-hosts", "", "comma-separated Host names the API answers besides loopback ones (on a loopback --http-addr only loopback names are answered otherwise: a guard against DNS rebinding)", list(func(s *Settings) *[]string { return &s.AllowedHosts })},
 		{"api-token", "", "require Authorization: Bearer <token> (or ?token= on WebSockets) on every route but /healthz", str(func(s *Settings) *string { return &s.APIToken })},
 		{"include-network-fs", "false", "report NFS, CIFS and other network mounts", boolean(func(s *Settings) *bool { return &s.IncludeNetworkFS })},
 		{"max-hosts", "10000", "the most hosts the hub keeps besides its own; samples of further hosts are dropped and counted", count(1, func(s *Settings) *int { return &s.MaxHosts })},
@@ -352,9 +354,9 @@ type identityEntry struct {
 // speak on --nats-addr. An entry with an unknown key, or one that does not
 // hold together, is an error that names it.
 func readIdentities(path string) ([]bus.Identity, error) {
-	data, err := os.ReadFile(path)
+	data, err := readConfigFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, err
 	}
 	var doc struct {
 		Agents  []identityEntry `yaml:"agents"`
@@ -398,9 +400,9 @@ func readIdentities(path string) ([]bus.Identity, error) {
 // readRoutes reads and validates the routes: of a config file. An invalid
 // route is an error that names the route and the field.
 func readRoutes(path string) ([]uptime.Route, error) {
-	data, err := os.ReadFile(path)
+	data, err := readConfigFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, err
 	}
 	var doc struct {
 		Routes []uptime.Route `yaml:"routes"`
@@ -421,9 +423,9 @@ func lookupEnv(getenv func(string) string, name string) (string, bool) {
 }
 
 func readConfig(path string, opts []option) (map[string]string, error) {
-	data, err := os.ReadFile(path)
+	data, err := readConfigFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
+		return nil, err
 	}
 	var raw map[string]any
 	if err := yaml.Unmarshal(data, &raw); err != nil {
@@ -464,3 +466,15 @@ func (b boolFlag) String() string {
 }
 func (b boolFlag) Set(s string) error { *b.v = s; return nil }
 func (b boolFlag) IsBoolFlag() bool   { return true }
+
+// readConfigFile reads a config file and checks its keys (strictConfig).
+func readConfigFile(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if err := strictConfig(path, data); err != nil {
+		return nil, err
+	}
+	return data, nil
+}

@@ -118,7 +118,7 @@ func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (_ *
 	h.sup = actors.NewSupervisor(log, actors.DefaultBackoff)
 	h.api = api.New(api.Config{
 		Addr: s.HTTPAddr, Store: h.pipeline, Bus: h.bus, OwnHost: s.Host, Version: version,
-		PollInterval: s.PollInterval, Log: log, AllowedOrigins: s.AllowedOrigins, Token: s.APIToken,
+		PollInterval: s.PollInterval, Log: log, AllowedOrigins: s.AllowedOrigins, AllowedHosts: s.AllowedHosts, Token: s.APIToken,
 		Stats: h.stats, CollectorFailFor: s.collectorFailFor,
 	})
 
