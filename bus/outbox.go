@@ -320,27 +320,29 @@ func (b *Outbox) drain() {
 				b.mu.Unlock()
 				break
 			}
+			// Taken off the queue before it is sent: a sample the stream did
+			// not acknowledge may be put back at the head meanwhile (resend).
 			b.draining = true
 			q := b.queue[0]
+			b.popFront()
 			b.mu.Unlock()
 			if err := b.send(q.subject, q.data); err != nil {
 				b.mu.Lock()
 				b.draining = false
 				if !away(err) { // this one will never go: drop it, go on
 					b.log.Warn("buffered sample not sent", "subject", q.subject, "err", err)
-					b.popFront()
-				} else if !b.nc.IsConnected() {
-					b.up = false // the disconnect handler may not have run yet; connected() wakes us
-					if b.down.IsZero() {
-						b.down = time.Now()
+				} else {
+					b.queue = append([]queued{q}, b.queue...)
+					if !b.nc.IsConnected() {
+						b.up = false // the disconnect handler may not have run yet; connected() wakes us
+						if b.down.IsZero() {
+							b.down = time.Now()
+						}
 					}
 				}
 				b.mu.Unlock()
 				continue
 			}
-			b.mu.Lock()
-			b.popFront()
-			b.mu.Unlock()
 		}
 	}
 }
