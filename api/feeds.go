@@ -136,10 +136,7 @@ func everyTick(stop <-chan struct{}, interval time.Duration, fn func()) {
 func (s *Server) metricsSocket(c *fiber.Ctx) error {
 	v := queryValues(c)
 	q, err := s.parseQuery(c.Params("kind"), v)
-	var interval time.Duration
-	if err == nil {
-		interval, err = parseInterval(v)
-	}
+	interval := parseInterval(v)
 	c.Locals(localRequest, &socketRequest{q: q, interval: interval, err: err})
 	return s.upgradeMetrics(c)
 }

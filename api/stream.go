@@ -19,17 +19,18 @@ import (
 // its body changed.
 func (s *Server) allSystemInfo(c *fiber.Ctx) error {
 	if !fws.IsWebSocketUpgrade(c) {
-		return badRequest("all_system_info is WebSocket only: connect with ws:// or wss://")
+		// GoDoxy's own body (its message), with the error shape's error.
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		return c.Status(fiber.StatusBadRequest).JSON(Error{Message: "bad request, websocket is required",
+			Error: "all_system_info is WebSocket only: connect with ws:// or wss://"})
 	}
 	v := queryValues(c)
 	req := &socketRequest{}
-	req.interval, req.err = parseInterval(v)
-	if req.err == nil {
-		// Validate once against the own host; each tick re-parses per host.
-		v.Del("host")
-		v.Del("agent_name")
-		_, req.err = s.parseQuery(systemInfo, v)
-	}
+	req.interval = parseInterval(v)
+	// Validate once against the own host; each tick re-parses per host.
+	v.Del("host")
+	v.Del("agent_name")
+	_, req.err = s.parseQuery(systemInfo, v)
 	req.values = v
 	c.Locals(localRequest, req)
 	return s.upgradeAll(c)

@@ -93,7 +93,6 @@ func TestInvalidSocketRequestIsClosedWith1000AndTheReason(t *testing.T) {
 		"/api/v1/metrics/system_info?period=1m&aggregate=cpu_average":                  `invalid period "1m"`,
 		"/api/v1/metrics/system_info?period=5m&aggregate=nope":                         `invalid aggregate "nope"`,
 		"/api/v1/metrics/system_info?host=ghost":                                       `unknown host "ghost"`,
-		"/api/v1/metrics/system_info?interval=fast":                                    `invalid interval "fast"`,
 		"/api/v1/metrics/all_system_info?period=2h":                                    `invalid period "2h"`,
 		"/api/v1/metrics/nosuchkind":                                                   `unknown metrics kind "nosuchkind"`,
 		"/api/v1/metrics/system_info?period=5m&aggregate=cpu_average&limit=-1&offset=": `invalid limit "-1"`,
@@ -507,5 +506,30 @@ func TestAllSystemInfoWithManyHosts(t *testing.T) {
 	}
 	if !strings.Contains(newest["m0499"], fmt.Sprintf(`"timestamp":%d`, ts+3)) {
 		t.Fatalf("m0499's last frame is not its newest sample: %.80s", newest["m0499"])
+	}
+}
+
+// TestGoDoxyWebUIEdges: an interval GoDoxy's web UI may send that cannot
+// be used (abc, 5 without a unit, -5s) means 1 s, as in GoDoxy, instead of
+// a closed socket the UI never retries; all_system_info over plain HTTP
+// answers GoDoxy's own message.
+func TestGoDoxyWebUIEdges(t *testing.T) {
+	h := startHub(t, nil)
+	ts := twoSamples(h) + 1
+	for i, iv := range []string{"abc", "5", "-5s", "48h"} {
+		c := h.mustDial("/api/v1/metrics/system_info?interval=" + iv)
+		if msg, err := read(t, c, 2*time.Second); err != nil || !strings.Contains(msg, `"cpu_average"`) {
+			t.Fatalf("interval=%s: first frame %q %v", iv, msg, err)
+		}
+		h.sample("h1", ts+int64(i)+1, float64(70+i)) // newer than the last: it becomes the latest
+		if msg, err := read(t, c, 3*time.Second); err != nil || !strings.Contains(msg, fmt.Sprintf(`"cpu_average":%d`, 70+i)) {
+			t.Fatalf("interval=%s: no frame at 1 s after a change: %q %v", iv, msg, err)
+		}
+		_ = c.Close()
+	}
+	code, hdr, body := h.get("GET", "/api/v1/metrics/all_system_info")
+	if code != 400 || !strings.HasPrefix(hdr.Get("Content-Type"), "application/json") ||
+		!strings.HasPrefix(body, `{"message":"bad request, websocket is required"`) {
+		t.Fatalf("all_system_info over HTTP: %d %s", code, body)
 	}
 }
