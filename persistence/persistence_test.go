@@ -332,3 +332,41 @@ func TestFormat1FilesLoadAndMigrate(t *testing.T) {
 		t.Fatalf("after migrating:\n%s\nwant\n%s", got, want)
 	}
 }
+
+// TestEmptyAndBrokenGoDoxyFiles: an empty GoDoxy state file is empty, as
+// GoDoxy takes it (not corrupt, not set aside, no error); a broken one is
+// set aside with an error and not reported as imported; a good one is
+// reported with what it held.
+func TestEmptyAndBrokenGoDoxyFiles(t *testing.T) {
+	for _, c := range []struct {
+		name, file, want, not string
+		aside                 bool
+	}{
+		{"empty", "", "GoDoxy state file is empty; nothing to import", "level=ERROR", false},
+		{"blank", " \n", "GoDoxy state file is empty; nothing to import", "level=ERROR", false},
+		{"broken", `{"entries":`, "level=ERROR", "imported GoDoxy state file", true},
+		{"good", `{"entries":{"5m":{"entries":[{"timestamp":3000,"cpu":10}],"interval":3000000000}}}`, "imported GoDoxy state file", "level=ERROR", false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := os.WriteFile(filepath.Join(dir, "toy.json"), []byte(c.file), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var logs bustest.Writer
+			states := persistence.LoadAll(dir, "h1", []aggregators.Kind{toy}, logs.Logger())
+			if !strings.Contains(logs.String(), c.want) || strings.Contains(logs.String(), c.not) {
+				t.Fatalf("logs:\n%s", logs.String())
+			}
+			asides, _ := filepath.Glob(filepath.Join(dir, "toy.json.corrupt-*"))
+			if (len(asides) == 1) != c.aside {
+				t.Fatalf("set aside: %v", asides)
+			}
+			if (c.name == "good") != (len(states) == 1) {
+				t.Fatalf("%d states", len(states))
+			}
+			if c.name == "good" && !strings.Contains(logs.String(), "entries=1") {
+				t.Fatalf("the import line does not say what it held:\n%s", logs.String())
+			}
+		})
+	}
+}

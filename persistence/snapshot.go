@@ -188,9 +188,24 @@ func LoadEach(dir, ownHost string, kinds []aggregators.Kind, log *slog.Logger, u
 		if _, err := d.real(path.Join(ownHost, k.Name+".json")); err == nil {
 			continue
 		}
-		if load(k.Name+".json", ownHost, k, false) {
-			log.Info("imported GoDoxy state file", "file", filepath.Join(dir, k.Name+".json"), "host", ownHost)
+		name := k.Name + ".json"
+		if data, err := d.ReadFile(name, MaxFileSize); err == nil && len(bytes.TrimSpace(data)) == 0 {
+			// GoDoxy starts empty from an empty file; so does ringwatch.
+			log.Info("GoDoxy state file is empty; nothing to import", "file", filepath.Join(dir, name))
+			continue
 		}
+		st, _ := read(name, ownHost, k) // a file that cannot be read is logged (and set aside) there
+		if st == nil {
+			continue
+		}
+		entries := 0
+		for _, bs := range st.Buckets {
+			entries += len(bs)
+		}
+		mu.Lock()
+		use(st)
+		mu.Unlock()
+		log.Info("imported GoDoxy state file", "file", filepath.Join(dir, name), "host", ownHost, "entries", entries, "periods", len(st.Buckets))
 	}
 }
 
