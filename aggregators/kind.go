@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Kind is what the aggregation side knows about one kind of sample.
@@ -25,6 +26,10 @@ type Kind struct {
 	// with top-level "part" and "parts" numbers), joins the newest part of
 	// each index into one sample: the latest sample the API serves.
 	Merge func(parts [][]byte) ([]byte, error)
+	// Empty, when set, is the latest sample the API serves for a known host
+	// that has sent none of this kind yet (else null): uptime's empty
+	// statuses, as GoDoxy answers with no routes.
+	Empty func(now time.Time) []byte
 }
 
 // Mode turns a period's entries, oldest first, into response points. It is a

@@ -156,6 +156,9 @@ func (s *Server) answer(q *query) ([]byte, error) {
 		if l := s.cfg.Store.Latest(q.host, q.kind.Name); l != nil {
 			return l.Body(), nil
 		}
+		if q.kind.Empty != nil {
+			return q.kind.Empty(time.Now()), nil
+		}
 		return nullBody, nil
 	}
 	v := s.cfg.Store.View(*q.period, q.host, q.kind.Name)

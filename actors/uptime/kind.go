@@ -15,9 +15,11 @@
 package uptime
 
 import (
+	"fmt"
 	"math"
 	"sort"
 	"strconv"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -50,6 +52,9 @@ func Kind() aggregators.Kind {
 		// from the periods).
 		MaxSeries: 1 << 16,
 		Merge:     MergeParts,
+		// With no routes nothing is published; GoDoxy's web UI expects
+		// empty statuses, not null.
+		Empty: func(now time.Time) []byte { return fmt.Appendf(nil, `{"statuses":{},"timestamp":%d}`, now.Unix()) },
 	}
 }
 
