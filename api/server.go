@@ -325,6 +325,12 @@ func (s *Server) guard(c *fiber.Ctx) error {
 	if fws.IsWebSocketUpgrade(c) && !s.originAllowed(c) {
 		return fiber.NewError(fiber.StatusForbidden, fmt.Sprintf("origin %q may not open WebSockets here (see --allowed-origins)", c.Get(fiber.HeaderOrigin)))
 	}
+	if p := csrfProtocol(c.Get(fiber.HeaderSecWebSocketProtocol)); p != "" && upgradeRoute(c) {
+		// The upgrader answers with this header's value (no Subprotocols
+		// are configured); a browser fails a handshake that asked for a
+		// subprotocol and got none.
+		c.Set(fiber.HeaderSecWebSocketProtocol, p)
+	}
 	return c.Next()
 }
 
@@ -339,6 +345,17 @@ func (s *Server) authorized(c *fiber.Ctx) bool {
 		got, ok = c.Query("token"), true
 	}
 	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) == 1
+}
+
+// csrfProtocol is the csrf.<token> subprotocol GoDoxy's web UI asks for
+// when it holds a godoxy_csrf cookie, or "".
+func csrfProtocol(requested string) string {
+	for p := range strings.SplitSeq(requested, ",") {
+		if p = strings.TrimSpace(p); strings.HasPrefix(p, "csrf.") && len(p) <= 256 {
+			return p
+		}
+	}
+	return ""
 }
 
 // upgradeRoute says whether c is a WebSocket upgrade on a route that

@@ -511,8 +511,9 @@ func TestAllSystemInfoWithManyHosts(t *testing.T) {
 
 // TestGoDoxyWebUIEdges: an interval GoDoxy's web UI may send that cannot
 // be used (abc, 5 without a unit, -5s) means 1 s, as in GoDoxy, instead of
-// a closed socket the UI never retries; all_system_info over plain HTTP
-// answers GoDoxy's own message.
+// a closed socket the UI never retries; the csrf.<token> subprotocol it asks
+// for is echoed; all_system_info over plain HTTP answers GoDoxy's own
+// message.
 func TestGoDoxyWebUIEdges(t *testing.T) {
 	h := startHub(t, nil)
 	ts := twoSamples(h) + 1
@@ -524,6 +525,21 @@ func TestGoDoxyWebUIEdges(t *testing.T) {
 		h.sample("h1", ts+int64(i)+1, float64(70+i)) // newer than the last: it becomes the latest
 		if msg, err := read(t, c, 3*time.Second); err != nil || !strings.Contains(msg, fmt.Sprintf(`"cpu_average":%d`, 70+i)) {
 			t.Fatalf("interval=%s: no frame at 1 s after a change: %q %v", iv, msg, err)
+		}
+		_ = c.Close()
+	}
+	// The web UI asks for the csrf.<token> subprotocol when it has a
+	// godoxy_csrf cookie; a browser fails a handshake that does not echo it.
+	for _, path := range []string{"/api/v1/metrics/system_info?interval=1s", "/api/v1/metrics/all_system_info?interval=1s", "/api/v1/metrics/uptime?period=1h"} {
+		c, resp, err := h.dial(path, "Sec-WebSocket-Protocol", "csrf.abc123")
+		if err != nil {
+			t.Fatalf("%s with csrf.abc123: %v", path, err)
+		}
+		if got := c.Subprotocol(); got != "csrf.abc123" || resp.Header.Get("Sec-WebSocket-Protocol") != "csrf.abc123" {
+			t.Fatalf("%s: subprotocol %q, want csrf.abc123 echoed", path, got)
+		}
+		if msg, err := read(t, c, 2*time.Second); err != nil || msg == "" {
+			t.Fatalf("%s: first frame %q %v", path, msg, err)
 		}
 		_ = c.Close()
 	}
