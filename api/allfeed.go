@@ -165,7 +165,7 @@ func (f *allFeed) tick() {
 		if sameBody(prev, body) {
 			continue
 		}
-		msg := append(aggregators.AppendString([]byte{'{'}, host), ':')
+		msg := append(aggregators.AppendString([]byte{'{'}, f.s.displayName(host)), ':')
 		msg = append(append(msg, body...), '}')
 		fr, err := newFrame(msg)
 		if err != nil {

@@ -84,6 +84,11 @@ func (s *Server) parseQuery(kindName string, v url.Values) (*query, error) {
 		q.host = v.Get("agent_name")
 	}
 	if q.host == "" {
+		// GoDoxy's web UI names an agent by its address: ringwatch's agent
+		// list gives each host's token as its address.
+		q.host = v.Get("agent_addr")
+	}
+	if q.host == "" {
 		q.host = s.cfg.OwnHost
 	} else {
 		q.host = bus.Token(q.host)

@@ -13,6 +13,7 @@ func (s *Server) routes() {
 	s.app.Get("/metrics", s.metricsText)
 	v1 := s.app.Group("/api/v1")
 	v1.Get("/hosts", s.hosts)
+	v1.Get("/agent/list", s.agentList)
 	v1.Get("/stats", s.statsJSON)
 	v1.Get("/metrics/all_system_info", s.allSystemInfo)
 	v1.Get("/metrics/:kind", s.metrics)
@@ -50,6 +51,29 @@ func (s *Server) hosts(c *fiber.Ctx) error {
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	if out == nil {
 		out = []*Host{}
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(out)
+}
+
+// Agent is one entry of GET /api/v1/agent/list, in GoDoxy's shape: the
+// name the web UI shows and keys live cards by, and the address it passes
+// back as agent_addr (the host's subject token).
+type Agent struct {
+	Name string `json:"name"`
+	Addr string `json:"addr"`
+}
+
+// agentList answers GoDoxy's agent list: every host the hub knows but its
+// own (GoDoxy's main server is not an agent).
+func (s *Server) agentList(c *fiber.Ctx) error {
+	out := []Agent{}
+	seen := map[string]bool{s.cfg.OwnHost: true}
+	for _, l := range s.cfg.Store.AllLatest() {
+		if !seen[l.Host] {
+			seen[l.Host] = true
+			out = append(out, Agent{Name: s.displayName(l.Host), Addr: l.Host})
+		}
 	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.JSON(out)

@@ -33,6 +33,8 @@ type Store interface {
 	View(period aggregators.Period, host, kind string) *aggregators.View
 	// Known reports whether there is anything at all for host.
 	Known(host string) bool
+	// Name is host's display name, as its agent was given it, or host.
+	Name(host string) string
 }
 
 // Dialer opens in-process bus connections: *bus.Server.
@@ -46,8 +48,12 @@ type Config struct {
 	Store Store
 	// Bus opens the stream relay's connections, one per socket, so that a
 	// slow socket costs nobody else; nil disables the relay.
-	Bus          Dialer
-	OwnHost      string        // the host answered when a query names none
+	Bus     Dialer
+	OwnHost string // the host answered when a query names none
+	OwnName string // the own host's display name (--host as given)
+	// GoDoxyNames keys the own host "GoDoxy" where GoDoxy's web UI expects
+	// its main server (all_system_info, the agent list).
+	GoDoxyNames  bool
 	PollInterval time.Duration // a host is online with a sample within 3 of these
 	Log          *slog.Logger
 	Version      string // reported as ringwatch_build_info
@@ -419,3 +425,19 @@ func (s *Server) originAllowed(c *fiber.Ctx) bool {
 
 // The server is an actor (actors.Actor: Run(ctx) error).
 var _ interface{ Run(context.Context) error } = (*Server)(nil)
+
+// displayName is what GoDoxy's web UI knows host by: the name its agent was
+// given ("My NAS"), and for the hub's own host its --host, or "GoDoxy" with
+// GoDoxyNames.
+func (s *Server) displayName(host string) string {
+	if host == s.cfg.OwnHost {
+		if s.cfg.GoDoxyNames {
+			return "GoDoxy"
+		}
+		if s.cfg.OwnName != "" && bus.Token(s.cfg.OwnName) == host {
+			return s.cfg.OwnName
+		}
+		return host
+	}
+	return s.cfg.Store.Name(host)
+}

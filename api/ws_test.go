@@ -13,6 +13,7 @@ import (
 	"github.com/fasthttp/websocket"
 
 	"github.com/ringwatch/ringwatch/api"
+	"github.com/ringwatch/ringwatch/bus"
 )
 
 func TestSocketFirstFrameAtOnceThenOnlyOnChange(t *testing.T) {
@@ -547,5 +548,57 @@ func TestGoDoxyWebUIEdges(t *testing.T) {
 	if code != 400 || !strings.HasPrefix(hdr.Get("Content-Type"), "application/json") ||
 		!strings.HasPrefix(body, `{"message":"bad request, websocket is required"`) {
 		t.Fatalf("all_system_info over HTTP: %d %s", code, body)
+	}
+}
+
+// TestGoDoxyNames: GoDoxy's web UI keys live cards by agent name and the
+// main server as "GoDoxy": all_system_info frames carry each host's name
+// as its agent was given it (the Ringwatch-Name header), and the hub's own
+// host is "GoDoxy" with GoDoxyNames; GET /api/v1/agent/list gives the
+// agents with the address the UI passes back as agent_addr, which resolves
+// to the host, or 404.
+func TestGoDoxyNames(t *testing.T) {
+	h := startHub(t, func(c *api.Config) { c.GoDoxyNames = true })
+	twoSamples(h)
+	now := time.Now().Unix()
+	msg := fmt.Sprintf(`{"timestamp":%d,"cpu_average":5,"memory":{"used":1},"disks":{},"sensors":[]}`, now)
+	if err := h.pub.PublishMsg(&bus.Msg{Subject: "ringwatch.raw.my-nas.system_info", Data: []byte(msg),
+		Header: bus.Header{bus.NameHeader: []string{"My NAS"}}}); err != nil {
+		t.Fatal(err)
+	}
+	_ = h.pub.Flush()
+	waitFor(t, func() error {
+		if h.p.Latest("my-nas", "system_info") == nil {
+			return fmt.Errorf("my-nas not ingested")
+		}
+		return nil
+	})
+	c := h.mustDial("/api/v1/metrics/all_system_info?interval=1s")
+	keys := map[string]bool{}
+	for len(keys) < 2 {
+		m, err := read(t, c, 3*time.Second)
+		if err != nil {
+			t.Fatalf("all_system_info: %v (keys so far %v)", err, keys)
+		}
+		var frame map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(m), &frame); err != nil {
+			t.Fatal(err)
+		}
+		for k := range frame {
+			keys[k] = true
+		}
+	}
+	if !keys["GoDoxy"] || !keys["My NAS"] {
+		t.Fatalf("frames keyed %v, want GoDoxy and My NAS", keys)
+	}
+	code, _, body := h.get("GET", "/api/v1/agent/list")
+	if code != 200 || body != `[{"name":"My NAS","addr":"my-nas"}]` {
+		t.Fatalf("agent list: %d %s", code, body)
+	}
+	if code, _, body := h.get("GET", "/api/v1/metrics/system_info?agent_addr=my-nas"); code != 200 || !strings.Contains(body, `"cpu_average":5`) {
+		t.Fatalf("agent_addr=my-nas: %d %s", code, body)
+	}
+	if code, _, body := h.get("GET", "/api/v1/metrics/system_info?agent_addr=nope"); code != 404 || !strings.Contains(body, `unknown host`) {
+		t.Fatalf("agent_addr=nope: %d %s", code, body)
 	}
 }

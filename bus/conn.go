@@ -17,6 +17,11 @@ const (
 // it (the load generator sets it).
 const SentHeader = "Ringwatch-Sent"
 
+// NameHeader, optional on raw samples, is the host's name as its agent was
+// given it ("My NAS"), of which the subject's host token is derived: the
+// API shows it where GoDoxy's web UI expects the agent's name.
+const NameHeader = "Ringwatch-Name"
+
 // Msg is one message as delivered: its subject, payload and headers. It is
 // nats.go's own type, named here so that no package but bus imports nats.go.
 // A delivered message belongs to its receiver; its Data may be kept.

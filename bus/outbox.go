@@ -85,6 +85,9 @@ type OutboxOptions struct {
 	// sent again. Host names the agent, for its inbox (AgentInbox).
 	Acked bool
 	Host  string
+	// HostName is the host's name as given (NameHeader), sent with every
+	// sample; empty: none.
+	HostName string
 }
 
 // Outbox is an agent's connection to the hub. It connects in the
@@ -94,10 +97,11 @@ type OutboxOptions struct {
 // outage ends with one log line: how long it lasted, how many samples were
 // buffered and how many dropped.
 type Outbox struct {
-	nc  *nats.Conn
-	js  nats.JetStreamContext // when Acked
-	log *slog.Logger
-	max int
+	name string
+	nc   *nats.Conn
+	js   nats.JetStreamContext // when Acked
+	log  *slog.Logger
+	max  int
 
 	mu        sync.Mutex
 	queue     []queued // waiting, oldest first
@@ -135,7 +139,7 @@ func DialOutbox(o OutboxOptions) (*Outbox, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	b := &Outbox{log: log, max: max(o.Buffer, 1), wake: make(chan struct{}, 1), drainDone: make(chan struct{})}
+	b := &Outbox{name: o.HostName, log: log, max: max(o.Buffer, 1), wake: make(chan struct{}, 1), drainDone: make(chan struct{})}
 	creds, err := o.Creds.options()
 	if err != nil {
 		return nil, fmt.Errorf("bus: %w", err)
@@ -267,6 +271,9 @@ func (b *Outbox) enqueue(q queued) {
 
 func (b *Outbox) send(subject string, data []byte) error {
 	m := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{SchemaHeader: []string{SchemaVersion}}}
+	if b.name != "" {
+		m.Header[NameHeader] = []string{b.name}
+	}
 	if b.js != nil {
 		_, err := b.js.PublishMsgAsync(m)
 		return err

@@ -228,6 +228,9 @@ func (in *Ingest) check(subject string, data []byte, h bus.Header) (raw, error) 
 	if !in.p.admit(host, time.Now().Unix()) {
 		return raw{}, fmt.Errorf("%s: %w (%d hosts)", subject, errTooManyHosts, in.p.o.MaxHosts)
 	}
+	if name := h.Get(bus.NameHeader); name != "" {
+		in.p.SetName(host, name)
+	}
 	r := raw{host: host, kind: kind, data: data}
 	if sent := h.Get(bus.SentHeader); sent != "" {
 		r.sent, _ = strconv.ParseInt(sent, 10, 64)

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/ringwatch/ringwatch/actors"
 	"github.com/ringwatch/ringwatch/aggregators"
@@ -33,7 +35,8 @@ type Pipeline struct {
 
 // hostEntry is one host the pipeline keeps.
 type hostEntry struct {
-	lastSeen atomic.Int64 // Unix seconds of its newest message
+	lastSeen atomic.Int64           // Unix seconds of its newest message
+	name     atomic.Pointer[string] // as its agent was given it (bus.NameHeader)
 }
 
 // Options shape a pipeline; the zero value is usable.
@@ -117,6 +120,41 @@ func (p *Pipeline) admit(host string, now int64) bool {
 		p.nHosts.Add(1)
 	}
 	return true
+}
+
+// MaxNameBytes bounds a host's display name.
+const MaxNameBytes = 64
+
+// SetName records host's display name: the name its agent was given, of
+// which host is the token ("My NAS" for my-nas). A name that is too long,
+// not printable UTF-8, or not host's name, is ignored.
+func (p *Pipeline) SetName(host, name string) {
+	if len(name) > MaxNameBytes || !utf8.ValidString(name) || bus.Token(name) != host || name == host {
+		return
+	}
+	for _, r := range name {
+		if !unicode.IsPrint(r) {
+			return
+		}
+	}
+	e, ok := p.hosts.Load(host)
+	if !ok {
+		return
+	}
+	he := e.(*hostEntry)
+	if cur := he.name.Load(); cur == nil || *cur != name {
+		he.name.Store(&name)
+	}
+}
+
+// Name is host's display name, or host when it has none.
+func (p *Pipeline) Name(host string) string {
+	if e, ok := p.hosts.Load(host); ok {
+		if n := e.(*hostEntry).name.Load(); n != nil {
+			return *n
+		}
+	}
+	return host
 }
 
 // ownKept is 1 while the hub's own host is among the hosts kept, else 0.

@@ -27,6 +27,8 @@ type Settings struct {
 	HTTPAddr         string
 	NATSAddr         string
 	Host             string
+	HostName         string // --host as given, before it became a subject token
+	GoDoxyNames      bool
 	PollInterval     time.Duration
 	SnapshotInterval time.Duration
 	ShutdownTimeout  time.Duration
@@ -202,6 +204,7 @@ func options() []option {
 		{"log-format", "text", "text or json", oneOf("text", "json")(func(s *Settings) *string { return &s.LogFormat })},
 		{"net-exclude", "", "regexp of interfaces left out of network totals besides lo (empty: veth, docker, bridges...; '-': none)", str(func(s *Settings) *string { return &s.NetExclude })},
 		{"allowed-origins", "", "comma-separated Origins allowed to open WebSockets besides the API's own host ('*': any)", list(func(s *Settings) *[]string { return &s.AllowedOrigins })},
+		{"godoxy-names", "false", "GoDoxy's web UI: key the hub's own host \"GoDoxy\" in all_system_info, as GoDoxy keys its main server", boolean(func(s *Settings) *bool { return &s.GoDoxyNames })},
 		{"allowed-hosts", "", "comma-separated Host names the API answers besides loopback ones (on a loopback --http-addr only loopback names are answered otherwise: a guard against DNS rebinding)", list(func(s *Settings) *[]string { return &s.AllowedHosts })},
 		{"api-token", "", "require Authorization: Bearer <token> (or ?token= on WebSockets) on every route but /healthz", str(func(s *Settings) *string { return &s.APIToken })},
 		{"include-network-fs", "false", "report NFS, CIFS and other network mounts", boolean(func(s *Settings) *bool { return &s.IncludeNetworkFS })},
@@ -320,6 +323,7 @@ func parseSettings(cmd string, args []string, getenv func(string) string, stderr
 			return Settings{}, fmt.Errorf("%s (from %s): %w", o.name, source[o.name], err)
 		}
 	}
+	s.HostName = strings.TrimSpace(s.Host)
 	s.Host = bus.Token(s.Host)
 	if s.ReplayWindow < 0 {
 		s.ReplayWindow = 0

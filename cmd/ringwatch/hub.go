@@ -119,6 +119,7 @@ func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (_ *
 	h.api = api.New(api.Config{
 		Addr: s.HTTPAddr, Store: h.pipeline, Bus: h.bus, OwnHost: s.Host, Version: version,
 		PollInterval: s.PollInterval, Log: log, AllowedOrigins: s.AllowedOrigins, AllowedHosts: s.AllowedHosts, Token: s.APIToken,
+		OwnName: s.HostName, GoDoxyNames: s.GoDoxyNames,
 		Stats: h.stats, CollectorFailFor: s.collectorFailFor,
 	})
 

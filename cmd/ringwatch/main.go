@@ -164,7 +164,7 @@ func runAgent(ctx context.Context, s Settings, log *slog.Logger) error {
 		}
 	}
 	conn, err := bus.DialOutbox(bus.OutboxOptions{URLs: s.Bus, Name: "ringwatch-agent-" + s.Host, Creds: s.Creds,
-		Buffer: max(int(s.Buffer/s.PollInterval), 1) * publishing, Log: log, Acked: s.Acks, Host: s.Host})
+		Buffer: max(int(s.Buffer/s.PollInterval), 1) * publishing, Log: log, Acked: s.Acks, Host: s.Host, HostName: displayName(s)})
 	if err != nil {
 		return err
 	}
@@ -199,4 +199,13 @@ func runAgent(ctx context.Context, s Settings, log *slog.Logger) error {
 		log.Warn("agent stopped before the hub had every sample", "err", ferr)
 	}
 	return err
+}
+
+// displayName is --host as given when it differs from its subject token
+// ("My NAS" for my-nas), sent with each sample for GoDoxy's web UI; else "".
+func displayName(s Settings) string {
+	if s.HostName == s.Host {
+		return ""
+	}
+	return s.HostName
 }

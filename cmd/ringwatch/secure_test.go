@@ -325,3 +325,19 @@ func TestSIGHUPReloadsIdentities(t *testing.T) {
 		t.Fatalf("web-02 after a bad reload: %v", err)
 	}
 }
+
+// TestAgentKeepsItsDisplayName: an agent started as --host "My NAS"
+// publishes as my-nas, and the hub shows it as "My NAS" where GoDoxy's web
+// UI looks for the agent's name.
+func TestAgentKeepsItsDisplayName(t *testing.T) {
+	dir := t.TempDir()
+	seed, pub := nkeyFor(t, dir, "my-nas")
+	h := startSecureHub(t, hubConfig(t, dir, "agents:\n"+agentEntry("My NAS", pub)))
+	startChild(t, nil, "agent", "--bus", "nats://"+h.natsAddr, "--host", "My NAS", "--data-dir", t.TempDir(), "--nkey-seed", seed)
+	bustest.Eventually(t, 10*time.Second, func() error {
+		if code, body := httpGet(t, h.base+"/api/v1/agent/list"); code != 200 || body != `[{"name":"My NAS","addr":"my-nas"}]` {
+			return fmt.Errorf("agent list: %d %s", code, body)
+		}
+		return nil
+	})
+}
