@@ -87,6 +87,7 @@ type RouteAggregate struct {
 func Routes(entries []aggregators.Entry, q aggregators.Query) ([]any, error) {
 	keyword := q.Values.Get("keyword")
 	tallies := map[string]*tally{}
+	weight := importedWeight(entries)
 	for _, e := range entries {
 		sts := e.Layout.Lookup("statuses")
 		if !e.Has(sts) {
@@ -109,7 +110,7 @@ func Routes(entries []aggregators.Entry, q aggregators.Query) ([]any, error) {
 			lat, _ := e.Get(route.Child("latency"), q.Stat)
 			ms := math.Min(math.Floor(lat/1e6), math.MaxInt32)
 			t.hist = append(t.hist, Status{Status: status, Latency: int32(max(ms, 0)), Timestamp: e.Start})
-			t.add(e, route, status, lat/1e6)
+			t.add(e, route, status, lat/1e6, weight)
 		}
 	}
 	aliases := make([]string, 0, len(tallies))
@@ -133,9 +134,47 @@ type tally struct {
 	latencySum            float64 // ms, weighted by known samples
 }
 
+// importedWeight is how many samples a bucket without counts stands for:
+// one imported from GoDoxy, whose entries are one sample each, stands for
+// its whole interval, at the rate live buckets were sampled (their samples
+// per second, else one a second), so that imported and live history
+// combine by the time they cover.
+func importedWeight(entries []aggregators.Entry) float64 {
+	interval := int64(0)
+	for i := 1; i < len(entries); i++ {
+		if d := entries[i].Start - entries[i-1].Start; d > 0 && (interval == 0 || d < interval) {
+			interval = d
+		}
+	}
+	if interval == 0 {
+		return 1
+	}
+	// The sampling rate of full live buckets: not the newest (open), nor the
+	// first live one (the hub may have started in its middle).
+	var rates []float64
+	first := true
+	for i := 0; i+1 < len(entries); i++ {
+		if entries[i].Count <= 1 { // an imported entry, or a bucket too thin to tell
+			continue
+		}
+		if first {
+			first = false
+			continue
+		}
+		rates = append(rates, float64(entries[i].Count)/float64(interval))
+	}
+	rate := 1.0 // the default --poll-interval
+	if len(rates) > 0 {
+		sort.Float64s(rates)
+		rate = rates[len(rates)/2]
+	}
+	return max(1, math.Round(rate*float64(interval)))
+}
+
 // add counts one bucket: n samples by status from the counts when the
-// samples carry them, else one sample of the bucket's last status.
-func (t *tally) add(e aggregators.Entry, route *aggregators.Node, last string, latencyMs float64) {
+// samples carry them, else, for an imported entry, weight samples of the
+// bucket's last status (importedWeight).
+func (t *tally) add(e aggregators.Entry, route *aggregators.Node, last string, latencyMs, weight float64) {
 	byStatus := map[string]float64{}
 	if c := route.Child("counts"); e.Has(c) {
 		for _, s := range AllStatuses {
@@ -145,7 +184,7 @@ func (t *tally) add(e aggregators.Entry, route *aggregators.Node, last string, l
 			}
 		}
 	} else {
-		byStatus[last] = 1
+		byStatus[last] = weight
 	}
 	for s, n := range byStatus {
 		switch s {

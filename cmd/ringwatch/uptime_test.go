@@ -333,3 +333,55 @@ func TestTenThousandRoutesAreServed(t *testing.T) {
 type publisherFunc func(subject string, data []byte) error
 
 func (f publisherFunc) Publish(subject string, data []byte) error { return f(subject, data) }
+
+// TestImportedUptimeHistoryWeighsByTime: GoDoxy's uptime file holds 100
+// unhealthy entries per ring, one sample each; 30 s of healthy live checks
+// follow. Uptime is weighted by the time each entry stands for: the 1h and
+// 1d figures are within 0.02 of the time-weighted truth, where counting an
+// imported entry as one sample made 30 live seconds outweigh days.
+func TestImportedUptimeHistoryWeighsByTime(t *testing.T) {
+	dir := t.TempDir()
+	now := time.Now().Unix()
+	start := now - 40 // the live checks begin 40 s ago; history ends before
+	var file strings.Builder
+	file.WriteString(`{"entries":{`)
+	for i, per := range aggregators.Periods {
+		sec := int64(per.Seconds())
+		if i > 0 {
+			file.WriteByte(',')
+		}
+		fmt.Fprintf(&file, `%q:{"interval":%d,"entries":[`, per.Name, sec*int64(time.Second))
+		last := (start-1)/sec*sec - sec // the bucket before the one the live checks start in
+		for j := range 100 {
+			if j > 0 {
+				file.WriteByte(',')
+			}
+			fmt.Fprintf(&file, `{"timestamp":%d,"statuses":{"api":{"status":"unhealthy","latency":5}}}`, last-int64(99-j)*sec)
+		}
+		file.WriteString(`]}`)
+	}
+	file.WriteString(`}}`)
+	if err := os.WriteFile(filepath.Join(dir, "uptime.json"), []byte(file.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := pipeline.New([]aggregators.Kind{uptime.Kind()}, nil, nil, bustest.Quiet())
+	for _, st := range persistence.LoadAll(dir, "testhost", []aggregators.Kind{uptime.Kind()}, bustest.Quiet()) {
+		p.Restore(st.Host, st.Kind, st.Layout, st.Buckets, st.Last, st.LastTime)
+	}
+	for ts := start; ts < start+30; ts++ { // 30 s of healthy checks, one poll a second
+		sample := fmt.Sprintf(`{"timestamp":%d,"statuses":{"api":{"status":"healthy","latency":3,"counts":{"healthy":1}}}}`, ts)
+		if err := p.IngestNow(bus.Raw("testhost", uptime.Name), []byte(sample), nil, time.Unix(ts, 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, per := range []string{"1h", "1d"} {
+		p2, _ := aggregators.ParsePeriod(per)
+		history := 100 * float64(p2.Seconds())
+		truth := 30 / (history + 30)
+		rs := routesOf(t, p, per)
+		if len(rs) != 1 || math.Abs(float64(rs[0].Uptime)-truth) > 0.02 {
+			t.Fatalf("%s: %+v, want uptime within 0.02 of %.4f", per, rs, truth)
+		}
+		t.Logf("%s uptime %.4f (time-weighted %.4f)", per, rs[0].Uptime, truth)
+	}
+}
