@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"sort"
 	"time"
 
@@ -65,8 +66,18 @@ type Agent struct {
 }
 
 // agentList answers GoDoxy's agent list: every host the hub knows but its
-// own (GoDoxy's main server is not an agent).
+// own (GoDoxy's main server is not an agent); over WebSocket, the list
+// every 10 s, as GoDoxy sends it.
 func (s *Server) agentList(c *fiber.Ctx) error {
+	if websocket.IsWebSocketUpgrade(c) {
+		return s.upgradeAgents(c)
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+	return c.Send(s.agents())
+}
+
+func (s *Server) agents() []byte {
 	out := []Agent{}
 	seen := map[string]bool{s.cfg.OwnHost: true}
 	for _, l := range s.cfg.Store.AllLatest() {
@@ -75,8 +86,25 @@ func (s *Server) agentList(c *fiber.Ctx) error {
 			out = append(out, Agent{Name: s.displayName(l.Host), Addr: l.Host})
 		}
 	}
-	c.Set(fiber.HeaderCacheControl, "no-store")
-	return c.JSON(out)
+	body, _ := json.Marshal(out)
+	return body
+}
+
+// serveAgents sends the agent list at once and then every AgentListEvery
+// (Config).
+func (s *Server) serveAgents(c *websocket.Conn) {
+	k := s.newSocket(c, 0)
+	k.run(func(k *socket) func() {
+		send := func() {
+			if fr, err := newFrame(s.agents()); err == nil {
+				k.offer(fr)
+			}
+		}
+		send()
+		stop := make(chan struct{})
+		s.feeds.wg.Go(func() { everyTick(stop, s.cfg.AgentListEvery, send) })
+		return func() { close(stop) }
+	})
 }
 
 // known reports whether the hub has anything for host; the hub's own host

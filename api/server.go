@@ -84,6 +84,9 @@ type Config struct {
 	CloseWait    time.Duration // how long a closing socket waits for the peer's answer (default 2 s)
 	StreamQueue  int           // relay frames queued per socket (default 1024)
 	StreamBytes  int           // relay bytes queued per socket, in the socket and on the bus (default 8 MiB)
+	// AgentListEvery is how often the agent list socket sends the list
+	// (default 10 s, as GoDoxy).
+	AgentListEvery time.Duration
 }
 
 // Server is the API actor.
@@ -98,10 +101,10 @@ type Server struct {
 	allFeeds allFeeds
 	sockets  sockets
 
-	upgradeMetrics, upgradeAll, upgradeStream fiber.Handler
-	stopping                                  atomic.Bool
-	loopback                                  bool // Addr is a loopback address: Host is checked
-	prom                                      *metricsRegistry
+	upgradeMetrics, upgradeAll, upgradeStream, upgradeAgents fiber.Handler
+	stopping                                                 atomic.Bool
+	loopback                                                 bool // Addr is a loopback address: Host is checked
+	prom                                                     *metricsRegistry
 
 	// Counters, for the stats.
 	wsSlowClosed, wsTimeouts atomic.Uint64
@@ -135,6 +138,9 @@ func New(cfg Config) *Server {
 	if cfg.StreamBytes <= 0 {
 		cfg.StreamBytes = 8 << 20
 	}
+	if cfg.AgentListEvery <= 0 {
+		cfg.AgentListEvery = 10 * time.Second
+	}
 	if cfg.CollectorFailFor <= 0 {
 		cfg.CollectorFailFor = time.Minute
 	}
@@ -165,6 +171,7 @@ func New(cfg Config) *Server {
 	s.upgradeMetrics = fws.New(s.serveMetrics, wsCfg)
 	s.upgradeAll = fws.New(s.serveAll, wsCfg)
 	s.upgradeStream = fws.New(s.serveStream, wsCfg)
+	s.upgradeAgents = fws.New(s.serveAgents, wsCfg)
 	s.app.Use(fiberrecover.New(fiberrecover.Config{
 		EnableStackTrace: true,
 		StackTraceHandler: func(c *fiber.Ctx, e any) {
@@ -371,7 +378,7 @@ func upgradeRoute(c *fiber.Ctx) bool {
 		return false
 	}
 	p := strings.TrimSuffix(strings.ToLower(c.Path()), "/")
-	return p == "/api/v1/stream" || (strings.HasPrefix(p, "/api/v1/metrics/") && !strings.Contains(strings.TrimPrefix(p, "/api/v1/metrics/"), "/"))
+	return p == "/api/v1/stream" || p == "/api/v1/agent/list" || (strings.HasPrefix(p, "/api/v1/metrics/") && !strings.Contains(strings.TrimPrefix(p, "/api/v1/metrics/"), "/"))
 }
 
 // hostAllowed is the guard against DNS rebinding: a page on a domain that

@@ -558,7 +558,7 @@ func TestGoDoxyWebUIEdges(t *testing.T) {
 // agents with the address the UI passes back as agent_addr, which resolves
 // to the host, or 404.
 func TestGoDoxyNames(t *testing.T) {
-	h := startHub(t, func(c *api.Config) { c.GoDoxyNames = true })
+	h := startHub(t, func(c *api.Config) { c.GoDoxyNames = true; c.AgentListEvery = 200 * time.Millisecond })
 	twoSamples(h)
 	now := time.Now().Unix()
 	msg := fmt.Sprintf(`{"timestamp":%d,"cpu_average":5,"memory":{"used":1},"disks":{},"sensors":[]}`, now)
@@ -594,6 +594,14 @@ func TestGoDoxyNames(t *testing.T) {
 	code, _, body := h.get("GET", "/api/v1/agent/list")
 	if code != 200 || body != `[{"name":"My NAS","addr":"my-nas"}]` {
 		t.Fatalf("agent list: %d %s", code, body)
+	}
+	// Over WebSocket, the list at once and then every AgentListEvery (10 s
+	// by default, as GoDoxy).
+	ac := h.mustDial("/api/v1/agent/list")
+	for i := range 2 {
+		if m, err := read(t, ac, 2*time.Second); err != nil || m != `[{"name":"My NAS","addr":"my-nas"}]` {
+			t.Fatalf("agent list frame %d: %q %v", i, m, err)
+		}
 	}
 	if code, _, body := h.get("GET", "/api/v1/metrics/system_info?agent_addr=my-nas"); code != 200 || !strings.Contains(body, `"cpu_average":5`) {
 		t.Fatalf("agent_addr=my-nas: %d %s", code, body)
