@@ -30,6 +30,10 @@ type Kind struct {
 	// that has sent none of this kind yet (else null): uptime's empty
 	// statuses, as GoDoxy answers with no routes.
 	Empty func(now time.Time) []byte
+	// Imported, when set, rewrites one entry of a GoDoxy state file before
+	// it becomes a bucket (uptime marks its statuses as imported, so that
+	// each is weighted by the time it stands for).
+	Imported func(entry []byte) []byte
 }
 
 // Mode turns a period's entries, oldest first, into response points. It is a
@@ -40,6 +44,8 @@ type Mode func(entries []Entry, q Query) ([]any, error)
 type Query struct {
 	Stat   Stat
 	Values url.Values
+	// Interval is the period's bucket length in seconds (0: unknown).
+	Interval int64
 }
 
 // ModeNames lists k's modes, sorted, for error messages.

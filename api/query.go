@@ -175,7 +175,7 @@ func (s *Server) answer(q *query) ([]byte, error) {
 		entries = v.Entries()
 	}
 	s.computations.Add(1)
-	data, err := q.kind.Aggregate(q.aggregate, entries, aggregators.Query{Stat: q.stat, Values: q.values})
+	data, err := q.kind.Aggregate(q.aggregate, entries, aggregators.Query{Stat: q.stat, Values: q.values, Interval: int64(q.period.Seconds())})
 	if err != nil {
 		return nil, badRequest("%v", err)
 	}

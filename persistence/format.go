@@ -52,6 +52,13 @@ func Decode(data []byte, host, kind string, counters []string) (*State, error) {
 
 // DecodeLimit is Decode with a kind's layout limit (0: MaxNodes).
 func DecodeLimit(data []byte, host, kind string, counters []string, maxSeries int) (st *State, err error) {
+	return DecodeKind(data, host, aggregators.Kind{Name: kind, Counters: counters, MaxSeries: maxSeries})
+}
+
+// DecodeKind is DecodeLimit for a kind, whose Imported hook rewrites the
+// entries of a GoDoxy file.
+func DecodeKind(data []byte, host string, k aggregators.Kind) (st *State, err error) {
+	kind, counters, maxSeries := k.Name, k.Counters, k.MaxSeries
 	// A fault the checks missed is still only a corrupt file: it is set
 	// aside, and the hub starts.
 	defer func() {
@@ -98,12 +105,16 @@ func DecodeLimit(data []byte, host, kind string, counters []string, maxSeries in
 		}
 		entries := pv.GetArray("entries")
 		extra := pv.GetArray("buckets")
+		var imported func([]byte) []byte
+		if root.Get("ringwatch") == nil { // GoDoxy's own file, not ringwatch's format 1
+			imported = k.Imported
+		}
 		for i, ev := range entries {
 			var bv *fastjson.Value
 			if i < len(extra) {
 				bv = extra[i]
 			}
-			b, err := decodeBucket(f, per, ev, bv)
+			b, err := decodeBucket(f, per, ev, bv, imported)
 			if err != nil {
 				st.Skipped++
 				continue
@@ -126,8 +137,12 @@ var parsers fastjson.ParserPool
 
 // decodeBucket turns one entry (a mean sample) and its optional ringwatch
 // addition into a bucket aligned to per's interval.
-func decodeBucket(f *aggregators.Flattener, per aggregators.Period, ev, extra *fastjson.Value) (*aggregators.Bucket, error) {
-	mean, err := f.Flatten(ev.MarshalTo(nil))
+func decodeBucket(f *aggregators.Flattener, per aggregators.Period, ev, extra *fastjson.Value, imported func([]byte) []byte) (*aggregators.Bucket, error) {
+	raw := ev.MarshalTo(nil)
+	if imported != nil {
+		raw = imported(raw)
+	}
+	mean, err := f.Flatten(raw)
 	if err != nil {
 		return nil, err
 	}

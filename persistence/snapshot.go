@@ -69,7 +69,7 @@ func readState(d *Dir, name, host string, k aggregators.Kind) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
-	return DecodeLimit(data, host, k.Name, k.Counters, k.MaxSeries)
+	return DecodeKind(data, host, k)
 }
 
 // LoadAll loads every state file under dir for the given kinds (see

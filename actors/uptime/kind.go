@@ -15,8 +15,10 @@
 package uptime
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -54,7 +56,8 @@ func Kind() aggregators.Kind {
 		Merge:     MergeParts,
 		// With no routes nothing is published; GoDoxy's web UI expects
 		// empty statuses, not null.
-		Empty: func(now time.Time) []byte { return fmt.Appendf(nil, `{"statuses":{},"timestamp":%d}`, now.Unix()) },
+		Empty:    func(now time.Time) []byte { return fmt.Appendf(nil, `{"statuses":{},"timestamp":%d}`, now.Unix()) },
+		Imported: markImported,
 	}
 }
 
@@ -87,7 +90,7 @@ type RouteAggregate struct {
 func Routes(entries []aggregators.Entry, q aggregators.Query) ([]any, error) {
 	keyword := q.Values.Get("keyword")
 	tallies := map[string]*tally{}
-	weight := importedWeight(entries)
+	weight := importedWeight(entries, q.Interval)
 	for _, e := range entries {
 		sts := e.Layout.Lookup("statuses")
 		if !e.Has(sts) {
@@ -134,16 +137,49 @@ type tally struct {
 	latencySum            float64 // ms, weighted by known samples
 }
 
+// markImported gives every route of an imported GoDoxy entry the count
+// imported_<status>: 1, so that the entry keeps its status in a bucket that
+// live samples join, and is weighted by the time it stands for
+// (importedWeight). An entry it cannot read is left as it is.
+func markImported(entry []byte) []byte {
+	var e map[string]json.RawMessage
+	if json.Unmarshal(entry, &e) != nil {
+		return entry
+	}
+	var statuses map[string]map[string]json.RawMessage
+	if json.Unmarshal(e["statuses"], &statuses) != nil {
+		return entry
+	}
+	for _, rs := range statuses {
+		var status string
+		if json.Unmarshal(rs["status"], &status) != nil || !slices.Contains(AllStatuses, status) {
+			continue
+		}
+		rs["counts"] = json.RawMessage(`{"imported_` + status + `":1}`)
+	}
+	b, err := json.Marshal(statuses)
+	if err != nil {
+		return entry
+	}
+	e["statuses"] = b
+	out, err := json.Marshal(e)
+	if err != nil {
+		return entry
+	}
+	return out
+}
+
 // importedWeight is how many samples a bucket without counts stands for:
 // one imported from GoDoxy, whose entries are one sample each, stands for
 // its whole interval, at the rate live buckets were sampled (their samples
 // per second, else one a second), so that imported and live history
 // combine by the time they cover.
-func importedWeight(entries []aggregators.Entry) float64 {
-	interval := int64(0)
-	for i := 1; i < len(entries); i++ {
-		if d := entries[i].Start - entries[i-1].Start; d > 0 && (interval == 0 || d < interval) {
-			interval = d
+func importedWeight(entries []aggregators.Entry, interval int64) float64 {
+	if interval == 0 { // unknown: the smallest step between buckets
+		for i := 1; i < len(entries); i++ {
+			if d := entries[i].Start - entries[i-1].Start; d > 0 && (interval == 0 || d < interval) {
+				interval = d
+			}
 		}
 	}
 	if interval == 0 {
@@ -178,9 +214,11 @@ func (t *tally) add(e aggregators.Entry, route *aggregators.Node, last string, l
 	byStatus := map[string]float64{}
 	if c := route.Child("counts"); e.Has(c) {
 		for _, s := range AllStatuses {
-			acc, ok := e.AccOf(c.Child(s))
-			if ok {
+			if acc, ok := e.AccOf(c.Child(s)); ok {
 				byStatus[s] = math.Round(acc.Val) // the sum of 1s and 0s
+			}
+			if acc, ok := e.AccOf(c.Child("imported_" + s)); ok { // imported from GoDoxy
+				byStatus[s] += math.Round(acc.Val) * weight
 			}
 		}
 	} else {

@@ -385,3 +385,37 @@ func TestImportedUptimeHistoryWeighsByTime(t *testing.T) {
 		t.Logf("%s uptime %.4f (time-weighted %.4f)", per, rs[0].Uptime, truth)
 	}
 }
+
+// TestImportedEntryKeepsItsStatusBesideLiveChecks: an imported GoDoxy entry
+// in the bucket that live checks then join keeps its status, weighted by
+// the time it stands for: one unhealthy 1d entry (864 s) and one healthy
+// live second in the same bucket give 1d uptime 1/865, not 1.
+func TestImportedEntryKeepsItsStatusBesideLiveChecks(t *testing.T) {
+	dir := t.TempDir()
+	day, _ := aggregators.ParsePeriod("1d")
+	sec := int64(day.Seconds())
+	bucket := (time.Now().Unix() - 10) / sec * sec
+	file := fmt.Sprintf(`{"entries":{"1d":{"interval":%d,"entries":[{"timestamp":%d,"statuses":{"api":{"status":"unhealthy","latency":5}}}]}}}`,
+		sec*int64(time.Second), bucket)
+	if err := os.WriteFile(filepath.Join(dir, "uptime.json"), []byte(file), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := pipeline.New([]aggregators.Kind{uptime.Kind()}, nil, nil, bustest.Quiet())
+	for _, st := range persistence.LoadAll(dir, "testhost", []aggregators.Kind{uptime.Kind()}, bustest.Quiet()) {
+		p.Restore(st.Host, st.Kind, st.Layout, st.Buckets, st.Last, st.LastTime)
+	}
+	ts := bucket + 1
+	live := fmt.Sprintf(`{"timestamp":%d,"statuses":{"api":{"status":"healthy","latency":3,"counts":{"healthy":1}}}}`, ts)
+	if err := p.IngestNow(bus.Raw("testhost", uptime.Name), []byte(live), nil, time.Unix(ts, 0)); err != nil {
+		t.Fatal(err)
+	}
+	v := p.View(day, "testhost", uptime.Name)
+	data, err := uptime.Routes(v.Entries(), aggregators.Query{Interval: sec})
+	if err != nil || len(data) != 1 {
+		t.Fatalf("%v %v", data, err)
+	}
+	r := data[0].(uptime.RouteAggregate)
+	if want := 1.0 / float64(sec+1); math.Abs(float64(r.Uptime)-want) > 1e-4 || math.Abs(float64(r.Downtime)-(1-want)) > 1e-4 {
+		t.Fatalf("1d: uptime %v downtime %v, want %.5f and %.5f", r.Uptime, r.Downtime, want, 1-want)
+	}
+}
