@@ -128,7 +128,17 @@ const MaxNameBytes = 64
 // SetName records host's display name: the name its agent was given, of
 // which host is the token ("My NAS" for my-nas). A name that is too long,
 // not printable UTF-8, or not host's name, is ignored.
+// An agent sends its name with every sample: the name already kept costs
+// one comparison, and only a new one is checked.
 func (p *Pipeline) SetName(host, name string) {
+	e, ok := p.hosts.Load(host)
+	if !ok {
+		return
+	}
+	he := e.(*hostEntry)
+	if cur := he.name.Load(); cur != nil && *cur == name {
+		return
+	}
 	if len(name) > MaxNameBytes || !utf8.ValidString(name) || bus.Token(name) != host || name == host {
 		return
 	}
@@ -137,14 +147,7 @@ func (p *Pipeline) SetName(host, name string) {
 			return
 		}
 	}
-	e, ok := p.hosts.Load(host)
-	if !ok {
-		return
-	}
-	he := e.(*hostEntry)
-	if cur := he.name.Load(); cur == nil || *cur != name {
-		he.name.Store(&name)
-	}
+	he.name.Store(&name)
 }
 
 // Name is host's display name, or host when it has none.
@@ -366,7 +369,7 @@ func (p *Pipeline) Restore(host, kind string, l *aggregators.Layout, buckets map
 // nanoseconds): the replay skips what the stream stored before, which the
 // hub had when it saved. Call it before Run.
 func (p *Pipeline) RestoreSaved(host, kind string, saved int64) {
-	if saved <= 0 {
+	if saved <= 0 || !p.o.Replay {
 		return
 	}
 	if p.Ingest.floors == nil {

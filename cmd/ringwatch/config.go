@@ -299,8 +299,13 @@ func parseSettings(cmd string, args []string, getenv func(string) string, stderr
 	if !explicit["config"] && getenv(envName("config")) != "" {
 		configPath = getenv(envName("config"))
 	}
+	var configData []byte // read and checked once: its values, routes and identities
 	if configPath != "" {
-		fromFile, err := readConfig(configPath, opts)
+		var err error
+		if configData, err = readConfigFile(configPath); err != nil {
+			return Settings{}, err
+		}
+		fromFile, err := configValues(configPath, configData, opts)
 		if err != nil {
 			return Settings{}, err
 		}
@@ -332,12 +337,11 @@ func parseSettings(cmd string, args []string, getenv func(string) string, stderr
 		}
 	}
 	if configPath != "" {
-		routes, err := readRoutes(configPath)
-		if err != nil {
+		var err error
+		if s.Routes, err = routesFrom(configPath, configData); err != nil {
 			return Settings{}, err
 		}
-		s.Routes = routes
-		if s.Identities, err = readIdentities(configPath); err != nil {
+		if s.Identities, err = identitiesFrom(configPath, configData); err != nil {
 			return Settings{}, err
 		}
 	}
@@ -362,6 +366,12 @@ func readIdentities(path string) ([]bus.Identity, error) {
 	if err != nil {
 		return nil, err
 	}
+	return identitiesFrom(path, data)
+}
+
+// identitiesFrom parses the agents:, readers: and sites: of a config file's
+// data (read from path).
+func identitiesFrom(path string, data []byte) ([]bus.Identity, error) {
 	var doc struct {
 		Agents  []identityEntry `yaml:"agents"`
 		Readers []identityEntry `yaml:"readers"`
@@ -408,6 +418,11 @@ func readRoutes(path string) ([]uptime.Route, error) {
 	if err != nil {
 		return nil, err
 	}
+	return routesFrom(path, data)
+}
+
+// routesFrom parses and validates the routes: of a config file's data.
+func routesFrom(path string, data []byte) ([]uptime.Route, error) {
 	var doc struct {
 		Routes []uptime.Route `yaml:"routes"`
 	}
@@ -426,11 +441,8 @@ func lookupEnv(getenv func(string) string, name string) (string, bool) {
 	return v, v != ""
 }
 
-func readConfig(path string, opts []option) (map[string]string, error) {
-	data, err := readConfigFile(path)
-	if err != nil {
-		return nil, err
-	}
+// configValues are the flag keys of a config file's data.
+func configValues(path string, data []byte, opts []option) (map[string]string, error) {
 	var raw map[string]any
 	if err := yaml.Unmarshal(data, &raw); err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)

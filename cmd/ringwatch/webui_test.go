@@ -24,7 +24,7 @@ type webUISocket struct {
 	err    error    // why it ended early
 }
 
-func (w *webUISocket) run(t *testing.T, base string, until time.Time, wg *sync.WaitGroup) {
+func (w *webUISocket) run(base string, until time.Time, wg *sync.WaitGroup) {
 	defer wg.Done()
 	hdr := http.Header{"Sec-Websocket-Protocol": {"csrf.webui-test"}}
 	c, _, err := websocket.DefaultDialer.Dial(strings.Replace(base, "http", "ws", 1)+w.path, hdr)
@@ -116,7 +116,7 @@ func TestGoDoxyWebUISockets(t *testing.T) {
 	var wg sync.WaitGroup
 	for _, s := range sockets {
 		wg.Add(1)
-		go s.run(t, h.base, until, &wg)
+		go s.run(h.base, until, &wg)
 	}
 	wg.Wait()
 
