@@ -1,6 +1,8 @@
 package bus
 
 import (
+	"strconv"
+	"strings"
 	"sync/atomic"
 
 	"github.com/nats-io/nats.go"
@@ -21,6 +23,36 @@ const SentHeader = "Ringwatch-Sent"
 // given it ("My NAS"), of which the subject's host token is derived: the
 // API shows it where GoDoxy's web UI expects the agent's name.
 const NameHeader = "Ringwatch-Name"
+
+// SeqHeader, optional on raw samples, numbers an agent's samples:
+// "<boot>.<n>", both in base 36, boot random per agent process and n
+// rising by one per sample. An agent sends again what the hub may have
+// missed when a connection dies; the hub drops, by this number, what it
+// had already (ParseSeq).
+const SeqHeader = "Ringwatch-Seq"
+
+// FormatSeq is the SeqHeader value of sample n of boot.
+func FormatSeq(boot, n uint64) string {
+	return strconv.FormatUint(boot, 36) + "." + strconv.FormatUint(n, 36)
+}
+
+// ParseSeq reads a SeqHeader value; ok is false for a missing or malformed
+// one, or a zero boot.
+func ParseSeq(v string) (boot, n uint64, ok bool) {
+	b, s, found := strings.Cut(v, ".")
+	if !found {
+		return 0, 0, false
+	}
+	boot, err1 := strconv.ParseUint(b, 36, 64)
+	n, err2 := strconv.ParseUint(s, 36, 64)
+	return boot, n, err1 == nil && err2 == nil && boot != 0
+}
+
+// seqOf is m's sequence number within its agent's boot, or 0.
+func seqOf(m *Msg) uint64 {
+	_, n, _ := ParseSeq(m.Header.Get(SeqHeader))
+	return n
+}
 
 // Msg is one message as delivered: its subject, payload and headers. It is
 // nats.go's own type, named here so that no package but bus imports nats.go.

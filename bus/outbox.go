@@ -103,23 +103,36 @@ type Outbox struct {
 	log  *slog.Logger
 	max  int
 
-	mu        sync.Mutex
-	queue     []queued // waiting, oldest first
-	up        bool     // connected, as last reported
-	down      time.Time
-	buffered  uint64 // this outage
-	dropped   uint64 // this outage
-	total     OutboxStats
-	resendAt  time.Time // after an unacknowledged sample, when to try again
-	draining  bool
-	closed    bool
-	wake      chan struct{}
-	drainDone chan struct{}
+	mu       sync.Mutex
+	queue    []queued // waiting, oldest first
+	up       bool     // connected, as last reported
+	down     time.Time
+	buffered uint64 // this outage
+	dropped  uint64 // this outage
+	resent   uint64 // this outage: sent before it was noticed, unconfirmed
+	total    OutboxStats
+	resendAt time.Time // after an unacknowledged sample, when to try again
+	boot     uint64    // this outbox's random identity, in SeqHeader
+	seq      uint64    // the last sequence number given
+	// unconfirmed are the samples sent over core NATS (not Acked) that the
+	// hub has not yet been seen to process, oldest first: a hub that stops
+	// answering still takes bytes into its socket until the connection is
+	// found dead (two pings), and what it took then is lost. A flush (a
+	// PING answered by a PONG, after everything before it was processed)
+	// confirms them; a lost connection puts them back at the head of the
+	// queue, and the hub drops those it had after all by their sequence.
+	unconfirmed []queued
+	draining    bool
+	closed      bool
+	wake        chan struct{}
+	drainDone   chan struct{}
 }
 
 type queued struct {
 	subject string
 	data    []byte
+	seq     uint64
+	conn    uint64 // when sent: the connection's reconnect count
 }
 
 // OutboxStats are an outbox's figures since it was opened.
@@ -128,8 +141,17 @@ type OutboxStats struct {
 	Buffered uint64 // samples that waited for the hub
 	Dropped  uint64 // samples dropped from a full buffer
 	Waiting  int    // samples waiting now
-	Resent   uint64 // samples sent again, not acknowledged the first time
+	Resent   uint64 // samples sent again: not acknowledged, or not confirmed before a connection died
+	// Unconfirmed are samples sent that the hub has not yet been seen to
+	// process (see Outbox).
+	Unconfirmed int
 }
+
+// ConfirmEvery is how often an outbox confirms what it sent (see Outbox):
+// one round trip per agent per period, cheap for the hub (a PING answered
+// in its read loop) and at most this much sent again to a hub that
+// restarted.
+const ConfirmEvery = 2 * time.Second
 
 // DialOutbox opens an agent's connection. It fails only for a bad
 // configuration (an unreadable credential, say), never because the hub
@@ -139,7 +161,8 @@ func DialOutbox(o OutboxOptions) (*Outbox, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	b := &Outbox{name: o.HostName, log: log, max: max(o.Buffer, 1), wake: make(chan struct{}, 1), drainDone: make(chan struct{})}
+	b := &Outbox{name: o.HostName, log: log, max: max(o.Buffer, 1), wake: make(chan struct{}, 1), drainDone: make(chan struct{}),
+		boot: rand.Uint64() | 1}
 	creds, err := o.Creds.options()
 	if err != nil {
 		return nil, fmt.Errorf("bus: %w", err)
@@ -153,8 +176,8 @@ func DialOutbox(o OutboxOptions) (*Outbox, error) {
 		nats.PingInterval(ping), nats.MaxPingsOutstanding(2), nats.Timeout(2 * time.Second),
 		nats.CustomReconnectDelay(backoff),
 		nats.ErrorHandler(errorHandler(log)),
-		nats.ConnectHandler(func(*nats.Conn) { b.connected() }),
-		nats.ReconnectHandler(func(*nats.Conn) { b.connected() }),
+		nats.ConnectHandler(b.connected),
+		nats.ReconnectHandler(b.connected),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { b.disconnected(err) }),
 	}, creds...)
 	if o.Acked {
@@ -174,8 +197,11 @@ func DialOutbox(o OutboxOptions) (*Outbox, error) {
 		}
 	}
 	go b.drain()
+	if b.js == nil {
+		go b.confirm(ConfirmEvery)
+	}
 	if nc.IsConnected() {
-		b.connected()
+		b.connected(nc)
 	} else {
 		b.mu.Lock()
 		if !b.up {
@@ -196,11 +222,39 @@ func backoff(attempts int) time.Duration {
 	return d + rand.N(d/2+1)
 }
 
-func (b *Outbox) connected() {
+func (b *Outbox) connected(nc *nats.Conn) {
+	conn := nc.Stats().Reconnects
 	b.mu.Lock()
+	b.requeue(func(q queued) bool { return q.conn != conn }) // sent on an earlier connection
 	b.up = true
 	b.mu.Unlock()
 	b.kick()
+}
+
+// requeue puts the unconfirmed samples lost says were lost back at the
+// head of the queue, to be sent again on the next connection. b.mu is held.
+func (b *Outbox) requeue(lost func(queued) bool) {
+	var again, kept []queued
+	for _, q := range b.unconfirmed {
+		if lost(q) {
+			again = append(again, q)
+		} else {
+			kept = append(kept, q)
+		}
+	}
+	if len(again) == 0 {
+		return
+	}
+	b.total.Resent += uint64(len(again))
+	b.resent += uint64(len(again))
+	b.queue = append(again, b.queue...)
+	b.unconfirmed = kept
+	if over := len(b.queue) - b.max; over > 0 {
+		clear(b.queue[:over])
+		b.queue = b.queue[over:]
+		b.dropped += uint64(over)
+		b.total.Dropped += uint64(over)
+	}
 }
 
 func (b *Outbox) disconnected(err error) {
@@ -210,6 +264,7 @@ func (b *Outbox) disconnected(err error) {
 		return
 	}
 	b.up = false
+	b.requeue(func(queued) bool { return true })
 	if b.down.IsZero() {
 		b.down = time.Now()
 		b.log.Warn("hub unreachable; buffering samples until it answers", "err", err)
@@ -227,9 +282,11 @@ func (b *Outbox) kick() {
 // the hub is reachable. It does not fail for the hub being away.
 func (b *Outbox) Publish(subject string, data []byte) error {
 	b.mu.Lock()
+	b.seq++
+	q := queued{subject: subject, data: data, seq: b.seq}
 	if b.up && len(b.queue) == 0 && !b.draining {
 		b.mu.Unlock()
-		err := b.send(subject, data)
+		err := b.send(&q)
 		if err == nil {
 			return nil
 		}
@@ -242,7 +299,7 @@ func (b *Outbox) Publish(subject string, data []byte) error {
 	if b.closed {
 		return nats.ErrConnectionClosed
 	}
-	b.enqueue(queued{subject, data})
+	b.enqueue(q)
 	b.kick()
 	return nil
 }
@@ -269,8 +326,10 @@ func (b *Outbox) enqueue(q queued) {
 	b.total.Buffered++
 }
 
-func (b *Outbox) send(subject string, data []byte) error {
-	m := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{SchemaHeader: []string{SchemaVersion}}}
+// send publishes q; over core NATS it then waits among the unconfirmed.
+func (b *Outbox) send(q *queued) error {
+	m := &nats.Msg{Subject: q.subject, Data: q.data, Header: nats.Header{SchemaHeader: []string{SchemaVersion},
+		SeqHeader: []string{FormatSeq(b.boot, q.seq)}}}
 	if b.name != "" {
 		m.Header[NameHeader] = []string{b.name}
 	}
@@ -278,7 +337,67 @@ func (b *Outbox) send(subject string, data []byte) error {
 		_, err := b.js.PublishMsgAsync(m)
 		return err
 	}
-	return b.nc.PublishMsg(m)
+	q.conn = b.nc.Stats().Reconnects // read before: a reconnect meanwhile only makes q look older
+	if err := b.nc.PublishMsg(m); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	if len(b.unconfirmed) >= b.max { // not confirmed for a whole buffer: give up the oldest
+		b.unconfirmed[0] = queued{}
+		b.unconfirmed = b.unconfirmed[1:]
+	}
+	b.unconfirmed = append(b.unconfirmed, *q)
+	b.mu.Unlock()
+	return nil
+}
+
+// confirm, every interval, confirms what was sent (see Outbox) until the
+// outbox closes.
+func (b *Outbox) confirm(every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-b.drainDone:
+			return
+		case <-t.C:
+			b.mu.Lock()
+			n := len(b.unconfirmed)
+			b.mu.Unlock()
+			if n > 0 {
+				_ = b.confirmSent(2 * time.Second)
+			}
+		}
+	}
+}
+
+// confirmSent makes a round trip to the hub; when it comes back on the
+// connection the samples were sent on, they were processed.
+func (b *Outbox) confirmSent(timeout time.Duration) error {
+	conn := b.nc.Stats().Reconnects
+	b.mu.Lock()
+	var upto uint64
+	if n := len(b.unconfirmed); n > 0 {
+		upto = b.unconfirmed[n-1].seq
+	}
+	b.mu.Unlock()
+	if err := b.nc.FlushTimeout(timeout); err != nil {
+		return err
+	}
+	if b.nc.Stats().Reconnects != conn {
+		return nats.ErrConnectionReconnecting
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	kept := b.unconfirmed[:0]
+	for _, q := range b.unconfirmed {
+		if q.seq > upto || q.conn != conn {
+			kept = append(kept, q)
+		}
+	}
+	clear(b.unconfirmed[len(kept):])
+	b.unconfirmed = kept
+	return nil
 }
 
 // resend puts a sample the stream did not acknowledge back at the head of
@@ -294,7 +413,7 @@ func (b *Outbox) resend(m *nats.Msg) {
 		b.total.Dropped++
 		return
 	}
-	b.queue = append([]queued{{m.Subject, m.Data}}, b.queue...)
+	b.queue = append([]queued{{subject: m.Subject, data: m.Data, seq: seqOf(m)}}, b.queue...)
 	b.total.Resent++
 	b.resendAt = time.Now().Add(250 * time.Millisecond)
 	time.AfterFunc(300*time.Millisecond, b.kick)
@@ -333,7 +452,7 @@ func (b *Outbox) drain() {
 			q := b.queue[0]
 			b.popFront()
 			b.mu.Unlock()
-			if err := b.send(q.subject, q.data); err != nil {
+			if err := b.send(&q); err != nil {
 				b.mu.Lock()
 				b.draining = false
 				if !away(err) { // this one will never go: drop it, go on
@@ -368,8 +487,8 @@ func (b *Outbox) endOutage() {
 	}
 	b.total.Outages++
 	b.log.Info("hub reachable again; outage over", "lasted", time.Since(b.down).Round(time.Millisecond),
-		"buffered", b.buffered, "dropped", b.dropped)
-	b.down, b.buffered, b.dropped = time.Time{}, 0, 0
+		"buffered", b.buffered, "dropped", b.dropped, "resent", b.resent)
+	b.down, b.buffered, b.dropped, b.resent = time.Time{}, 0, 0, 0
 }
 
 // Stats reads the outbox's figures.
@@ -378,6 +497,7 @@ func (b *Outbox) Stats() OutboxStats {
 	defer b.mu.Unlock()
 	st := b.total
 	st.Waiting = len(b.queue)
+	st.Unconfirmed = len(b.unconfirmed)
 	return st
 }
 
@@ -401,7 +521,7 @@ func (b *Outbox) Flush() error {
 			}
 		}
 		if empty {
-			return b.nc.FlushTimeout(max(time.Until(deadline), time.Millisecond))
+			return b.confirmSent(max(time.Until(deadline), time.Millisecond))
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("bus: %d samples still waiting for the hub", b.Stats().Waiting)

@@ -104,7 +104,14 @@ func TestOutboxKeepsWhatTheHubMissed(t *testing.T) {
 		return nil
 	})
 
-	// The hub goes away and comes back on the same address.
+	// The hub goes away and comes back on the same address, after it has
+	// confirmed what it got (else the outbox would send 7 and 8 again).
+	bustest.Eventually(t, 5*time.Second, func() error {
+		if st := ob.Stats(); st.Unconfirmed != 0 {
+			return fmt.Errorf("%+v: not confirmed", st)
+		}
+		return nil
+	})
 	srv.Shutdown()
 	bustest.Eventually(t, 10*time.Second, func() error {
 		if strings.Count(logs.String(), "hub unreachable") < 2 {
@@ -194,4 +201,158 @@ func TestValidateIdentities(t *testing.T) {
 			t.Errorf("%+v: %v, want %q", c.ids, err, c.want)
 		}
 	}
+}
+
+// freezer is a TCP proxy in front of a hub that can behave as a stopped
+// hub process (SIGSTOP): connections stay open, bytes sent are taken and
+// never processed, nothing comes back. Thawing cuts the connections that
+// were frozen, as a hub that resumes finds its clients gone; new ones pass.
+type freezer struct {
+	l      net.Listener
+	target string
+	mu     sync.Mutex
+	frozen bool
+	conns  []net.Conn
+}
+
+func newFreezer(t *testing.T, target string) *freezer {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &freezer{l: l, target: target}
+	t.Cleanup(func() {
+		_ = l.Close()
+		f.cut()
+	})
+	go f.accept()
+	return f
+}
+
+func (f *freezer) accept() {
+	for {
+		c, err := f.l.Accept()
+		if err != nil {
+			return
+		}
+		s, err := net.Dial("tcp", f.target)
+		if err != nil {
+			_ = c.Close()
+			continue
+		}
+		f.mu.Lock()
+		f.conns = append(f.conns, c, s)
+		f.mu.Unlock()
+		go f.pipe(s, c)
+		go f.pipe(c, s)
+	}
+}
+
+// pipe copies from src to dst, swallowing what arrives while frozen.
+func (f *freezer) pipe(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if err != nil {
+			_ = dst.Close()
+			return
+		}
+		f.mu.Lock()
+		frozen := f.frozen
+		f.mu.Unlock()
+		if !frozen {
+			if _, err := dst.Write(buf[:n]); err != nil {
+				_ = src.Close()
+				return
+			}
+		}
+	}
+}
+
+func (f *freezer) freeze() { f.mu.Lock(); f.frozen = true; f.mu.Unlock() }
+
+func (f *freezer) thaw() {
+	f.cut()
+	f.mu.Lock()
+	f.frozen = false
+	f.mu.Unlock()
+}
+
+func (f *freezer) cut() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range f.conns {
+		_ = c.Close()
+	}
+	f.conns = nil
+}
+
+// TestOutboxSendsAgainWhatAStoppedHubSwallowed: a hub that stops (rather
+// than going away) takes the samples sent before the agent notices, and
+// loses them. The outbox kept them unconfirmed and sends them again on the
+// next connection, in order, so the hub gets every sample once.
+func TestOutboxSendsAgainWhatAStoppedHubSwallowed(t *testing.T) {
+	srv, err := bus.Start(bus.Options{Addr: "127.0.0.1:0", Log: bustest.Quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	got := collect(t, srv, "ringwatch.raw.>")
+	proxy := newFreezer(t, srv.Addr())
+	logs := &bustest.Writer{}
+	ob, err := bus.DialOutbox(bus.OutboxOptions{URLs: "nats://" + proxy.l.Addr().String(), Name: "agent", Buffer: 100,
+		Log: logs.Logger(), PingInterval: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ob.Close()
+	publish := func(from, to int) {
+		for i := from; i < to; i++ {
+			if err := ob.Publish("ringwatch.raw.edge.system_info", []byte(strconv.Itoa(i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	want := func(w string) {
+		t.Helper()
+		bustest.Eventually(t, 15*time.Second, func() error {
+			if g := strings.Join(got(), ","); g != w {
+				return fmt.Errorf("the hub got %q, want %q", g, w)
+			}
+			return nil
+		})
+	}
+	publish(0, 2)
+	want("0,1")
+	bustest.Eventually(t, 5*time.Second, func() error {
+		if st := ob.Stats(); st.Unconfirmed != 0 {
+			return fmt.Errorf("%+v: not confirmed", st)
+		}
+		return nil
+	})
+
+	proxy.freeze()
+	publish(2, 5) // the connection still looks alive: sent, and swallowed
+	if st := ob.Stats(); st.Unconfirmed != 3 || st.Waiting != 0 {
+		t.Fatalf("%+v, want 3 sent and unconfirmed", st)
+	}
+	bustest.Eventually(t, 10*time.Second, func() error {
+		if !strings.Contains(logs.String(), "hub unreachable") {
+			return fmt.Errorf("the stopped hub not noticed:\n%s", logs)
+		}
+		return nil
+	})
+	publish(5, 7)
+	proxy.thaw()
+	want("0,1,2,3,4,5,6")
+	if st := ob.Stats(); st.Resent != 3 || st.Dropped != 0 {
+		t.Fatalf("%+v, want the 3 swallowed sent again", st)
+	}
+	bustest.Eventually(t, 5*time.Second, func() error {
+		if !strings.Contains(logs.String(), "buffered=2 dropped=0 resent=3") {
+			return fmt.Errorf("the outage's counts:\n%s", logs)
+		}
+		return nil
+	})
 }

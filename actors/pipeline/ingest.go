@@ -45,6 +45,9 @@ type Ingest struct {
 	// Counters, for the stats. Each message is counted once it has been
 	// handled: Received, and when it was dropped, the reason's counter.
 	Received, Malformed, UnknownKind, BadSchema, TooLarge, TooManyHosts atomic.Uint64
+	// Duplicates counts live samples an agent sent again that the hub
+	// already had (bus.SeqHeader).
+	Duplicates atomic.Uint64
 	// Replayed counts samples taken from the replay stream; ReplaySkipped
 	// those the restored state already held. Replaying is 1 while it
 	// catches up.
@@ -185,6 +188,10 @@ func (in *Ingest) handle(m *bus.Msg, ew *actors.ErrorWindow) {
 	r, err := in.take(m.Subject, m.Data, m.Header)
 	if err != nil {
 		ew.Warn("dropped message", err)
+		return
+	}
+	if in.p.duplicate(r.host, m.Header) {
+		in.Duplicates.Add(1)
 		return
 	}
 	in.p.shardOf(r.host).In.Offer(r) // a full mailbox counts its own drops

@@ -143,3 +143,53 @@ func TestIngestOverTheBusCountsAndDropsBadMessages(t *testing.T) {
 		}
 	}
 }
+
+// TestIngestDropsSamplesAnAgentSentAgain: an agent whose connection died
+// sends again what the hub never confirmed, some of which the hub had. By
+// their numbers (bus.SeqHeader) those are counted as duplicates and kept
+// out of the buckets, while a sample the hub missed, arriving after newer
+// ones, and the samples of an agent that restarted are taken.
+func TestIngestDropsSamplesAnAgentSentAgain(t *testing.T) {
+	srv := bustest.Server(t)
+	sub, pub := bustest.Conn(t, srv, "ingest"), bustest.Conn(t, srv, "agent")
+	p := pipeline.New([]aggregators.Kind{{Name: "toy"}}, sub, nil, quiet)
+	sup := actors.NewSupervisor(quiet, actors.DefaultBackoff)
+	defer sup.Stop(context.Background())
+	for _, sp := range p.Specs() {
+		if err := sup.Start(t.Context(), sp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bustest.Eventually(t, 5*time.Second, func() error {
+		if sub.Subscriptions() != 1 {
+			return fmt.Errorf("ingest not subscribed yet")
+		}
+		return nil
+	})
+	now := time.Now().Unix()
+	send := func(boot, n uint64) {
+		m := &bus.Msg{Subject: "ringwatch.raw.h1.toy", Header: bus.Header{bus.SchemaHeader: {bus.SchemaVersion},
+			bus.SeqHeader: {bus.FormatSeq(boot, n)}}, Data: fmt.Appendf(nil, `{"timestamp":%d,"n":%d}`, now, n)}
+		if err := pub.PublishMsg(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 1, 2, 4 arrive; the connection dies; 2, 3, 4, 5 are sent again; the
+	// agent restarts and numbers from 1 again.
+	for _, n := range []uint64{1, 2, 4, 2, 3, 4, 5} {
+		send(7, n)
+	}
+	send(8, 1)
+	send(8, 2)
+	bustest.Eventually(t, 5*time.Second, func() error {
+		if st := p.Stats(); st.Received != 9 || st.Dropped["duplicate"] != 2 {
+			return fmt.Errorf("received %d, dropped %v; want 9 and 2 duplicates", st.Received, st.Dropped)
+		}
+		return nil
+	})
+	for _, per := range p.Stats().Periods {
+		if per.Processed != 7 {
+			t.Fatalf("%s processed %d samples, want the 7 distinct ones", per.Period, per.Processed)
+		}
+	}
+}

@@ -37,6 +37,7 @@ type Pipeline struct {
 type hostEntry struct {
 	lastSeen atomic.Int64           // Unix seconds of its newest message
 	name     atomic.Pointer[string] // as its agent was given it (bus.NameHeader)
+	seq      seqWindow              // its agent's sample numbers; the ingest actor's only
 }
 
 // Options shape a pipeline; the zero value is usable.
@@ -383,7 +384,8 @@ type Stats struct {
 	// Received counts raw messages handled; Dropped counts those dropped,
 	// by reason: malformed, unknown_kind, bad_schema, too_large (over
 	// MaxSampleBytes), too_many_hosts (a new host past MaxHosts),
-	// out_of_range (a number beyond float64, like 1e999), and queue_full
+	// out_of_range (a number beyond float64, like 1e999), duplicate (an
+	// agent sent again a sample the hub had: bus.SeqHeader), and queue_full
 	// (the bus dropped it before ingest could take it).
 	Received uint64            `json:"received"`
 	Dropped  map[string]uint64 `json:"dropped"`
@@ -432,6 +434,7 @@ func (p *Pipeline) Stats() Stats {
 			"malformed": in.Malformed.Load(), "unknown_kind": in.UnknownKind.Load(),
 			"bad_schema": in.BadSchema.Load(), "queue_full": q.Dropped,
 			"too_large": in.TooLarge.Load(), "too_many_hosts": in.TooManyHosts.Load(), "out_of_range": 0,
+			"duplicate": in.Duplicates.Load(),
 		},
 		Mailboxes: []actors.MailboxStats{q},
 		Hosts:     p.nHosts.Load(), MaxHosts: p.o.MaxHosts, Forgotten: p.forgotten.Load(),
