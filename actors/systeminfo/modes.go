@@ -9,13 +9,13 @@ import (
 // Name is the kind's name on the bus and in the API.
 const Name = "system_info"
 
-// Kind is system_info's aggregation side: its counters and its ten modes.
+// Kind is system_info's aggregation side: its counters and its modes.
 func Kind() aggregators.Kind {
 	return aggregators.Kind{Name: Name, Counters: Counters, Modes: Modes}
 }
 
 // Modes are GoDoxy's ten aggregate modes (reference §3.7), with the same
-// inclusion rules and point shapes. Values come from bucket means (or, with
+// inclusion rules and point shapes, and five of ringwatch's own. Values come from bucket means (or, with
 // stat=min|max, the bucket extremes); cumulative counters report their last
 // value in the bucket.
 var Modes = map[string]aggregators.Mode{
@@ -29,6 +29,85 @@ var Modes = map[string]aggregators.Mode{
 	"network_speed":        network("upload_speed", "download_speed", asFloat32),
 	"network_transfer":     network("bytes_sent", "bytes_recv", asUint64),
 	"sensor_temperature":   perDevice("sensors", "temperature", asFloat32),
+
+	// ringwatch's own modes (the dashboard's host page draws them; GoDoxy
+	// has no equivalent): per-core CPU, load, swap, and the network per
+	// interface.
+	"cpu_per_core":        perValue("cpu_per_core", asFloat64),
+	"load_avg":            objectFields("load_avg", []string{"load1", "load5", "load15"}, asFloat64),
+	"swap_usage":          scalar("swap_usage", "swap.used", asUint64, always),
+	"interfaces_speed":    perInterface("upload_speed", "download_speed", asFloat32),
+	"interfaces_transfer": perInterface("bytes_sent", "bytes_recv", asUint64),
+}
+
+// perValue emits {"timestamp", <index>: value, ...} for a list of numbers
+// ("0" for the first core), for entries where the list was present.
+func perValue(list string, conv func(float64) any) aggregators.Mode {
+	return func(entries []aggregators.Entry, q aggregators.Query) ([]any, error) {
+		out := make([]any, 0, len(entries))
+		for _, e := range entries {
+			l := e.Layout.Lookup(list)
+			if !e.Has(l) {
+				continue
+			}
+			pt := Point{}
+			for _, c := range l.Children() {
+				if v, ok := e.Get(c, q.Stat); ok {
+					pt[c.Key] = conv(v)
+				}
+			}
+			pt["timestamp"] = e.Start
+			out = append(out, pt)
+		}
+		return out, nil
+	}
+}
+
+// objectFields emits {"timestamp", <field>: value, ...} for the fields of one
+// object, for entries where the object was present.
+func objectFields(object string, names []string, conv func(float64) any) aggregators.Mode {
+	return func(entries []aggregators.Entry, q aggregators.Query) ([]any, error) {
+		out := make([]any, 0, len(entries))
+		for _, e := range entries {
+			o := e.Layout.Lookup(object)
+			if !e.Has(o) {
+				continue
+			}
+			pt := Point{"timestamp": e.Start}
+			for _, f := range names {
+				if v, ok := e.Get(o.Child(f), q.Stat); ok {
+					pt[f] = conv(v)
+				}
+			}
+			out = append(out, pt)
+		}
+		return out, nil
+	}
+}
+
+// perInterface emits {"timestamp", <interface>: {"upload": u, "download":
+// d}, ...} from the interfaces' fields up and down.
+func perInterface(up, down string, conv func(float64) any) aggregators.Mode {
+	return func(entries []aggregators.Entry, q aggregators.Query) ([]any, error) {
+		out := make([]any, 0, len(entries))
+		for _, e := range entries {
+			ifs := e.Layout.Lookup("interfaces")
+			if !e.Has(ifs) {
+				continue
+			}
+			pt := Point{}
+			for _, i := range ifs.Children() {
+				u, okU := e.Get(i.Child(up), q.Stat)
+				d, okD := e.Get(i.Child(down), q.Stat)
+				if okU || okD {
+					pt[i.Key] = map[string]any{"upload": conv(u), "download": conv(d)}
+				}
+			}
+			pt["timestamp"] = e.Start
+			out = append(out, pt)
+		}
+		return out, nil
+	}
 }
 
 // Point is one response point: "timestamp" plus one key per series. It

@@ -17,12 +17,16 @@ func modeView(t *testing.T) *aggregators.View {
 			`"disks":{"/dev/sda1":{"path":"/","fstype":"ext4","total":10000,"free":9000,"used":1000,"used_percent":10}},` +
 			`"disks_io":{"sda":{"readCount":1,"writeCount":1,"readBytes":512,"writeBytes":512,"name":"sda","iops":3,"readSpeed":100,"writeSpeed":200}},` +
 			`"network":{"bytes_sent":1000,"bytes_recv":2000,"upload_speed":10,"download_speed":20},` +
-			`"sensors":[{"name":"coretemp_package_id_0","temperature":40,"high":80,"critical":100}]}`,
+			`"sensors":[{"name":"coretemp_package_id_0","temperature":40,"high":80,"critical":100}],` +
+			`"cpu_per_core":[5,15],"load_avg":{"load1":1,"load5":0.5,"load15":0.25},"swap":{"total":100,"used":10,"free":90,"used_percent":10},` +
+			`"interfaces":{"eth0":{"bytes_sent":1000,"bytes_recv":2000,"upload_speed":10,"download_speed":20}}}`,
 		`{"timestamp":1000,"cpu_average":20,"memory":{"available":700,"used":300,"total":1000,"used_percent":30},` +
 			`"disks":{"/dev/sda1":{"path":"/","fstype":"ext4","total":10000,"free":7000,"used":3000,"used_percent":30}},` +
 			`"disks_io":{"sda":{"readCount":2,"writeCount":2,"readBytes":1024,"writeBytes":1024,"name":"sda","iops":6,"readSpeed":300,"writeSpeed":400}},` +
 			`"network":{"bytes_sent":1500,"bytes_recv":2500,"upload_speed":30,"download_speed":40},` +
-			`"sensors":[{"name":"coretemp_package_id_0","temperature":50,"high":80,"critical":100}]}`,
+			`"sensors":[{"name":"coretemp_package_id_0","temperature":50,"high":80,"critical":100}],` +
+			`"cpu_per_core":[15,25],"load_avg":{"load1":2,"load5":1.5,"load15":0.75},"swap":{"total":100,"used":30,"free":70,"used_percent":30},` +
+			`"interfaces":{"eth0":{"bytes_sent":1500,"bytes_recv":2500,"upload_speed":30,"download_speed":40}}}`,
 		`{"timestamp":1002,"cpu_average":0,"memory":{"available":0,"used":0,"total":0,"used_percent":0},"disks":{},"disks_io":{},` +
 			`"network":{"bytes_sent":0,"bytes_recv":0,"upload_speed":0,"download_speed":0},"sensors":[]}`,
 	}
@@ -63,6 +67,13 @@ func TestAggregateModesGolden(t *testing.T) {
 		{"network_transfer", "", `{"total":1,"data":[{"download":2500,"timestamp":999,"upload":1500}]}`},
 		{"sensor_temperature", "", `{"total":2,"data":[{"coretemp_package_id_0":45,"timestamp":999},{"timestamp":1002}]}`},
 		{"sensor_temperature", "min", `{"total":2,"data":[{"coretemp_package_id_0":40,"timestamp":999},{"timestamp":1002}]}`},
+		// ringwatch's own modes; the idle host's bucket has none of these.
+		{"cpu_per_core", "", `{"total":1,"data":[{"0":10,"1":20,"timestamp":999}]}`},
+		{"cpu_per_core", "max", `{"total":1,"data":[{"0":15,"1":25,"timestamp":999}]}`},
+		{"load_avg", "", `{"total":1,"data":[{"load1":1.5,"load15":0.5,"load5":1,"timestamp":999}]}`},
+		{"swap_usage", "", `{"total":1,"data":[{"swap_usage":20,"timestamp":999}]}`},
+		{"interfaces_speed", "", `{"total":1,"data":[{"eth0":{"download":30,"upload":20},"timestamp":999}]}`},
+		{"interfaces_transfer", "", `{"total":1,"data":[{"eth0":{"download":2500,"upload":1500},"timestamp":999}]}`},
 	} {
 		stat, _ := aggregators.ParseStat(c.stat)
 		data, err := k.Aggregate(c.mode, v.Entries(), aggregators.Query{Stat: stat})
@@ -77,8 +88,8 @@ func TestAggregateModesGolden(t *testing.T) {
 			t.Errorf("%s stat=%q:\n got %s\nwant %s", c.mode, c.stat, b, c.want)
 		}
 	}
-	if len(Modes) != 10 {
-		t.Fatalf("%d modes, want GoDoxy's 10", len(Modes))
+	if len(Modes) != 15 {
+		t.Fatalf("%d modes, want GoDoxy's 10 and ringwatch's 5", len(Modes))
 	}
 }
 
