@@ -57,7 +57,7 @@ func TestMetricsResponses(t *testing.T) {
 		t.Fatalf("offset past the end: %d %s", code, body)
 	}
 	code, _, body = h.get("GET", "/api/v1/hosts")
-	if code != 200 || !strings.HasPrefix(body, `[{"name":"h1","kinds":["system_info"],"last_seen":`) || !strings.HasSuffix(body, `"online":true}]`) {
+	if code != 200 || !strings.HasPrefix(body, `[{"name":"h1","display_name":"h1","kinds":["system_info"],"last_seen":`) || !strings.HasSuffix(body, `"online":true}]`) {
 		t.Fatalf("hosts: %d %s", code, body)
 	}
 	code, _, body = h.get("GET", "/healthz")
@@ -102,7 +102,7 @@ func TestBadRequestsGetJSONErrors(t *testing.T) {
 		{"GET", si + "period=30d&aggregate=cpu_average", auth, 400, `invalid period`},
 		{"GET", si + "period=%20&aggregate=cpu_average", auth, 400, `invalid period`},
 		{"GET", si + "period=5m", auth, 400, `aggregate is required with a period`},
-		{"GET", si + "period=5m&aggregate=cpu", auth, 400, `invalid aggregate \"cpu\": want one of cpu_average, disk_usage`},
+		{"GET", si + "period=5m&aggregate=cpu", auth, 400, `invalid aggregate \"cpu\": want one of cpu_average, cpu_per_core, disk_usage`},
 		{"GET", si + "period=5m&aggregate=CPU_AVERAGE", auth, 400, `invalid aggregate`},
 		{"GET", "/api/v1/metrics/uptime?period=5m&aggregate=cpu_average", auth, 400, `invalid aggregate \"cpu_average\": want one of routes`},
 		{"GET", si + "period=5m&aggregate=cpu_average&stat=p99", auth, 400, `invalid stat \"p99\": want avg, min or max`},
@@ -142,7 +142,7 @@ func TestBadRequestsGetJSONErrors(t *testing.T) {
 		{"GET", si + "period=5m&aggregate=cpu_average&keyword=" + long, auth, 414, `query string of`},
 		{"GET", "/api/v2/nothing", auth, 404, `Cannot GET /api/v2/nothing`},
 		{"GET", "/api/v1/metrics", auth, 404, `Cannot GET`},
-		{"GET", "/", auth, 404, `Cannot GET /`},
+		{"GET", "/nothing-here", auth, 404, `Cannot GET /nothing-here`},
 		{"POST", si, auth, 405, `POST is not allowed on /api/v1/metrics/system_info: GET only`},
 		{"PUT", "/api/v1/hosts", auth, 405, `PUT is not allowed on /api/v1/hosts: GET only`},
 		{"DELETE", "/healthz", nil, 405, `DELETE is not allowed on /healthz: GET only`},

@@ -12,6 +12,8 @@ import (
 func (s *Server) routes() {
 	s.app.Get("/healthz", s.healthz)
 	s.app.Get("/metrics", s.metricsText)
+	s.app.Get("/", s.dashboard)
+	s.app.Get("/ui/*", s.dashboard)
 	v1 := s.app.Group("/api/v1")
 	v1.Get("/hosts", s.hosts)
 	v1.Get("/agent/list", s.agentList)
@@ -26,10 +28,14 @@ func (s *Server) routes() {
 
 // Host is one entry of /api/v1/hosts.
 type Host struct {
-	Name     string   `json:"name"`
-	Kinds    []string `json:"kinds"`
-	LastSeen int64    `json:"last_seen"` // Unix seconds of the newest sample
-	Online   bool     `json:"online"`
+	Name string `json:"name"`
+	// DisplayName is the name its agent was given, as all_system_info keys
+	// its frames ("My NAS" for my-nas; "GoDoxy" for the hub's own with
+	// --godoxy-names).
+	DisplayName string   `json:"display_name"`
+	Kinds       []string `json:"kinds"`
+	LastSeen    int64    `json:"last_seen"` // Unix seconds of the newest sample
+	Online      bool     `json:"online"`
 }
 
 func (s *Server) hosts(c *fiber.Ctx) error {
@@ -39,7 +45,7 @@ func (s *Server) hosts(c *fiber.Ctx) error {
 	for _, l := range s.cfg.Store.AllLatest() {
 		h := byName[l.Host]
 		if h == nil {
-			h = &Host{Name: l.Host, Kinds: []string{}}
+			h = &Host{Name: l.Host, DisplayName: s.displayName(l.Host), Kinds: []string{}}
 			byName[l.Host] = h
 			out = append(out, h)
 		}

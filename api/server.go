@@ -328,7 +328,7 @@ func (s *Server) guard(c *fiber.Ctx) error {
 	if n := len(c.Request().URI().QueryString()); n > maxQueryString {
 		return fiber.NewError(fiber.StatusRequestURITooLong, fmt.Sprintf("query string of %d bytes is over the %d byte limit", n, maxQueryString))
 	}
-	if c.Path() == "/healthz" {
+	if c.Path() == "/healthz" || (dashboardPath(c.Path()) && !fws.IsWebSocketUpgrade(c)) {
 		return c.Next()
 	}
 	if s.cfg.Token != "" && !s.authorized(c) {
