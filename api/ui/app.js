@@ -334,24 +334,36 @@ function overview() {
     if (known !== hostsChanged) { known = hostsChanged; state.dirty = true; }
     later(state.sort === 'offline');
   });
-  // A frame of a host the list does not have yet waits for the list.
+  // Every host's latest sample at once from all_system_info (its first
+  // frame; at interval=1h little follows), then each new sample as it is
+  // published, from the stream relay: no tick between the hub and the
+  // page, so a silent host is noticed as soon as it is silent. A sample of
+  // a host the list does not have yet waits for the list.
   const pending = new Map();
   const adopt = () => {
-    for (const [key, sample] of pending) {
-      const r = byDisplay.get(key);
+    for (const [key, [byName, sample]] of pending) {
+      const r = byName ? hosts.get(key) : byDisplay.get(key);
       if (r) take(r, sample);
     }
     pending.clear();
     later(true);
   };
-  leave.push(live('/api/v1/metrics/all_system_info?interval=1s', frame => {
-    for (const [key, sample] of Object.entries(frame)) {
-      const r = byDisplay.get(key);
-      if (r) take(r, sample);
-      else pending.set(key, sample);
-    }
+  const got = (key, byName, sample) => {
+    const r = byName ? hosts.get(key) : byDisplay.get(key);
+    if (r) take(r, sample);
+    else if (pending.size < 10000) pending.set(key, [byName, sample]);
+  };
+  const settle = () => {
     if (pending.size) refreshHosts().then(adopt).catch(() => {});
     later(state.sort !== 'name');
+  };
+  leave.push(live('/api/v1/metrics/all_system_info?interval=1h', frame => {
+    for (const [key, sample] of Object.entries(frame)) got(key, false, sample);
+    settle();
+  }));
+  leave.push(live('/api/v1/stream?subject=ringwatch.raw.*.system_info', m => {
+    got((m.subject || '').split('.')[2], true, m.data);
+    settle();
   }));
 }
 
@@ -528,8 +540,10 @@ function hostPage(name) {
   }
   let last = 0;
   const maybe = () => { if (performance.now() - last >= REFRESH[period]) { last = performance.now(); fetchAll(); } };
-  leave.push(live(`/api/v1/metrics/system_info?host=${encodeURIComponent(name)}&interval=1s`, s => { take(r, s); head(); maybe(); },
+  // The latest sample at once, then each one as it is published.
+  leave.push(live(`/api/v1/metrics/system_info?host=${encodeURIComponent(name)}&interval=1h`, s => { take(r, s); head(); maybe(); },
     () => { last = 0; }));
+  leave.push(live(`/api/v1/stream?subject=ringwatch.raw.${encodeURIComponent(name)}.system_info`, m => { take(r, m.data); head(); maybe(); }));
   every(500, head);
   every(2000, () => refreshHosts().then(() => { const h = hosts.get(name); if (h && h !== r) { r.kinds = h.kinds; r.display = h.display; title.textContent = r.display; } }).catch(() => {}));
   every(1000, maybe);

@@ -53,7 +53,7 @@ func startBrowser(t *testing.T) *browser {
 		t.Skip("no Chromium here (apt-get install chromium; .ci/run installs it)")
 	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox,
-		chromedp.WindowSize(1280, 900), chromedp.UserDataDir(t.TempDir()))
+		chromedp.WindowSize(1280, 900)) // chromedp makes and removes its own profile folder
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx, chromedp.WithErrorf(func(format string, args ...any) {
 		if msg := fmt.Sprintf(format, args...); !strings.Contains(msg, "unhandled node event") { // events newer than chromedp
