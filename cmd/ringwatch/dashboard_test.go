@@ -418,6 +418,17 @@ func TestDashboardWithAThousandHosts(t *testing.T) {
 			t.Errorf("the keystroke making the filter %q took %.1f ms, want < 200", "load-0000"[:i+1], d)
 		}
 	}
+	// The page kept up with 1,000 samples a second on its stream socket.
+	_, body := httpGet(t, h.base+"/api/v1/stats")
+	var st struct {
+		WebSockets struct {
+			Clients    int    `json:"clients"`
+			ClosedSlow uint64 `json:"closed_slow"`
+		} `json:"websockets"`
+	}
+	if err := json.Unmarshal([]byte(body), &st); err != nil || st.WebSockets.ClosedSlow != 0 || st.WebSockets.Clients != 2 {
+		t.Errorf("websockets %+v (%v): want the page's two sockets open and none closed as slow", st.WebSockets, err)
+	}
 	b.until(t, 5*time.Second, "nine hosts left", `document.querySelector('.toolbar .count').textContent === '9 of 1001 hosts' && document.querySelectorAll('.card').length === 9`)
 	b.clean(t, "overview with 1,000 hosts")
 
