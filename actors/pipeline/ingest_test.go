@@ -99,16 +99,16 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// TestIngestOverTheBusCountsAndDropsBadMessages: five messages over the
-// bus, four of them bad in different ways (checked by the ingest actor or,
-// for what needs decoding, by the shard); each is counted by its reason,
-// and only the good one becomes the latest sample and reaches every period.
-func TestIngestOverTheBusCountsAndDropsBadMessages(t *testing.T) {
+// runningIngest starts a pipeline of kind "toy" on an in-process bus, its
+// actors running and its ingest subscribed, and returns it with a
+// publisher's connection named name.
+func runningIngest(t *testing.T, name string) (*pipeline.Pipeline, *bus.Conn) {
+	t.Helper()
 	srv := bustest.Server(t)
-	sub, pub := bustest.Conn(t, srv, "ingest"), bustest.Conn(t, srv, "test")
+	sub, pub := bustest.Conn(t, srv, "ingest"), bustest.Conn(t, srv, name)
 	p := pipeline.New([]aggregators.Kind{{Name: "toy"}}, sub, nil, quiet)
 	sup := actors.NewSupervisor(quiet, actors.DefaultBackoff)
-	defer sup.Stop(context.Background())
+	t.Cleanup(func() { sup.Stop(context.Background()) })
 	for _, sp := range p.Specs() {
 		if err := sup.Start(t.Context(), sp); err != nil {
 			t.Fatal(err)
@@ -121,6 +121,15 @@ func TestIngestOverTheBusCountsAndDropsBadMessages(t *testing.T) {
 		return nil
 	})
 	_ = sub.Flush()
+	return p, pub
+}
+
+// TestIngestOverTheBusCountsAndDropsBadMessages: five messages over the
+// bus, four of them bad in different ways (checked by the ingest actor or,
+// for what needs decoding, by the shard); each is counted by its reason,
+// and only the good one becomes the latest sample and reaches every period.
+func TestIngestOverTheBusCountsAndDropsBadMessages(t *testing.T) {
+	p, pub := runningIngest(t, "test")
 	bad := &bus.Msg{Subject: "ringwatch.raw.h1.toy", Data: []byte(`{"timestamp":1}`), Header: bus.Header{bus.SchemaHeader: {"2"}}}
 	_ = pub.PublishMsg(bad)
 	_ = pub.Publish("ringwatch.raw.h1.toy", []byte(`{not json`))
@@ -150,22 +159,7 @@ func TestIngestOverTheBusCountsAndDropsBadMessages(t *testing.T) {
 // out of the buckets, while a sample the hub missed, arriving after newer
 // ones, and the samples of an agent that restarted are taken.
 func TestIngestDropsSamplesAnAgentSentAgain(t *testing.T) {
-	srv := bustest.Server(t)
-	sub, pub := bustest.Conn(t, srv, "ingest"), bustest.Conn(t, srv, "agent")
-	p := pipeline.New([]aggregators.Kind{{Name: "toy"}}, sub, nil, quiet)
-	sup := actors.NewSupervisor(quiet, actors.DefaultBackoff)
-	defer sup.Stop(context.Background())
-	for _, sp := range p.Specs() {
-		if err := sup.Start(t.Context(), sp); err != nil {
-			t.Fatal(err)
-		}
-	}
-	bustest.Eventually(t, 5*time.Second, func() error {
-		if sub.Subscriptions() != 1 {
-			return fmt.Errorf("ingest not subscribed yet")
-		}
-		return nil
-	})
+	p, pub := runningIngest(t, "agent")
 	now := time.Now().Unix()
 	send := func(boot, n uint64) {
 		m := &bus.Msg{Subject: "ringwatch.raw.h1.toy", Header: bus.Header{bus.SchemaHeader: {bus.SchemaVersion},

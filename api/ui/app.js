@@ -374,7 +374,7 @@ const CHARTS = [
   { id: 'cores', title: 'CPU per core', modes: ['cpu_per_core'], unit: '%' },
   { id: 'memory', title: 'Memory used', modes: ['memory_usage'], unit: 'bytes', band: true },
   { id: 'swap', title: 'Swap used', modes: ['swap_usage'], unit: 'bytes', band: true },
-  { id: 'load', title: 'Load', modes: ['load_avg'], unit: '' },
+  { id: 'load', title: 'Load', modes: ['load_avg'], unit: '', band: true },
   { id: 'disk', title: 'Disk usage', modes: ['disk_usage'], unit: 'bytes' },
   { id: 'diskio', title: 'Disk read / write', modes: ['disks_read_speed', 'disks_write_speed'], suffix: [' read', ' write'], unit: 'B/s', band: true },
   { id: 'iops', title: 'Disk IOPS', modes: ['disks_iops'], unit: '' },
@@ -496,6 +496,7 @@ function hostPage(name) {
         bands.push({ series: [lo + 1, lo], fill: color + '26' });
       }
     });
+    box.dataset.bands = String(bands.length);
     const sig = opts.map(o => o.label).join('|') + period + x.length;
     clock.long = period === '1mo';
     let u = plots.get(c.id);

@@ -251,19 +251,22 @@ func TestDashboardInABrowser(t *testing.T) {
 	// A host page: every chart this host has data for is drawn with
 	// points; the others (no sensors on this machine, say) say so.
 	b.run(t, "open edge-one's page", chromedp.Navigate(base+"/#/host/edge-one"))
-	latestOf := func(host string) map[string]any {
-		var out map[string]any
-		req, _ := http.NewRequest("GET", base+"/api/v1/metrics/system_info?host="+host, nil)
+	// apiGet decodes the API's answer to path into out, with the token.
+	apiGet := func(path string, out any) {
+		req, _ := http.NewRequest("GET", base+path, nil)
 		req.Header.Set("Authorization", "Bearer "+token)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		_ = json.NewDecoder(resp.Body).Decode(&out)
-		return out
+		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
 	}
-	hasSensors := len(latestOf("edge-one")["sensors"].([]any)) > 0
+	var latest map[string]any
+	apiGet("/api/v1/metrics/system_info?host=edge-one", &latest)
+	hasSensors := len(latest["sensors"].([]any)) > 0
 	allDrawn := func(period string) string {
 		temp := `c.dataset.points > 0`
 		if !hasSensors {
@@ -273,6 +276,11 @@ func TestDashboardInABrowser(t *testing.T) {
 			c.dataset.period === %q && (c.id === 'chart-temp' ? %s : c.dataset.points > 0 && c.querySelector('canvas') !== null))`, period, temp)
 	}
 	b.until(t, 30*time.Second, "every chart drawn for 5m", allDrawn("5m"))
+	var bands []string
+	b.eval(t, `['cpu', 'memory', 'net', 'load'].map(id => document.getElementById('chart-' + id).dataset.bands)`, &bands)
+	if strings.Join(bands, ",") != "1,1,2,3" { // min to max around each mean: CPU, memory, upload and download, three loads
+		t.Errorf("bands around the mean: %v", bands)
+	}
 	b.clean(t, "host page")
 	b.screenshot(t, "host.png")
 
@@ -280,15 +288,8 @@ func TestDashboardInABrowser(t *testing.T) {
 	b.run(t, "pick 1h", chromedp.Click(`button[data-period="1h"]`, chromedp.ByQuery))
 	b.until(t, 30*time.Second, "every chart drawn for 1h", allDrawn("1h"))
 	first := func(period string) string {
-		req, _ := http.NewRequest("GET", base+"/api/v1/metrics/system_info?host=edge-one&aggregate=cpu_average&period="+period, nil)
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
 		var p page
-		_ = json.NewDecoder(resp.Body).Decode(&p)
+		apiGet("/api/v1/metrics/system_info?host=edge-one&aggregate=cpu_average&period="+period, &p)
 		if len(p.Data) == 0 {
 			return ""
 		}
@@ -344,6 +345,9 @@ func TestDashboardInABrowser(t *testing.T) {
 	} else {
 		t.Logf("edge-two's card turned offline %v after its agent stopped", took.Round(10*time.Millisecond))
 	}
+	b.run(t, "offline first", chromedp.SetValue("#sort", "offline", chromedp.ByID),
+		chromedp.Evaluate(`document.getElementById('sort').dispatchEvent(new Event('change'))`, nil))
+	b.until(t, 5*time.Second, "the offline host first", `[...document.querySelectorAll('.card')].sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top || a.getBoundingClientRect().left - b.getBoundingClientRect().left)[0].dataset.host === 'edge-two'`)
 	b.clean(t, "agent stopped")
 
 	// The hub restarts: the open page reconnects by itself, without a
@@ -351,10 +355,10 @@ func TestDashboardInABrowser(t *testing.T) {
 	b.eval(t, `window.notReloaded = true`, nil)
 	var before string
 	b.eval(t, `document.querySelector('.card[data-host="edge-one"]').dataset.ts`, &before)
+	restarting := time.Now() // the page retries as soon as the hub closes its sockets, before it exits
 	if code, _ := hub.terminate(t); code != 0 {
 		t.Fatalf("hub exit %d:\n%s", code, hub.logs)
 	}
-	restarting := time.Now()
 	b.until(t, 10*time.Second, "the page sees the hub gone", `document.getElementById('conn').textContent === 'reconnecting'`)
 	hub = startHub()
 	b.until(t, 30*time.Second, "the page reconnected", `document.getElementById('conn').textContent === 'live'`)
