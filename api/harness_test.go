@@ -120,6 +120,9 @@ func (h *hub) get(method, path string, header ...string) (int, http.Header, stri
 	h.t.Helper()
 	req, _ := http.NewRequest(method, h.base+path, nil)
 	for i := 0; i+1 < len(header); i += 2 {
+		if header[i] == "Host" {
+			req.Host = header[i+1] // Go sends req.Host, not a Host header
+		}
 		req.Header.Set(header[i], header[i+1])
 	}
 	resp, err := http.DefaultClient.Do(req)

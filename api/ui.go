@@ -36,11 +36,11 @@ var uiFiles = func() map[string][]byte {
 }()
 
 // UIConfig is GET /ui/config.json: what the dashboard needs before it may
-// call the API (which may want a token).
+// call the API (which may want a token). It needs no token, so it says
+// nothing about the hub's data.
 type UIConfig struct {
 	TokenRequired bool    `json:"token_required"`
 	PollInterval  float64 `json:"poll_interval"` // seconds: a host is offline after 3 without a sample
-	OwnHost       string  `json:"own_host"`
 }
 
 // dashboard answers / and /ui/<file>. Neither needs the API token: the
@@ -52,7 +52,7 @@ func (s *Server) dashboard(c *fiber.Ctx) error {
 	}
 	var body []byte
 	if name == "config.json" {
-		body, _ = json.Marshal(UIConfig{TokenRequired: s.cfg.Token != "", PollInterval: s.cfg.PollInterval.Seconds(), OwnHost: s.cfg.OwnHost})
+		body, _ = json.Marshal(UIConfig{TokenRequired: s.cfg.Token != "", PollInterval: s.cfg.PollInterval.Seconds()})
 		c.Set(fiber.HeaderCacheControl, "no-store")
 	} else {
 		var ok bool

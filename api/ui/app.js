@@ -10,7 +10,7 @@ const TOKEN_KEY = 'ringwatch-token';
 
 const main = document.getElementById('main');
 const connEl = document.getElementById('conn');
-let cfg = { token_required: false, poll_interval: 1, own_host: '' };
+let cfg = { token_required: false, poll_interval: 1 };
 let token = sessionStorage.getItem(TOKEN_KEY) || '';
 let leave = []; // what the current page stops when another is shown
 
