@@ -86,7 +86,7 @@ func DecodeKind(data []byte, host string, k aggregators.Kind) (st *State, err er
 	if root.Type() != fastjson.TypeObject {
 		return nil, corrupt("top level is not an object")
 	}
-	if root.GetInt("ringwatch", "version") == FormatV2 {
+	if v := root.GetInt("ringwatch", "version"); v == FormatV2 || v == FormatVersion {
 		return decodeV2(root, host, kind)
 	}
 	periods := root.Get("entries")

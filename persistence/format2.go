@@ -2,6 +2,7 @@ package persistence
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -18,7 +19,7 @@ import (
 // Format 2 is columnar JSON, gzip-compressed (<kind>.json.gz; `zcat | jq`
 // reads it). One object per (host, kind):
 //
-//	{"ringwatch": {"version": 2, "host", "kind", "saved", "saved_ns", "last": <the last raw sample>},
+//	{"ringwatch": {"version": 3, "host", "kind", "saved", "saved_ns", "last": <the last raw sample>},
 //	 "nodes": [{"path": [], "type": "object"}, {"path": ["cpu_average"], "type": "number"},
 //	           {"path": ["network", "bytes_sent"], "type": "number", "counter": true}, ...],
 //	 "periods": {"5m": {"interval": 3, "start": [<bucket starts>], "count": [<samples per bucket>],
@@ -32,14 +33,21 @@ import (
 // each bucket (a counter's last value; null where it was absent), "min"
 // and "max" are left out when every bucket's minimum equals its sum (one
 // sample each) or its maximum its minimum, and "n" (how many samples had
-// it) when that is the bucket's count wherever present. Objects, arrays and
+// it) when that is the bucket's count wherever present; a column of whole
+// numbers is written "dsum", "dmin" or "dmax", as differences from the
+// value before it (appendNumbers). Objects, arrays and
 // literals keep their counts in "present"; literals their last values.
 // Keys are written once per file, not once per bucket, and closed buckets'
 // whole numbers stay short: with gzip, a host with every period full takes
 // a fraction of format 1's size.
 
-// FormatV2 is the version format 2 files carry.
-const FormatV2 = 2
+// FormatV2 is the version format 2 files carried before whole-number
+// columns were written as deltas; FormatVersion is the one written now (3:
+// format 2 with "dsum", "dmin" and "dmax"). Both are read.
+const (
+	FormatV2      = 2
+	FormatVersion = 3
+)
 
 var nodeTypeNames = [...]string{aggregators.Object: "object", aggregators.Array: "array", aggregators.Number: "number", aggregators.Literal: "literal"}
 
@@ -65,7 +73,7 @@ func EncodeEntry(dst []byte, host, kind string, l *aggregators.Layout, lists map
 // written before it, and says so.
 func encodeDoc(dst []byte, host, kind string, l *aggregators.Layout, lists map[string][]*aggregators.Bucket, last *aggregators.Latest, saved time.Time, partial bool) []byte {
 	dst = append(dst, `{"ringwatch":{"version":`...)
-	dst = strconv.AppendInt(dst, FormatV2, 10)
+	dst = strconv.AppendInt(dst, FormatVersion, 10)
 	dst = append(dst, `,"host":`...)
 	dst = aggregators.AppendString(dst, host)
 	dst = append(dst, `,"kind":`...)
@@ -173,12 +181,12 @@ func appendPeriod(dst []byte, p aggregators.Period, l *aggregators.Layout, bs []
 		firstNum = false
 		dst = append(dst, `{"node":`...)
 		dst = strconv.AppendInt(dst, int64(n.Index), 10)
-		dst = appendColumn(append(dst, `,"sum":`...), bs, n, func(a aggregators.Acc) float64 { return a.Val }, "null")
+		dst = appendNumbers(dst, "sum", bs, n, func(a aggregators.Acc) float64 { return a.Val })
 		if !minEq {
-			dst = appendColumn(append(dst, `,"min":`...), bs, n, func(a aggregators.Acc) float64 { return a.Min }, "null")
+			dst = appendNumbers(dst, "min", bs, n, func(a aggregators.Acc) float64 { return a.Min })
 		}
 		if !maxEq {
-			dst = appendColumn(append(dst, `,"max":`...), bs, n, func(a aggregators.Acc) float64 { return a.Max }, "null")
+			dst = appendNumbers(dst, "max", bs, n, func(a aggregators.Acc) float64 { return a.Max })
 		}
 		if !nEq {
 			dst = appendColumn(append(dst, `,"n":`...), bs, n, func(a aggregators.Acc) float64 { return float64(a.N) }, "0")
@@ -223,6 +231,47 @@ func appendPeriod(dst []byte, p aggregators.Period, l *aggregators.Layout, bs []
 		dst = append(dst, "]}"...)
 	}
 	return append(dst, "]}"...)
+}
+
+// maxDelta bounds the whole numbers written as deltas: every one up to 2^53
+// is a float64 exactly, and so is every sum of them on the way back.
+const maxDelta = 1 << 53
+
+// appendNumbers writes one field of number node n across the buckets as
+// ,"key":[...], absent as null; when every value is a whole number (byte
+// counts, counters, timestamps), as ,"dkey":[...], each the difference from
+// the value before it (the first from 0), which for slowly changing series
+// is shorter and repeats more, so gzip packs it tighter.
+func appendNumbers(dst []byte, key string, bs []*aggregators.Bucket, n *aggregators.Node, field func(aggregators.Acc) float64) []byte {
+	whole := true
+	for _, b := range bs {
+		if a, ok := b.AccOf(n); ok {
+			v := field(a)
+			if v != math.Trunc(v) || math.Abs(v) > maxDelta {
+				whole = false
+				break
+			}
+		}
+	}
+	if !whole {
+		dst = append(append(append(dst, `,"`...), key...), `":`...)
+		return appendColumn(dst, bs, n, field, "null")
+	}
+	dst = append(append(append(dst, `,"d`...), key...), `":[`...)
+	var prev int64
+	for i, b := range bs {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		if a, ok := b.AccOf(n); ok {
+			v := int64(field(a))
+			dst = strconv.AppendInt(dst, v-prev, 10)
+			prev = v
+		} else {
+			dst = append(dst, "null"...)
+		}
+	}
+	return append(dst, ']')
 }
 
 // appendColumn writes one field of node n across the buckets, absent as
@@ -374,30 +423,52 @@ func decodePeriod(pv *fastjson.Value, l *aggregators.Layout) ([]*aggregators.Buc
 		}
 		return i, col, err
 	}
+	// numbers reads a number column, written whole ("sum") or as deltas
+	// ("dsum"); nil when it is absent. NaN stands for a bucket without it.
+	numbers := func(v *fastjson.Value, key string) ([]float64, error) {
+		col, err := column(v, key)
+		if err != nil || col != nil {
+			return values(col, false), err
+		}
+		if col, err = column(v, "d"+key); err != nil || col == nil {
+			return nil, err
+		}
+		return values(col, true), nil
+	}
 	for _, nv := range pv.GetArray("numbers") {
-		i, sums, err := nodeColumn(nv, "sum")
+		i, err := node(nv)
 		if err != nil {
 			return nil, err
 		}
-		mins, _ := column(nv, "min")
-		maxs, _ := column(nv, "max")
-		ns, _ := column(nv, "n")
+		sums, err := numbers(nv, "sum")
+		if err == nil && sums == nil {
+			err = fmt.Errorf("node %d: no \"sum\" column", i)
+		}
+		if err != nil {
+			return nil, err
+		}
+		mins, err1 := numbers(nv, "min")
+		maxs, err2 := numbers(nv, "max")
+		ns, err3 := column(nv, "n")
+		if err := errors.Join(err1, err2, err3); err != nil {
+			return nil, err
+		}
 		for j, b := range bs {
-			if sums == nil || sums[j].Type() != fastjson.TypeNumber {
+			if math.IsNaN(sums[j]) {
 				continue
 			}
 			a := &b.Acc[i]
-			a.N, a.Val = b.Count, number(sums[j])
+			a.N, a.Val = b.Count, sums[j]
 			if ns != nil {
 				a.N = uint32(number(ns[j]))
 			}
 			a.Min = a.Val
-			if mins != nil {
-				a.Min = number(mins[j])
+			if mins != nil && !math.IsNaN(mins[j]) {
+				a.Min = mins[j]
 			}
 			a.Max = a.Min
-			if maxs != nil {
-				a.Max = number(maxs[j])
+			if maxs != nil && !math.IsNaN(maxs[j]) {
+				a.Max = maxs[j]
 			}
 		}
 	}
@@ -424,6 +495,32 @@ func decodePeriod(pv *fastjson.Value, l *aggregators.Layout) ([]*aggregators.Buc
 		}
 	}
 	return bs, nil
+}
+
+// values reads a column of numbers, NaN where one is not a number (null);
+// with deltas, each whole number adds to the one before it.
+func values(col []*fastjson.Value, deltas bool) []float64 {
+	if col == nil {
+		return nil
+	}
+	out := make([]float64, len(col))
+	var sum int64
+	for j, v := range col {
+		switch {
+		case v.Type() != fastjson.TypeNumber:
+			out[j] = math.NaN()
+		case deltas:
+			d, err := v.Int64()
+			if err != nil {
+				d = int64(number(v)) // a delta is whole; anything else is read as best it can be
+			}
+			sum += d
+			out[j] = float64(sum)
+		default:
+			out[j] = number(v)
+		}
+	}
+	return out
 }
 
 // number reads a JSON number exactly as written (fastjson's own float

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"math"
 	"runtime"
 	"testing"
 	"time"
@@ -129,7 +130,7 @@ func BenchmarkJournalEntry(b *testing.B) {
 
 // fullHost is a pipeline holding one realistic host, snap-00001, with every
 // ring full (three samples per bucket), and the time of its last sample.
-func fullHost(b *testing.B) (*pipeline.Pipeline, time.Time) {
+func fullHost(b testing.TB) (*pipeline.Pipeline, time.Time) {
 	p := pipeline.New([]aggregators.Kind{systeminfo.Kind()}, nil, nil, bustest.Quiet())
 	now := time.Now()
 	h := newSimHost(0, "snap", mustShape("8,4,3,6"), 1) // snap-00001
@@ -158,10 +159,7 @@ func mustShape(s string) *shape {
 //	go test -run '^$' -bench SnapshotFile ./cmd/ringwatch/
 func BenchmarkSnapshotFile(b *testing.B) {
 	p, now := fullHost(b)
-	views := map[string]*aggregators.View{}
-	for _, per := range aggregators.Periods {
-		views[per.Name] = p.View(per, "snap-00001", "system_info")
-	}
+	views := fullViews(p)
 	var file []byte
 	var gz bytes.Buffer
 	for b.Loop() {
@@ -173,4 +171,66 @@ func BenchmarkSnapshotFile(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(file))/1024, "json-KB")
 	b.ReportMetric(float64(gz.Len())/1024, "file-KB")
+}
+
+// fullViews are the five periods of fullHost's host.
+func fullViews(p *pipeline.Pipeline) map[string]*aggregators.View {
+	views := map[string]*aggregators.View{}
+	for _, per := range aggregators.Periods {
+		views[per.Name] = p.View(per, "snap-00001", "system_info")
+	}
+	return views
+}
+
+// TestSnapshotFileIsExact: a realistic host's state, every ring full,
+// written (whole numbers as deltas) and read back, gives every bucket's
+// count, sum, minimum and maximum bit for bit.
+func TestSnapshotFileIsExact(t *testing.T) {
+	p, now := fullHost(t)
+	views := fullViews(p)
+	file := persistence.EncodeV2(nil, "snap-00001", "system_info", views["5m"].Layout, views, nil, now)
+	if !bytes.Contains(file, []byte(`"dsum":[`)) || !bytes.Contains(file, []byte(`"sum":[`)) {
+		t.Fatal("the file should hold both whole-number (delta) and fractional columns")
+	}
+	st, err := persistence.Decode(file, "snap-00001", "system_info", systeminfo.Counters)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compared := 0
+	for _, per := range aggregators.Periods {
+		want, got := views[per.Name].List(), st.Buckets[per.Name]
+		if len(got) != len(want) || len(want) != aggregators.Slots {
+			t.Fatalf("%s: %d buckets read, %d written", per.Name, len(got), len(want))
+		}
+		for i, b := range want {
+			for _, n := range views["5m"].Layout.Nodes {
+				wa, wok := b.AccOf(n)
+				ga, gok := got[i].AccOf(st.Layout.Nodes[n.Index])
+				if wok != gok || (wok && (wa.N != ga.N || math.Float64bits(wa.Val) != math.Float64bits(ga.Val) ||
+					math.Float64bits(wa.Min) != math.Float64bits(ga.Min) || math.Float64bits(wa.Max) != math.Float64bits(ga.Max))) {
+					t.Fatalf("%s bucket %d node %v: read %+v (%v), written %+v (%v)", per.Name, i, n.Path, ga, gok, wa, wok)
+				}
+				compared++
+			}
+		}
+	}
+	t.Logf("%d values compared", compared)
+}
+
+// BenchmarkLoadFile reads back fullHost's state file: what a restart pays
+// per host with every ring full (gunzip and decode).
+//
+//	go test -run '^$' -bench LoadFile ./cmd/ringwatch/
+func BenchmarkLoadFile(b *testing.B) {
+	p, now := fullHost(b)
+	views := fullViews(p)
+	var gz bytes.Buffer
+	if err := persistence.Gzip(&gz, persistence.EncodeV2(nil, "snap-00001", "system_info", views["5m"].Layout, views, nil, now)); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := persistence.Decode(gz.Bytes(), "snap-00001", "system_info", systeminfo.Counters); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
