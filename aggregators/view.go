@@ -78,6 +78,10 @@ type Latest struct {
 	Raw        []byte    // the sample's JSON, byte for byte (of a partial sample: the newest part)
 	Time       int64     // the sample's timestamp, Unix seconds
 	Received   time.Time // when the hub got it; zero if restored from disk
+	// Seq is the sample's number from its agent (bus.SeqHeader), or "":
+	// saved with the state, so that a restarted hub still knows which of
+	// the samples an agent sends again it already has.
+	Seq string
 
 	// Parts, for a kind published in parts, is the newest part of each
 	// index; Body merges them.

@@ -26,7 +26,8 @@ type State struct {
 	Buckets    map[string][]*aggregators.Bucket // by period name
 	Last       []byte                           // last raw sample, or nil
 	LastTime   int64
-	Skipped    int // entries that could not be read and were left out
+	LastSeq    string // its number from its agent (bus.SeqHeader), or ""
+	Skipped    int    // entries that could not be read and were left out
 	// Saved is when the file was written (Unix nanoseconds; 0 if unknown);
 	// Partial marks a journal entry, which holds only what changed since
 	// the state written before it. Journal is how many journal entries

@@ -19,7 +19,7 @@ import (
 // Format 2 is columnar JSON, gzip-compressed (<kind>.json.gz; `zcat | jq`
 // reads it). One object per (host, kind):
 //
-//	{"ringwatch": {"version": 3, "host", "kind", "saved", "saved_ns", "last": <the last raw sample>},
+//	{"ringwatch": {"version": 3, "host", "kind", "saved", "saved_ns", "last_seq", "last": <the last raw sample>},
 //	 "nodes": [{"path": [], "type": "object"}, {"path": ["cpu_average"], "type": "number"},
 //	           {"path": ["network", "bytes_sent"], "type": "number", "counter": true}, ...],
 //	 "periods": {"5m": {"interval": 3, "start": [<bucket starts>], "count": [<samples per bucket>],
@@ -84,6 +84,10 @@ func encodeDoc(dst []byte, host, kind string, l *aggregators.Layout, lists map[s
 	dst = strconv.AppendInt(dst, saved.UnixNano(), 10)
 	if partial {
 		dst = append(dst, `,"partial":true`...)
+	}
+	if last != nil && last.Seq != "" {
+		dst = append(dst, `,"last_seq":`...)
+		dst = aggregators.AppendString(dst, last.Seq)
 	}
 	dst = append(dst, `,"last":`...)
 	if last != nil && len(last.Body()) > 0 {
@@ -371,6 +375,7 @@ func decodeV2(root *fastjson.Value, host, kind string) (*State, error) {
 	if last := root.Get("ringwatch", "last"); last != nil && last.Type() == fastjson.TypeObject {
 		st.Last = last.MarshalTo(nil)
 		st.LastTime = last.GetInt64("timestamp")
+		st.LastSeq = string(root.GetStringBytes("ringwatch", "last_seq"))
 	}
 	st.Saved = root.GetInt64("ringwatch", "saved_ns")
 	if st.Saved == 0 {

@@ -137,7 +137,7 @@ func apply(st, e *State) *State {
 		slices.SortFunc(st.Buckets[per.Name], func(a, b *aggregators.Bucket) int { return int(a.Start - b.Start) })
 	}
 	if e.Last != nil && e.LastTime >= st.LastTime {
-		st.Last, st.LastTime = e.Last, e.LastTime
+		st.Last, st.LastTime, st.LastSeq = e.Last, e.LastTime, e.LastSeq
 	}
 	st.Saved = e.Saved
 	st.Journal++

@@ -15,6 +15,7 @@ import (
 	"github.com/ringwatch/ringwatch/actors"
 	"github.com/ringwatch/ringwatch/actors/pipeline"
 	"github.com/ringwatch/ringwatch/aggregators"
+	"github.com/ringwatch/ringwatch/bus"
 	"github.com/ringwatch/ringwatch/bus/bustest"
 	"github.com/ringwatch/ringwatch/persistence"
 )
@@ -104,6 +105,68 @@ func TestSnapshotRoundTripKeepsBucketsAndLastSample(t *testing.T) {
 	_ = s.SnapshotAll()
 	if s.Stats().Writes != writes {
 		t.Fatal("an unchanged host was written again")
+	}
+}
+
+// TestRestartedHubKnowsWhatAnAgentSendsAgain: an agent sends again, to a
+// hub that restarted, the samples the hub never confirmed before it
+// stopped; those the hub had saved are dropped as duplicates (by the
+// number saved with the last sample), the rest are taken.
+func TestRestartedHubKnowsWhatAnAgentSendsAgain(t *testing.T) {
+	dir := t.TempDir()
+	seqd := func(n uint64) bus.Header {
+		return bus.Header{bus.SchemaHeader: {bus.SchemaVersion}, bus.SeqHeader: {bus.FormatSeq(7, n)}}
+	}
+	p := pipeline.New([]aggregators.Kind{toy}, nil, nil, quiet)
+	t0 := time.Now().Unix() - 10 // recent: a host silent for longer than the retention is forgotten
+	for n := uint64(1); n <= 3; n++ {
+		msg := fmt.Sprintf(`{"timestamp":%d,"cpu":%d}`, t0+int64(n), n)
+		if err := p.IngestNow("ringwatch.raw.h1.toy", []byte(msg), seqd(n), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := (&persistence.Snapshotter{Dir: dir, Interval: time.Hour, Source: p, Log: quiet}).SnapshotAll(); err != nil {
+		t.Fatal(err)
+	}
+	states := persistence.LoadAll(dir, "h1", []aggregators.Kind{toy}, quiet)
+	if len(states) != 1 || states[0].LastSeq != bus.FormatSeq(7, 3) {
+		t.Fatalf("loaded %+v, want the last sample's number saved", states)
+	}
+	st := states[0]
+
+	// The restarted hub, its ingest on a bus.
+	srv := bustest.Server(t)
+	sub, agent := bustest.Conn(t, srv, "ingest"), bustest.Conn(t, srv, "agent")
+	q := pipeline.New([]aggregators.Kind{toy}, sub, nil, quiet)
+	q.Restore(st.Host, st.Kind, st.Layout, st.Buckets, st.Last, st.LastTime)
+	q.RestoreSeq(st.Host, st.LastSeq)
+	sup := actors.NewSupervisor(quiet, actors.DefaultBackoff)
+	defer sup.Stop(context.Background())
+	for _, sp := range q.Specs() {
+		if err := sup.Start(t.Context(), sp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bustest.Eventually(t, 5*time.Second, func() error {
+		if sub.Subscriptions() != 1 {
+			return fmt.Errorf("ingest not subscribed yet")
+		}
+		return nil
+	})
+	for n := uint64(2); n <= 4; n++ { // 2 and 3 it had; 4 it missed
+		m := &bus.Msg{Subject: "ringwatch.raw.h1.toy", Header: seqd(n), Data: fmt.Appendf(nil, `{"timestamp":%d,"cpu":%d}`, t0+int64(n), n)}
+		if err := agent.PublishMsg(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bustest.Eventually(t, 5*time.Second, func() error {
+		if st := q.Stats(); st.Received != 3 || st.Dropped["duplicate"] != 2 || st.Periods[0].Processed != 1 {
+			return fmt.Errorf("received %d, dropped %v, processed %d; want 3, 2 duplicates, 1", st.Received, st.Dropped, st.Periods[0].Processed)
+		}
+		return nil
+	})
+	if l := q.Latest("h1", "toy"); l == nil || l.Time != t0+4 || l.Seq != bus.FormatSeq(7, 4) {
+		t.Fatalf("latest %+v, want sample 4", l)
 	}
 }
 

@@ -238,7 +238,7 @@ func (in *Ingest) check(subject string, data []byte, h bus.Header) (raw, error) 
 	if name := h.Get(bus.NameHeader); name != "" {
 		in.p.SetName(host, name)
 	}
-	r := raw{host: host, kind: kind, data: data}
+	r := raw{host: host, kind: kind, data: data, seq: h.Get(bus.SeqHeader)}
 	if sent := h.Get(bus.SentHeader); sent != "" {
 		r.sent, _ = strconv.ParseInt(sent, 10, 64)
 	}

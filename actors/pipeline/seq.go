@@ -61,6 +61,30 @@ func (w *seqWindow) shift(k uint64) {
 	}
 }
 
+// RestoreSeq tells the pipeline that host's restored state holds its
+// agent's samples up to the number seq (bus.SeqHeader, saved with the
+// latest sample of a kind): those an agent sends again after the restart
+// are duplicates. The newest of a host's kinds wins. Call it after Restore
+// and before Run.
+func (p *Pipeline) RestoreSeq(host, seq string) {
+	boot, n, ok := bus.ParseSeq(seq)
+	if !ok {
+		return
+	}
+	e, ok := p.hosts.Load(host)
+	if !ok {
+		return
+	}
+	w := &e.(*hostEntry).seq
+	if w.boot == boot && w.last >= n {
+		return
+	}
+	*w = seqWindow{boot: boot, last: n}
+	for i := range w.seen {
+		w.seen[i] = ^uint64(0) // in order on one connection: everything up to n was had
+	}
+}
+
 // duplicate says whether a live sample of host is one the hub already had,
 // by its SeqHeader; samples without one are never duplicates. Only the
 // ingest actor calls it.

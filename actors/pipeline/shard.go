@@ -22,7 +22,8 @@ const ShardQueue = 16384
 type raw struct {
 	host, kind string
 	data       []byte
-	sent       int64 // Unix nanoseconds from the Ringwatch-Sent header; 0: none
+	sent       int64  // Unix nanoseconds from the Ringwatch-Sent header; 0: none
+	seq        string // the Ringwatch-Seq header, or ""
 }
 
 // Shard is the actor that owns a share of the hosts (by a hash of the host
@@ -207,7 +208,7 @@ func (s *Shard) Add(m raw, now time.Time) {
 	}
 	// Last, so that a reader who sees this sample as the latest finds it in
 	// the periods too.
-	l := &aggregators.Latest{Host: m.host, Kind: m.kind, Raw: m.data, Time: v.Time, Received: now}
+	l := &aggregators.Latest{Host: m.host, Kind: m.kind, Raw: m.data, Time: v.Time, Received: now, Seq: m.seq}
 	if k := s.p.kinds[m.kind]; k.Merge != nil {
 		s.addPart(l, v, k.Merge)
 	}

@@ -98,6 +98,7 @@ func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (_ *
 	persistence.LoadEach(dir, s.Host, aggKinds, log, func(st *persistence.State) {
 		loaded = append(loaded, persistence.Loaded{Host: st.Host, Kind: st.Kind, Entries: st.Journal})
 		h.pipeline.Restore(st.Host, st.Kind, st.Layout, st.Buckets, st.Last, st.LastTime)
+		h.pipeline.RestoreSeq(st.Host, st.LastSeq)
 		h.pipeline.RestoreSaved(st.Host, st.Kind, st.Saved)
 		if st.Host != s.Host || st.Last == nil {
 			return
