@@ -302,6 +302,12 @@ func TestDashboardInABrowser(t *testing.T) {
 	}
 	b.clean(t, "period switch")
 
+	// The hub's own page lists its routes with their uptime bars.
+	b.run(t, "open the hub's page", chromedp.Navigate(base+"/#/host/hub"))
+	b.until(t, 30*time.Second, "the hub's routes on its page", `document.querySelector('#routes tr[data-route="web"] .bar i.healthy') !== null &&
+		document.querySelector('#routes tr[data-route="down"] .bar i.unhealthy') !== null`)
+	b.clean(t, "the hub's page")
+
 	// The uptime page: both routes, the failing one with its reason.
 	b.run(t, "open the uptime page", chromedp.Navigate(base+"/#/uptime"))
 	b.until(t, 30*time.Second, "both routes listed", `document.querySelector('tr[data-route="web"] td:nth-child(2)')?.textContent === 'healthy' &&
