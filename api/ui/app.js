@@ -165,7 +165,13 @@ function take(r, sample) {
   r.sample = sample;
   const ts = sample.timestamp || 0;
   if (ts > r.ts) {
-    if (r.ts) r.interval = Math.min(ts - r.ts, 3600);
+    if (r.ts) {
+      // Its poll interval: the shorter of its last two gaps, so that one
+      // long gap (an outage) is not taken for a new cadence.
+      const gap = Math.min(ts - r.ts, 3600);
+      r.interval = Math.min(gap, r.gap || gap);
+      r.gap = gap;
+    }
     // Only a newer sample says the host is alive: a (re)connected socket's
     // first frame repeats what was already known.
     if (r.ts) r.seen = performance.now();
@@ -290,8 +296,7 @@ function overview() {
     for (const [name, c] of state.cards) if (!shown.has(name)) { c.el.remove(); state.cards.delete(name); }
     void grid.offsetHeight; // layout, inside the measure
     const t1 = performance.now();
-    performance.measure('overview-render', { start: t0, end: t1 });
-    if (state.first && state.list.length > 0) {
+    if (state.first && state.list.length > 0) { // measured once: measures are kept for the page's life
       state.first = false;
       performance.measure('overview-first-render', { start: t0, end: t1 });
     }
@@ -455,7 +460,11 @@ function hostPage(name) {
         if (my === gen && e.status) body.replaceChildren(el('div', { class: 'empty error', text: e.message }));
       }
     }));
-    await routeTable(my);
+    try {
+      await routeTable(my);
+    } catch (e) {
+      if (my === gen && e.status) routes.replaceChildren(el('p', { class: 'error', text: e.message }));
+    }
   };
 
   const draw = (c, box, body, got, nstats) => {
@@ -603,8 +612,8 @@ function uptimePage() {
     out.replaceChildren(...(parts.length ? parts : [el('p', { class: 'muted', text: keyword ? 'No route matches.' : 'No routes: declare some in the config file (routes:).' })]));
   };
   let t = 0;
-  kw.addEventListener('input', () => { keyword = kw.value; clearTimeout(t); t = setTimeout(load, 150); });
-  sel.addEventListener('change', () => { period = sel.value; load(); });
+  kw.addEventListener('input', () => { keyword = kw.value; clearTimeout(t); t = setTimeout(() => load().catch(() => {}), 150); });
+  sel.addEventListener('change', () => { period = sel.value; load().catch(() => {}); });
   every(5000, () => load().catch(() => {}));
 }
 
