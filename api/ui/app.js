@@ -70,8 +70,9 @@ function showConn() {
 
 // live opens a WebSocket on path and keeps it open: after a close it
 // reconnects with back-off (0.5 s doubling to 5 s). onmsg gets each JSON
-// frame; onopen runs on every (re)connection.
-function live(path, onmsg, onopen) {
+// frame; onopen runs on every (re)connection; onclose gets each close's
+// code, and may stop the socket instead.
+function live(path, onmsg, onopen, onclose) {
   const s = { up: false, closed: false, ws: null, timer: 0, delay: 500 };
   sockets.add(s);
   const open = () => {
@@ -86,9 +87,11 @@ function live(path, onmsg, onopen) {
       try { d = JSON.parse(e.data); } catch { return; }
       onmsg(d);
     };
-    ws.onclose = () => {
+    ws.onclose = e => {
       s.up = false;
       showConn();
+      if (s.closed) return;
+      if (onclose) onclose(e.code);
       if (s.closed) return;
       s.timer = setTimeout(open, s.delay);
       s.delay = Math.min(s.delay * 2, 5000);
@@ -201,6 +204,9 @@ function rootDisk(s) {
 // ---------- overview ----------
 
 const CARD_H = 140, GAP = 12, MIN_W = 250;
+// STREAM_HOSTS: up to this many hosts the overview takes every sample from
+// the stream relay (see overview).
+const STREAM_HOSTS = 2000;
 
 function overview() {
   const q = new URLSearchParams(location.hash.split('?')[1] || '');
@@ -333,7 +339,9 @@ function overview() {
   leave.push(() => { removeEventListener('scroll', onScroll); removeEventListener('resize', onScroll); });
 
   let known = -1;
-  every(2000, () => refreshHosts().then(() => later(true)).catch(() => {}));
+  const firstHosts = refreshHosts().then(() => later(true)).catch(() => {});
+  const poll = setInterval(() => refreshHosts().then(() => later(true)).catch(() => {}), 2000);
+  leave.push(() => clearInterval(poll));
   // Offline is a matter of time passing: look again four times a second.
   every(250, () => {
     if (known !== hostsChanged) { known = hostsChanged; state.dirty = true; }
@@ -342,8 +350,12 @@ function overview() {
   // Every host's latest sample at once from all_system_info (its first
   // frame; at interval=1h little follows), then each new sample as it is
   // published, from the stream relay: no tick between the hub and the
-  // page, so a silent host is noticed as soon as it is silent. A sample of
-  // a host the list does not have yet waits for the list.
+  // page, so a silent host is noticed as soon as it is silent. Past
+  // STREAM_HOSTS hosts, or once the stream closes the socket because the
+  // page cannot keep up (1013), all_system_info instead, at an interval
+  // that keeps to about STREAM_HOSTS frames a second: it sends a reader
+  // that falls behind each host's newest frame rather than closing it. A sample of a host the list does not have yet waits for
+  // the list.
   const pending = new Map();
   const adopt = () => {
     for (const [key, [byName, sample]] of pending) {
@@ -358,18 +370,34 @@ function overview() {
     if (r) take(r, sample);
     else if (pending.size < 10000) pending.set(key, [byName, sample]);
   };
+  let refreshing = null; // one list request at a time, however many frames wait
   const settle = () => {
-    if (pending.size) refreshHosts().then(adopt).catch(() => {});
+    if (pending.size && !refreshing) refreshing = refreshHosts().then(adopt).catch(() => {}).finally(() => { refreshing = null; });
     later(state.sort !== 'name');
   };
-  leave.push(live('/api/v1/metrics/all_system_info?interval=1h', frame => {
+  const onFrame = frame => {
     for (const [key, sample] of Object.entries(frame)) got(key, false, sample);
     settle();
-  }));
-  leave.push(live('/api/v1/stream?subject=ringwatch.raw.*.system_info', m => {
-    got((m.subject || '').split('.')[2], true, m.data);
-    settle();
-  }));
+  };
+  let gone = false, stopFeed = null, stopStream = null;
+  const ticks = () => {
+    stopStream?.();
+    stopStream = null;
+    stopFeed?.();
+    // About STREAM_HOSTS frames a second, whatever the fleet: 5 s for 10,000 hosts.
+    const every = Math.min(10, Math.max(1, Math.ceil(hosts.size / STREAM_HOSTS)));
+    stopFeed = live(`/api/v1/metrics/all_system_info?interval=${every}s`, onFrame);
+  };
+  firstHosts.then(() => {
+    if (gone) return;
+    if (hosts.size > STREAM_HOSTS) { ticks(); return; }
+    stopFeed = live('/api/v1/metrics/all_system_info?interval=1h', onFrame);
+    stopStream = live('/api/v1/stream?subject=ringwatch.raw.*.system_info', m => {
+      got((m.subject || '').split('.')[2], true, m.data);
+      settle();
+    }, null, code => { if (code === 1013) ticks(); });
+  });
+  leave.push(() => { gone = true; stopFeed?.(); stopStream?.(); });
 }
 
 // ---------- host page ----------
