@@ -251,7 +251,7 @@ func appendNumbers(dst []byte, key string, bs []*aggregators.Bucket, n *aggregat
 	for _, b := range bs {
 		if a, ok := b.AccOf(n); ok {
 			v := field(a)
-			if v != math.Trunc(v) || math.Abs(v) > maxDelta {
+			if v != math.Trunc(v) || math.Abs(v) > maxDelta || (v == 0 && math.Signbit(v)) { // -0 keeps its sign as written
 				whole = false
 				break
 			}

@@ -15,9 +15,9 @@ func Kind() aggregators.Kind {
 }
 
 // Modes are GoDoxy's ten aggregate modes (reference §3.7), with the same
-// inclusion rules and point shapes, and five of ringwatch's own. Values come from bucket means (or, with
-// stat=min|max, the bucket extremes); cumulative counters report their last
-// value in the bucket.
+// inclusion rules and point shapes, and five of ringwatch's own. Values
+// come from bucket means (or, with stat=min|max, the bucket extremes);
+// cumulative counters report their last value in the bucket.
 var Modes = map[string]aggregators.Mode{
 	"cpu_average":          scalar("cpu_average", "cpu_average", asFloat64, always),
 	"memory_usage":         scalar("memory_usage", "memory.used", asUint64, positive),
