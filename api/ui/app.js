@@ -41,6 +41,7 @@ const fmt = {
   'bytes': bytes,
   'B/s': v => v == null ? '–' : bytes(v) + '/s',
   '°C': v => v == null ? '–' : v.toFixed(1) + ' °C',
+  'ms': v => v == null ? '–' : v.toFixed(v < 10 ? 1 : 0) + ' ms',
   '': v => v == null ? '–' : (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(2)),
 };
 
@@ -421,13 +422,16 @@ const CHARTS = [
 const SPAN = { '5m': 300, '15m': 900, '1h': 3600, '1d': 86400, '1mo': 30 * 86400 };
 // LABEL names a mode's single series.
 const LABEL = { cpu_average: 'average', memory_usage: 'used', swap_usage: 'used' };
+// LATENCY is the host page's chart of its routes' latency.
+const LATENCY = { id: 'latency', title: 'Route latency', modes: ['latency'], unit: 'ms' };
 const PALETTE = ['#0969da', '#cf222e', '#1a7f37', '#9a6700', '#8250df', '#bf3989', '#0a7ea4', '#6e7781', '#e16f24', '#2da44e'];
 
-// clock writes a time axis label: the time of day over a day or less, the
-// date beyond.
-function clock(t) {
+// clock writes a time axis label: the date over a month, the time of day
+// otherwise, with seconds when the ticks are less than a minute apart.
+function clock(t, incr) {
   const d = new Date(t * 1000);
-  return clock.long ? d.toLocaleDateString([], { month: 'short', day: 'numeric' }) : d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  if (clock.long) return d.toLocaleDateString([], { month: 'short', day: 'numeric' });
+  return d.toLocaleTimeString([], incr < 60 ? { hour: '2-digit', minute: '2-digit', second: '2-digit' } : { hour: '2-digit', minute: '2-digit' });
 }
 
 // points turns a mode's data into {key: {ts: value}}, nested interface
@@ -465,6 +469,9 @@ function hostPage(name) {
     charts.append(box);
     return { c, box, body };
   });
+
+  const latencyBody = el('div', { class: 'plot' });
+  const latency = { body: latencyBody, box: el('section', { class: 'chart', id: 'chart-latency', 'data-points': '0' }, el('h3', { text: 'Route latency (healthy checks)' }), latencyBody) };
 
   const head = () => {
     const on = online(r);
@@ -546,7 +553,7 @@ function hostPage(name) {
       width: Math.max(200, body.clientWidth || 500), height: 200, series: opts, bands,
       // The whole period, however few buckets it has yet.
       scales: { x: { time: true, range: (u, lo, hi) => [hi - SPAN[period] + SPAN[period] / 100, hi + SPAN[period] / 200] } },
-      axes: [{ ...axis, values: (u, vs) => vs.map(clock) }, { ...axis, size: 84, values: (u, vs) => vs.map(v => f(v)) }],
+      axes: [{ ...axis, space: 80, values: (u, vs, ai, space, incr) => vs.map(v => clock(v, incr)) }, { ...axis, size: 84, values: (u, vs) => vs.map(v => f(v)) }],
       legend: { show: false },
       cursor: { drag: { x: false, y: false } },
     }, data, body);
@@ -561,7 +568,17 @@ function hostPage(name) {
     const base = '/api/v1/metrics/uptime?host=' + encodeURIComponent(name);
     const [per, now] = await Promise.all([api(base + '&period=' + period), api(base)]);
     if (my !== gen) return;
-    routes.replaceChildren(el('h3', { text: 'Routes' }), uptimeTable(per.data, now?.statuses || {}, false));
+    // Each route's mean latency per bucket, as a chart like the others.
+    const byTime = new Map();
+    for (const d of per.data) {
+      for (const st of d.statuses || []) {
+        if (st.status !== 'healthy') continue; // a failed check's latency is not the route's
+        if (!byTime.has(st.timestamp)) byTime.set(st.timestamp, { timestamp: st.timestamp });
+        byTime.get(st.timestamp)[d.alias] = st.latency;
+      }
+    }
+    draw(LATENCY, latency.box, latency.body, [{ data: [...byTime.values()] }], 1);
+    routes.replaceChildren(el('h3', { text: 'Routes' }), latency.box, uptimeTable(per.data, now?.statuses || {}, false));
   };
 
   const resize = () => { for (const [id, u] of plots) { const b = document.querySelector(`#chart-${id} .plot`); if (b) u.setSize({ width: Math.max(200, b.clientWidth), height: 200 }); } };

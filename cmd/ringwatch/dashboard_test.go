@@ -302,10 +302,12 @@ func TestDashboardInABrowser(t *testing.T) {
 	}
 	b.clean(t, "period switch")
 
-	// The hub's own page lists its routes with their uptime bars.
+	// The hub's own page lists its routes with their uptime bars, and
+	// charts the latency of the healthy one (the refused one has none).
 	b.run(t, "open the hub's page", chromedp.Navigate(base+"/#/host/hub"))
 	b.until(t, 30*time.Second, "the hub's routes on its page", `document.querySelector('#routes tr[data-route="web"] .bar i.healthy') !== null &&
-		document.querySelector('#routes tr[data-route="down"] .bar i.unhealthy') !== null`)
+		document.querySelector('#routes tr[data-route="down"] .bar i.unhealthy') !== null &&
+		document.getElementById('chart-latency').dataset.points > 0 && document.getElementById('chart-latency').dataset.series === '1'`)
 	b.clean(t, "the hub's page")
 
 	// The uptime page: both routes, the failing one with its reason.
