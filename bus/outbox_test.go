@@ -105,13 +105,14 @@ func TestOutboxKeepsWhatTheHubMissed(t *testing.T) {
 	})
 
 	// The hub goes away and comes back on the same address, after it has
-	// confirmed what it got (else the outbox would send 7 and 8 again).
-	bustest.Eventually(t, 5*time.Second, func() error {
-		if st := ob.Stats(); st.Unconfirmed != 0 {
-			return fmt.Errorf("%+v: not confirmed", st)
-		}
-		return nil
-	})
+	// confirmed what it got (else the outbox would send 7 and 8 again):
+	// Flush confirms at once, without waiting for bus.ConfirmEvery.
+	if err := ob.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if st := ob.Stats(); st.Unconfirmed != 0 {
+		t.Fatalf("%+v: not confirmed after a flush", st)
+	}
 	srv.Shutdown()
 	bustest.Eventually(t, 10*time.Second, func() error {
 		if strings.Count(logs.String(), "hub unreachable") < 2 {
@@ -325,12 +326,12 @@ func TestOutboxSendsAgainWhatAStoppedHubSwallowed(t *testing.T) {
 	}
 	publish(0, 2)
 	want("0,1")
-	bustest.Eventually(t, 5*time.Second, func() error {
-		if st := ob.Stats(); st.Unconfirmed != 0 {
-			return fmt.Errorf("%+v: not confirmed", st)
-		}
-		return nil
-	})
+	if err := ob.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if st := ob.Stats(); st.Unconfirmed != 0 {
+		t.Fatalf("%+v: not confirmed after a flush", st)
+	}
 
 	proxy.freeze()
 	publish(2, 5) // the connection still looks alive: sent, and swallowed
