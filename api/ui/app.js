@@ -341,7 +341,19 @@ function overview() {
 
   let known = -1;
   const firstHosts = refreshHosts().then(() => later(true)).catch(() => {});
-  const poll = setInterval(() => refreshHosts().then(() => later(true)).catch(() => {}), 2000);
+  // A sample of a host the list does not have yet waits for the next list
+  // (a host the hub refuses, past --max-hosts, never leaves the stream's
+  // samples, so this does not ask for the list on every frame).
+  const pending = new Map();
+  const adopt = () => {
+    for (const [key, [byName, sample]] of pending) {
+      const r = byName ? hosts.get(key) : byDisplay.get(key);
+      if (r) take(r, sample);
+    }
+    pending.clear();
+    later(true);
+  };
+  const poll = setInterval(() => refreshHosts().then(adopt).catch(() => {}), 2000);
   leave.push(() => clearInterval(poll));
   // Offline is a matter of time passing: look again four times a second.
   every(250, () => {
@@ -355,27 +367,13 @@ function overview() {
   // STREAM_HOSTS hosts, or once the stream closes the socket because the
   // page cannot keep up (1013), all_system_info instead, at an interval
   // that keeps to about STREAM_HOSTS frames a second: it sends a reader
-  // that falls behind each host's newest frame rather than closing it. A sample of a host the list does not have yet waits for
-  // the list.
-  const pending = new Map();
-  const adopt = () => {
-    for (const [key, [byName, sample]] of pending) {
-      const r = byName ? hosts.get(key) : byDisplay.get(key);
-      if (r) take(r, sample);
-    }
-    pending.clear();
-    later(true);
-  };
+  // that falls behind each host's newest frame rather than closing it.
   const got = (key, byName, sample) => {
     const r = byName ? hosts.get(key) : byDisplay.get(key);
     if (r) take(r, sample);
     else if (pending.size < 10000) pending.set(key, [byName, sample]);
   };
-  let refreshing = null; // one list request at a time, however many frames wait
-  const settle = () => {
-    if (pending.size && !refreshing) refreshing = refreshHosts().then(adopt).catch(() => {}).finally(() => { refreshing = null; });
-    later(state.sort !== 'name');
-  };
+  const settle = () => later(state.sort !== 'name');
   const onFrame = frame => {
     for (const [key, sample] of Object.entries(frame)) got(key, false, sample);
     settle();
