@@ -96,13 +96,9 @@ func Start(opts Options) (*Server, error) {
 		MaxPayload: 1 << 20,
 	}
 	if opts.Addr != "" {
-		host, port, err := net.SplitHostPort(opts.Addr)
+		host, p, err := hostPort("nats", opts.Addr, true)
 		if err != nil {
-			return nil, fmt.Errorf("bus: nats address %q: %w", opts.Addr, err)
-		}
-		p, err := strconv.Atoi(port)
-		if err != nil || p < 0 || p > 65535 {
-			return nil, fmt.Errorf("bus: nats address %q: bad port", opts.Addr)
+			return nil, err
 		}
 		if p == 0 {
 			p = server.RANDOM_PORT // nats-server reads 0 as its default 4222
@@ -126,10 +122,9 @@ func Start(opts Options) (*Server, error) {
 		return nil, err
 	}
 	if opts.LeafAddr != "" {
-		host, port, err := net.SplitHostPort(opts.LeafAddr)
-		p, perr := strconv.Atoi(port)
-		if err != nil || perr != nil || p <= 0 || p > 65535 {
-			return nil, fmt.Errorf("bus: leaf-node address %q: not host:port", opts.LeafAddr)
+		host, p, err := hostPort("leaf-node", opts.LeafAddr, false)
+		if err != nil {
+			return nil, err
 		}
 		sopts.LeafNode.Host, sopts.LeafNode.Port = host, p
 		if sopts.TLSConfig != nil {
@@ -349,6 +344,20 @@ func (l *logAdapter) Tracef(f string, a ...any)  { l.log.Debug(fmt.Sprintf(f, a.
 
 var _ server.Logger = (*logAdapter)(nil)
 
+// hostPort splits one of the server's listen addresses (what names it in
+// errors); port 0 is allowed only where zeroOK.
+func hostPort(what, addr string, zeroOK bool) (string, int, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("bus: %s address %q: %w", what, addr, err)
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p > 65535 || (p == 0 && !zeroOK) {
+		return "", 0, fmt.Errorf("bus: %s address %q: bad port", what, addr)
+	}
+	return host, p, nil
+}
+
 // applyCluster makes the server a cluster node when opts say so.
 func applyCluster(sopts *server.Options, opts Options) error {
 	c := opts.Cluster
@@ -358,13 +367,9 @@ func applyCluster(sopts *server.Options, opts Options) error {
 	if opts.Addr == "" {
 		return errors.New("bus: a cluster node needs a client address too (nats-server forms no routes without one)")
 	}
-	host, port, err := net.SplitHostPort(c.Addr)
+	host, p, err := hostPort("cluster", c.Addr, false)
 	if err != nil {
-		return fmt.Errorf("bus: cluster address %q: %w", c.Addr, err)
-	}
-	p, err := strconv.Atoi(port)
-	if err != nil || p <= 0 || p > 65535 {
-		return fmt.Errorf("bus: cluster address %q: bad port", c.Addr)
+		return err
 	}
 	sopts.Cluster = server.ClusterOpts{Name: c.Name, Host: host, Port: p, ConnectBackoff: true}
 	var routes []string
