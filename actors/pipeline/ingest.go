@@ -190,7 +190,7 @@ func (in *Ingest) handle(m *bus.Msg, ew *actors.ErrorWindow) {
 		ew.Warn("dropped message", err)
 		return
 	}
-	if in.p.duplicate(r.host, m.Header) {
+	if in.p.duplicate(r.host, r.seq) {
 		in.Duplicates.Add(1)
 		return
 	}

@@ -86,10 +86,10 @@ func (p *Pipeline) RestoreSeq(host, seq string) {
 }
 
 // duplicate says whether a live sample of host is one the hub already had,
-// by its SeqHeader; samples without one are never duplicates. Only the
-// ingest actor calls it.
-func (p *Pipeline) duplicate(host string, h bus.Header) bool {
-	boot, n, ok := bus.ParseSeq(h.Get(bus.SeqHeader))
+// by its SeqHeader value seq; samples without one are never duplicates.
+// Only the ingest actor calls it.
+func (p *Pipeline) duplicate(host, seq string) bool {
+	boot, n, ok := bus.ParseSeq(seq)
 	if !ok {
 		return false
 	}
