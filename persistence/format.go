@@ -48,16 +48,12 @@ func corrupt(format string, a ...any) error {
 // format 1, or GoDoxy's. counters name the kind's cumulative series (format
 // 2 files carry them).
 func Decode(data []byte, host, kind string, counters []string) (*State, error) {
-	return DecodeLimit(data, host, kind, counters, 0)
+	return DecodeKind(data, host, aggregators.Kind{Name: kind, Counters: counters})
 }
 
-// DecodeLimit is Decode with a kind's layout limit (0: MaxNodes).
-func DecodeLimit(data []byte, host, kind string, counters []string, maxSeries int) (st *State, err error) {
-	return DecodeKind(data, host, aggregators.Kind{Name: kind, Counters: counters, MaxSeries: maxSeries})
-}
-
-// DecodeKind is DecodeLimit for a kind, whose Imported hook rewrites the
-// entries of a GoDoxy file.
+// DecodeKind is Decode for a kind: its layout limit (MaxSeries; 0:
+// MaxNodes), and its Imported hook, which rewrites the entries of a GoDoxy
+// file.
 func DecodeKind(data []byte, host string, k aggregators.Kind) (st *State, err error) {
 	kind, counters, maxSeries := k.Name, k.Counters, k.MaxSeries
 	// A fault the checks missed is still only a corrupt file: it is set

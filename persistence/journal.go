@@ -74,7 +74,7 @@ func journals(entries []fs.DirEntry, kind string) []string {
 
 // readEntries decodes a journal's entries until the first unreadable one;
 // torn says whether there was one (a crash while appending).
-func readEntries(data []byte, host, kind string, counters []string, maxSeries int) (entries []*State, torn error) {
+func readEntries(data []byte, host string, k aggregators.Kind) (entries []*State, torn error) {
 	br := bytes.NewReader(data)
 	zr, err := gzip.NewReader(br)
 	if err != nil {
@@ -89,7 +89,7 @@ func readEntries(data []byte, host, kind string, counters []string, maxSeries in
 		case len(doc) > MaxDecompressed:
 			return entries, fmt.Errorf("an entry over %d bytes", MaxDecompressed)
 		}
-		st, err := DecodeLimit(doc, host, kind, counters, maxSeries)
+		st, err := DecodeKind(doc, host, k)
 		if err != nil {
 			return entries, err
 		}
@@ -229,7 +229,7 @@ func applyJournals(d *Dir, st *State, host string, k aggregators.Kind, log *slog
 			}
 			continue
 		}
-		es, torn := readEntries(data, host, k.Name, k.Counters, k.MaxSeries)
+		es, torn := readEntries(data, host, k)
 		for _, e := range es {
 			if st == nil || e.Saved > st.Saved {
 				st = apply(st, e)
