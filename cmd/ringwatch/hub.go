@@ -74,12 +74,13 @@ func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (_ *
 	if s.ReplayWindow > 0 {
 		// A cluster elects its JetStream leader first: allow it the time.
 		sctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-		err = ingestConn.EnsureStream(sctx, bus.StreamConfig{Window: s.ReplayWindow, MaxBytes: int64(s.ReplayMaxBytes), Replicas: min(3, 1+len(s.NATSRoutes))})
+		sc := bus.StreamConfig{Window: s.ReplayWindow, MaxBytes: int64(s.ReplayMaxBytes), Replicas: min(3, 1+len(s.NATSRoutes))}
+		err = ingestConn.EnsureStream(sctx, sc)
 		cancel()
 		if err != nil {
 			return nil, err
 		}
-		log.Info("replay stream ready", "stream", bus.ReplayStream, "window", s.ReplayWindow, "max_bytes", s.ReplayMaxBytes, "replicas", min(3, 1+len(s.NATSRoutes)))
+		log.Info("replay stream ready", "stream", bus.ReplayStream, "window", sc.Window, "max_bytes", sc.MaxBytes, "replicas", sc.Replicas)
 	}
 	aggKinds := make([]aggregators.Kind, len(ks))
 	for i, k := range ks {
