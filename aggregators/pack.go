@@ -7,21 +7,36 @@ import (
 
 // A closed bucket is kept packed: a presence bitmap over the layout's
 // nodes, then for each present numeric node a tag byte and its values in
-// the smallest exact form (zero, a whole number as a varint, a float32, or
-// a float64), with the minimum and maximum left out when they equal another
-// field. Containers and literals cost only their presence bit (their
-// accumulator is the count of samples they were present in). A wide
-// bucket's accumulators take 32 bytes per node of the layout; a packed one
-// takes a few bytes per numeric series. Packing is exact: unpacking gives
-// the same accumulators back.
+// the smallest exact form the tag names. Containers and literals cost only
+// their presence bit (their accumulator is the count of samples they were
+// present in). A wide bucket's accumulators take 32 bytes per node of the
+// layout; a packed one takes a few bytes per numeric series. Packing is
+// exact: unpacking gives the same accumulators back, bit for bit.
 //
 // Layout of the bytes:
 //
 //	uvarint n (accumulator slots), presence bitmap (ceil(n/8) bytes),
 //	byte allN (1: every present node's N is the bucket's Count; else one
-//	uvarint N per present node follows), then per present Number node:
-//	tag (bits 0-1 Val form, 2-3 Min form, 4-5 Max form, 6 Min==Val,
-//	7 Max==Min) and the values not left out.
+//	uvarint N per present node follows), then per present Number node a
+//	tag and its values. The tag's bits 0-1 are the mode:
+//
+//	modeGeneral  bits 2-3, 4-5, 6-7: the forms of Val, Min and Max, each
+//	             value follows in its form.
+//	modeSteady   the series did not move within the bucket: Min == Max
+//	             and Val is what the mode implies (N×Min for a mean, Min
+//	             for a counter); bits 2-3: Min's form, then Min.
+//	modeWhole    Val, Min and Max are whole numbers (byte counts,
+//	             counters, timestamps): Min as a varint, Max-Min as a
+//	             uvarint, then Val less its base (N×Min for a mean, Min for
+//	             a counter) as a varint, left out when bit 2 says Val ==
+//	             Max (a counter that only rose).
+//	modeLast     Max == Val (a counter's last value is its largest): bits
+//	             2-3 and 4-5 the forms of Val and Min, then Val and Min.
+//
+// On a realistic host the modes take a closed bucket from 1,700 to about
+// 1,360 bytes (BenchmarkHeapPerHost); most of what remains is fractional
+// values (CPU, temperatures, percentages) whose mantissas are as long as
+// float64 allows.
 
 const (
 	formZero = iota
@@ -100,37 +115,12 @@ func (b *Bucket) pack(l *Layout, scratch []byte) []byte {
 			}
 		}
 	}
-	number := l.number
+	number, counter := l.number, l.counter
 	for i := range b.Acc {
-		a := &b.Acc[i]
-		if a.N == 0 || i >= len(number) || !number[i] {
+		if b.Acc[i].N == 0 || i >= len(number) || !number[i] {
 			continue
 		}
-		vf := formOf(a.Val)
-		tag := vf
-		minEqVal := math.Float64bits(a.Min) == math.Float64bits(a.Val)
-		maxEqMin := math.Float64bits(a.Max) == math.Float64bits(a.Min)
-		var mf, xf byte
-		if minEqVal {
-			tag |= 1 << 6
-		} else {
-			mf = formOf(a.Min)
-			tag |= mf << 2
-		}
-		if maxEqMin {
-			tag |= 1 << 7
-		} else {
-			xf = formOf(a.Max)
-			tag |= xf << 4
-		}
-		dst = append(dst, tag)
-		dst = appendForm(dst, vf, a.Val)
-		if !minEqVal {
-			dst = appendForm(dst, mf, a.Min)
-		}
-		if !maxEqMin {
-			dst = appendForm(dst, xf, a.Max)
-		}
+		dst = appendAcc(dst, &b.Acc[i], counter[i])
 	}
 	b.packed = append([]byte(nil), dst...)
 	b.Acc = nil
@@ -163,7 +153,7 @@ func (b *Bucket) unpack(l *Layout) *Bucket {
 			w.Acc[i].N = uint32(v)
 		}
 	}
-	number := l.number
+	number, counter := l.number, l.counter
 	for i := range w.Acc {
 		a := &w.Acc[i]
 		if a.N == 0 {
@@ -173,22 +163,102 @@ func (b *Bucket) unpack(l *Layout) *Bucket {
 			*a = Acc{N: a.N, Val: float64(a.N), Min: 1, Max: 1}
 			continue
 		}
-		tag := src[0]
-		src = src[1:]
-		a.Val, src = readForm(src, tag&3)
-		if tag&(1<<6) != 0 {
-			a.Min = a.Val
-		} else {
-			a.Min, src = readForm(src, (tag>>2)&3)
-		}
-		if tag&(1<<7) != 0 {
-			a.Max = a.Min
-		} else {
-			a.Max, src = readForm(src, (tag>>4)&3)
-		}
+		src = readAcc(src, a, counter[i])
 	}
 	return w
 }
 
 // PackedBytes is the size of b's packed accumulators (0 while wide).
 func (b *Bucket) PackedBytes() int { return len(b.packed) }
+
+// Modes of a packed accumulator (see the top of this file).
+const (
+	modeGeneral = iota
+	modeSteady
+	modeWhole
+	modeLast
+)
+
+func same(x, y float64) bool { return math.Float64bits(x) == math.Float64bits(y) }
+
+// base is what a mean's sum or a counter's last value is relative to:
+// N×min, or min. ok is false when N×min is beyond the exact whole numbers.
+func base(n uint32, lo float64, counter bool) (float64, bool) {
+	if counter {
+		return lo, true
+	}
+	b := float64(n) * lo
+	return b, math.Abs(b) < maxExactInt
+}
+
+// whole reports whether x is a whole number float64 holds exactly, that a
+// varint can carry (not -0, whose sign would be lost).
+func whole(x float64) bool {
+	return x > -maxExactInt && x < maxExactInt && x == float64(int64(x)) && !(x == 0 && math.Signbit(x))
+}
+
+func appendAcc(dst []byte, a *Acc, counter bool) []byte {
+	if same(a.Min, a.Max) {
+		if b, ok := base(a.N, a.Min, counter); ok && same(a.Val, b) {
+			f := formOf(a.Min)
+			return appendForm(append(dst, modeSteady|f<<2), f, a.Min)
+		}
+	}
+	if whole(a.Val) && whole(a.Min) && whole(a.Max) {
+		if b, ok := base(a.N, a.Min, counter); ok {
+			tag := byte(modeWhole)
+			if same(a.Val, a.Max) {
+				tag |= 1 << 2
+			}
+			dst = append(dst, tag)
+			dst = binary.AppendVarint(dst, int64(a.Min))
+			dst = binary.AppendUvarint(dst, uint64(int64(a.Max)-int64(a.Min)))
+			if tag&(1<<2) == 0 {
+				dst = binary.AppendVarint(dst, int64(a.Val)-int64(b))
+			}
+			return dst
+		}
+	}
+	vf, mf := formOf(a.Val), formOf(a.Min)
+	if same(a.Val, a.Max) {
+		dst = append(dst, modeLast|vf<<2|mf<<4)
+		return appendForm(appendForm(dst, vf, a.Val), mf, a.Min)
+	}
+	xf := formOf(a.Max)
+	dst = append(dst, modeGeneral|vf<<2|mf<<4|xf<<6)
+	return appendForm(appendForm(appendForm(dst, vf, a.Val), mf, a.Min), xf, a.Max)
+}
+
+func readAcc(src []byte, a *Acc, counter bool) []byte {
+	tag := src[0]
+	src = src[1:]
+	switch tag & 3 {
+	case modeSteady:
+		a.Min, src = readForm(src, (tag>>2)&3)
+		a.Max = a.Min
+		a.Val, _ = base(a.N, a.Min, counter)
+	case modeWhole:
+		lo, k := binary.Varint(src)
+		src = src[k:]
+		span, k := binary.Uvarint(src)
+		src = src[k:]
+		a.Min, a.Max = float64(lo), float64(lo+int64(span))
+		if tag&(1<<2) != 0 {
+			a.Val = a.Max
+		} else {
+			d, k := binary.Varint(src)
+			src = src[k:]
+			b, _ := base(a.N, a.Min, counter)
+			a.Val = float64(int64(b) + d)
+		}
+	case modeLast:
+		a.Val, src = readForm(src, (tag>>2)&3)
+		a.Min, src = readForm(src, (tag>>4)&3)
+		a.Max = a.Val
+	default:
+		a.Val, src = readForm(src, (tag>>2)&3)
+		a.Min, src = readForm(src, (tag>>4)&3)
+		a.Max, src = readForm(src, (tag>>6)&3)
+	}
+	return src
+}
