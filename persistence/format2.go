@@ -493,10 +493,17 @@ func decodePeriod(pv *fastjson.Value, l *aggregators.Layout) ([]*aggregators.Buc
 		if err != nil {
 			return nil, err
 		}
+		// A literal mostly keeps its value from bucket to bucket (a device
+		// name, a file system type): the buckets share one copy of it.
+		var prev, scratch []byte
 		for j, b := range bs {
-			if vals[j].Type() != fastjson.TypeNull {
-				b.Lits = append(b.Lits, aggregators.Lit{Index: i, Raw: vals[j].MarshalTo(nil)})
+			if vals[j].Type() == fastjson.TypeNull {
+				continue
 			}
+			if scratch = vals[j].MarshalTo(scratch[:0]); prev == nil || !bytes.Equal(scratch, prev) {
+				prev = bytes.Clone(scratch)
+			}
+			b.Lits = append(b.Lits, aggregators.Lit{Index: i, Raw: prev})
 		}
 	}
 	return bs, nil
@@ -510,6 +517,7 @@ func values(col []*fastjson.Value, deltas bool) []float64 {
 	}
 	out := make([]float64, len(col))
 	var sum int64
+	scratch := make([]byte, 0, 32) // one for the column: number's own would be one per value
 	for j, v := range col {
 		switch {
 		case v.Type() != fastjson.TypeNumber:
@@ -517,12 +525,14 @@ func values(col []*fastjson.Value, deltas bool) []float64 {
 		case deltas:
 			d, err := v.Int64()
 			if err != nil {
-				d = int64(number(v)) // a delta is whole; anything else is read as best it can be
+				var x float64
+				x, scratch = numberWith(v, scratch) // a delta is whole; anything else is read as best it can be
+				d = int64(x)
 			}
 			sum += d
 			out[j] = float64(sum)
 		default:
-			out[j] = number(v)
+			out[j], scratch = numberWith(v, scratch)
 		}
 	}
 	return out
@@ -531,10 +541,17 @@ func values(col []*fastjson.Value, deltas bool) []float64 {
 // number reads a JSON number exactly as written (fastjson's own float
 // parser is not exact in the last bit).
 func number(v *fastjson.Value) float64 {
-	if v == nil || v.Type() != fastjson.TypeNumber {
-		return 0
-	}
-	var buf [32]byte
-	x, _ := strconv.ParseFloat(string(v.MarshalTo(buf[:0])), 64)
+	x, _ := numberWith(v, nil)
 	return x
+}
+
+// numberWith is number with a scratch buffer for the number's text, which
+// it returns for the next call.
+func numberWith(v *fastjson.Value, scratch []byte) (float64, []byte) {
+	if v == nil || v.Type() != fastjson.TypeNumber {
+		return 0, scratch
+	}
+	scratch = v.MarshalTo(scratch[:0])
+	x, _ := strconv.ParseFloat(string(scratch), 64)
+	return x, scratch
 }
