@@ -7,7 +7,7 @@ import (
 )
 
 // TestPackEveryModeReadsBackExactly packs accumulators chosen to land in
-// every mode and at their edges (a steady mean whose N×min is or is not its
+// every mode and at their edges (values with a few decimals, a steady mean whose N×min is or is not its
 // sum, whole numbers near 2^53, a counter that rose or fell back, -0, float32
 // and float64 values, a sum whose N×min overflows the exact range) and a
 // thousand random ones, for means and counters, and reads each back bit for
@@ -31,12 +31,19 @@ func TestPackEveryModeReadsBackExactly(t *testing.T) {
 		{N: 3, Val: 36.913, Min: 12.345678901234567, Max: 12.4},
 		{N: 2, Val: 7.25, Min: 3, Max: 7.25},
 		{N: 2, Val: 1e-300, Min: -1e300, Max: 1e300},
+		{N: 3, Val: 45.123 + 45.2 + 45.046, Min: 45.046, Max: 45.2},
+		{N: 2, Val: 0.52 + 0.61, Min: 0.52, Max: 0.61},
+		{N: 2, Val: -0.001, Min: -12.5, Max: 12.499},
+		{N: 1, Val: 1234567.891, Min: 1234567.891, Max: 1234567.891},
+		{N: 3, Val: 4503599627370495.5, Min: 0.1, Max: 1e-3},
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for range 1000 {
 		n := 1 + rng.Uint32N(40)
 		pick := func() float64 {
-			switch rng.IntN(5) {
+			switch rng.IntN(6) {
+			case 5:
+				return float64(rng.Int64N(2_000_000)-1_000_000) / pow10[rng.IntN(5)]
 			case 0:
 				return float64(rng.Int64N(1<<53)) - 1<<52
 			case 1:
