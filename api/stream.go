@@ -28,8 +28,10 @@ func (s *Server) allSystemInfo(c *fiber.Ctx) error {
 	req := &socketRequest{}
 	req.interval = parseInterval(v)
 	// Validate once against the own host; each tick re-parses per host.
+	// The socket covers every host: whatever names one is not for it.
 	v.Del("host")
 	v.Del("agent_name")
+	v.Del("agent_addr")
 	_, req.err = s.parseQuery(systemInfo, v)
 	req.values = v
 	c.Locals(localRequest, req)

@@ -289,6 +289,38 @@ func TestAllSystemInfoSendsOneFramePerHostWithPeriodAndAggregate(t *testing.T) {
 	}
 }
 
+// TestAllSystemInfoIgnoresHostSelectors: all_system_info covers every
+// host, so a host, agent_name or agent_addr in its query (GoDoxy's web UI
+// adds what it has) names nobody in particular: the socket opens and
+// serves every host, whatever the name, instead of closing with "unknown
+// host".
+func TestAllSystemInfoIgnoresHostSelectors(t *testing.T) {
+	h := startHub(t, nil)
+	twoSamples(h)
+	h.sample("h2", time.Now().Unix()/3*3, 50)
+	for _, sel := range []string{"host", "agent_name", "agent_addr"} {
+		c := h.mustDial("/api/v1/metrics/all_system_info?interval=1s&" + sel + "=nope")
+		hosts := map[string]bool{}
+		for len(hosts) < 2 {
+			msg, err := read(t, c, 3*time.Second)
+			if err != nil {
+				t.Fatalf("%s=nope: %v after %v", sel, err, hosts)
+			}
+			var m map[string]json.RawMessage
+			if err := json.Unmarshal([]byte(msg), &m); err != nil {
+				t.Fatalf("%s=nope: frame %q", sel, msg)
+			}
+			for host := range m {
+				hosts[host] = true
+			}
+		}
+		if !hosts["h1"] || !hosts["h2"] {
+			t.Fatalf("%s=nope: frames for %v, want h1 and h2", sel, hosts)
+		}
+		_ = c.Close()
+	}
+}
+
 func TestOriginAndTokenOnSockets(t *testing.T) {
 	h := startHub(t, func(c *api.Config) { c.Token = "tok"; c.AllowedOrigins = []string{"https://dash.example"} })
 	twoSamples(h)
