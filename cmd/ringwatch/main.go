@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"strconv"
 	"syscall"
 
 	"github.com/ringwatch/ringwatch/actors"
@@ -73,6 +74,9 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return 2
 	}
 	log := newLogger(s, stderr)
+	if cmd == "serve" {
+		gcPercent = hubGCPercent(getenv)
+	}
 	slog.SetDefault(log)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -129,6 +133,35 @@ func versionString() string {
 	return fmt.Sprintf("ringwatch %s%s (%s %s/%s)", version, rev, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
+// defaultHubGOGC is the hub's garbage collector target unless GOGC is set.
+// A fleet hub's heap is mostly long-lived buckets, and Go's default (100)
+// lets the heap grow to twice what is live before collecting: at GOGC=30 a
+// thousand full hosts hold 958 KB each from the system instead of 1,388
+// (BenchmarkHeapPerHost, held-KB/host), for a few per cent more CPU (190
+// against 180 µs per sample at 2,000 hosts, one run each). Time-series
+// stores with the same shape of heap do the same (VictoriaMetrics runs at
+// GOGC=30).
+const defaultHubGOGC = 30
+
+// gcPercent is the hub's GOGC, for its start-up line.
+var gcPercent = 100
+
+// hubGCPercent sets the collector's target for a hub: GOGC when it is set
+// (the runtime has read it), else defaultHubGOGC.
+func hubGCPercent(getenv func(string) string) int {
+	if v := getenv("GOGC"); v != "" {
+		if v == "off" {
+			return -1
+		}
+		if n, err := strconv.Atoi(v); err == nil {
+			return n
+		}
+		return 100 // what the runtime makes of a GOGC it cannot read
+	}
+	debug.SetGCPercent(defaultHubGOGC)
+	return defaultHubGOGC
+}
+
 func runServe(ctx context.Context, s Settings, log *slog.Logger) error {
 	ks, err := kinds(s)
 	if err != nil {
@@ -138,7 +171,7 @@ func runServe(ctx context.Context, s Settings, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	log.Info("ringwatch serving", "version", version, "host", s.Host, "http", s.HTTPAddr, "data", s.DataDir, "routes", len(s.Routes))
+	log.Info("ringwatch serving", "version", version, "host", s.Host, "http", s.HTTPAddr, "data", s.DataDir, "routes", len(s.Routes), "gogc", gcPercent)
 	waitReloading(ctx, s, ks, log, h.reloadIdentities)
 	log.Info("shutting down")
 	if err := h.stop(s.ShutdownTimeout); err != nil {

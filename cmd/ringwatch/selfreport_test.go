@@ -361,3 +361,36 @@ func TestPprofOnlyWhenAsked(t *testing.T) {
 		t.Fatalf("pprof still answers after the stop: %d", code)
 	}
 }
+
+// TestHubCollectsAtGOGC30UnlessTold: a hub process runs its garbage
+// collector at GOGC=30 (its heap is mostly long-lived buckets), as the
+// runtime itself reports on /metrics and the start-up line says; a GOGC
+// in the environment wins.
+func TestHubCollectsAtGOGC30UnlessTold(t *testing.T) {
+	for _, c := range []struct {
+		env  []string
+		want float64
+	}{{[]string{"GOGC="}, 30}, {[]string{"GOGC=70"}, 70}} {
+		addr := freePort(t)
+		h := startChild(t, c.env, "serve", "--data-dir", t.TempDir(), "--http-addr", addr)
+		var got float64
+		bustest.Eventually(t, 10*time.Second, func() error {
+			if code, _ := httpGet(t, "http://"+addr+"/healthz"); code == 0 {
+				return fmt.Errorf("not up")
+			}
+			mfs, _ := scrape(t, "http://"+addr)
+			v, ok := value(mfs, "go_gc_gogc_percent")
+			if !ok {
+				return fmt.Errorf("no go_gc_gogc_percent")
+			}
+			got = v
+			return nil
+		})
+		if got != c.want || !strings.Contains(h.logs.String(), fmt.Sprintf("gogc=%v", c.want)) {
+			t.Fatalf("%v: go_gc_gogc_percent %v, want %v; logs:\n%s", c.env, got, c.want, h.logs)
+		}
+		if code, _ := h.terminate(t); code != 0 {
+			t.Fatalf("exit %d", code)
+		}
+	}
+}
