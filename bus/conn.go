@@ -169,6 +169,17 @@ func (s *Subscription) Dropped() uint64 {
 // Unsubscribe stops the delivery of further messages.
 func (s *Subscription) Unsubscribe() error { return s.sub.Unsubscribe() }
 
+// Pending is how many messages wait in the client library for a handler
+// subscription's handler (0 for a channel subscription: its channel holds
+// them).
+func (s *Subscription) Pending() int {
+	n, _, err := s.sub.Pending()
+	if err != nil || n < 0 {
+		return 0
+	}
+	return n
+}
+
 // SchemaOK reports whether msg is of a schema this build understands. A message
 // without the header is taken to be schema 1, so hand-published test messages work.
 func SchemaOK(msg *Msg) bool {

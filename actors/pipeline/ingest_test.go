@@ -187,3 +187,67 @@ func TestIngestDropsSamplesAnAgentSentAgain(t *testing.T) {
 		}
 	}
 }
+
+// TestHeldSamplesAreAllTakenOnceTheActorsRun: the ingest subscribes
+// before the state is loaded (Hold); 30,000 samples of 200 hosts arrive
+// meanwhile, more than its mailbox (IngestQueue) and the shards' together.
+// Once the actors run, every one of them reaches its host's rings, in
+// order, with nothing dropped, and what arrives afterwards is taken too.
+func TestHeldSamplesAreAllTakenOnceTheActorsRun(t *testing.T) {
+	const hosts, each = 200, 150
+	srv := bustest.Server(t)
+	sub, pub := bustest.Conn(t, srv, "ingest"), bustest.Conn(t, srv, "agents")
+	p := pipeline.New([]aggregators.Kind{{Name: "toy"}}, sub, nil, quiet)
+	if err := p.Ingest.Hold(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now().Unix() - each
+	for i := range each {
+		for h := range hosts {
+			if err := pub.Publish(bus.Raw(fmt.Sprintf("h%03d", h), "toy"), fmt.Appendf(nil, `{"timestamp":%d,"x":%d}`, start+int64(i), i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := pub.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	bustest.Eventually(t, 10*time.Second, func() error {
+		// Most of them at least (the client library counts its own way),
+		// many more than the ingest mailbox holds, and none taken yet.
+		if waiting, dropped := p.Ingest.Held(); waiting < hosts*each-100 || dropped > 0 || p.Stats().Received > 0 {
+			return fmt.Errorf("held %d, dropped %d, received %d; want about %d held", waiting, dropped, p.Stats().Received, hosts*each)
+		}
+		return nil
+	})
+	sup := actors.NewSupervisor(quiet, actors.DefaultBackoff)
+	t.Cleanup(func() { sup.Stop(context.Background()) })
+	for _, sp := range p.Specs() {
+		if err := sup.Start(t.Context(), sp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = pub.Publish(bus.Raw("h000", "toy"), fmt.Appendf(nil, `{"timestamp":%d,"x":-1}`, start+each))
+	bustest.Eventually(t, 20*time.Second, func() error {
+		st := p.Stats()
+		if st.Received != hosts*each+1 || len(st.Dropped) > 0 && dropped(st.Dropped) > 0 {
+			return fmt.Errorf("received %d, dropped %v; want %d and none", st.Received, st.Dropped, hosts*each+1)
+		}
+		if l := p.Latest("h000", "toy"); l == nil || !strings.Contains(string(l.Raw), `"x":-1`) {
+			return fmt.Errorf("h000's latest is not the sample sent after the start: %v", l)
+		}
+		for _, per := range st.Periods {
+			if per.Processed != hosts*each+1 {
+				return fmt.Errorf("%s processed %d samples, want %d", per.Period, per.Processed, hosts*each+1)
+			}
+		}
+		return nil
+	})
+}
+
+func dropped(m map[string]uint64) (n uint64) {
+	for _, v := range m {
+		n += v
+	}
+	return n
+}

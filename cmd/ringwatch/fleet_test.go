@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
+	"github.com/nats-io/nats.go"
 
 	"github.com/ringwatch/ringwatch/actors/uptime"
 	"github.com/ringwatch/ringwatch/bus"
@@ -471,5 +472,101 @@ func TestFleetTenThousandRoutes(t *testing.T) {
 	t.Logf("%d routes served %s after the start", routes, time.Since(start).Round(time.Millisecond))
 	if code, _ := h.terminate(t); code != 0 {
 		t.Fatalf("exit %d; logs:\n%s", code, h.logs)
+	}
+}
+
+// TestSamplesPublishedWhileTheStateLoadsAreKept: a hub restarting on the
+// state of 300 full hosts takes seconds to load it, and its bus accepts
+// connections from the start. An agent that publishes in that time (its
+// client sees every publish accepted) finds every sample in its 5m ring
+// once the hub answers: none was lost to a subject nobody was subscribed
+// to yet.
+func TestSamplesPublishedWhileTheStateLoadsAreKept(t *testing.T) {
+	const hosts = 300
+	bin := fleetBinary(t)
+	dir := t.TempDir()
+	// One full host's state file, copied under 300 names.
+	p, now := fullHost(t)
+	views := fullViews(p)
+	doc := persistence.EncodeV2(nil, "snap-00001", "system_info", views["5m"].Layout, views, nil, now)
+	for i := 1; i <= hosts; i++ {
+		name := hostName("load", i)
+		path := persistence.Path(filepath.Join(dir, "metrics"), name, "system_info")
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		var gz bytes.Buffer
+		if err := persistence.Gzip(&gz, bytes.Replace(doc, []byte(`"host":"snap-00001"`), []byte(`"host":"`+name+`"`), 1)); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, gz.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	base, natsAddr := "http://"+freePort(t), freePort(t)
+	h := startProcess(t, bin, nil, "serve", "--data-dir", dir, "--host", "hub", "--http-addr", strings.TrimPrefix(base, "http://"),
+		"--nats-addr", natsAddr, "--nats-insecure")
+	var nc *nats.Conn
+	bustest.Eventually(t, 30*time.Second, func() (err error) {
+		nc, err = nats.Connect("nats://"+natsAddr, nats.Timeout(time.Second))
+		return err
+	})
+	defer nc.Close()
+	// Samples four to a second of their own time, back-dated so that all
+	// fit in the 5m ring, every 5 ms until the hub answers.
+	first := time.Now().Unix() - 280
+	var last int64
+	beforeAPI := 0
+	for i := int64(0); ; i++ {
+		last = first + min(i/4, 270)
+		if err := nc.Publish(bus.Raw("early-bird", "system_info"), sample(last, float64(i))); err != nil {
+			t.Fatal(err)
+		}
+		if err := nc.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		if code, _ := httpGet(t, base+"/healthz"); code != 0 {
+			break
+		}
+		if beforeAPI++; beforeAPI > 20000 {
+			t.Fatalf("the hub did not answer after %d samples; logs:\n%s", beforeAPI, h.logs)
+		}
+		time.Sleep(5 * time.Millisecond) // not synchronisation: the pace of a publisher
+	}
+	if beforeAPI < 5 {
+		t.Fatalf("only %d samples were published before the hub answered: the state loaded too fast to test this (logs:\n%s)", beforeAPI, h.logs)
+	}
+	t.Logf("%d samples published while the state loaded (up to +%d s of their time)", beforeAPI, last-first)
+	want := map[int64]bool{}
+	for s := first; s <= last; s++ {
+		want[s/3*3] = true
+	}
+	bustest.Eventually(t, 30*time.Second, func() error {
+		code, body := httpGet(t, base+"/api/v1/metrics/system_info?period=5m&aggregate=cpu_average&host=early-bird")
+		if code != 200 {
+			return fmt.Errorf("%d %.200s", code, body)
+		}
+		var r struct {
+			Data []struct {
+				Timestamp int64 `json:"timestamp"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal([]byte(body), &r); err != nil {
+			return err
+		}
+		got := map[int64]bool{}
+		for _, d := range r.Data {
+			got[d.Timestamp] = true
+		}
+		for b := range want {
+			if !got[b] {
+				return fmt.Errorf("no bucket at %d (+%d s) among %d points", b, b-first, len(r.Data))
+			}
+		}
+		return nil
+	})
+	if !strings.Contains(h.logs.String(), "routing the samples that arrived while the state loaded") {
+		t.Fatalf("no line about the held samples:\n%s", h.logs)
 	}
 }

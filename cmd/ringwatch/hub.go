@@ -93,6 +93,15 @@ func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (_ *
 			h.snap.Forget(host)
 		}}, aggKinds, ingestConn, aggConn, log)
 
+	// Samples that agents publish while the state loads wait for it.
+	if err = h.pipeline.Ingest.Hold(); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			h.pipeline.Ingest.Unhold()
+		}
+	}()
 	dir := filepath.Join(s.DataDir, "metrics")
 	loadStart := time.Now()
 	var loaded []persistence.Loaded
@@ -115,7 +124,9 @@ func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (_ *
 	h.snap = &persistence.Snapshotter{Dir: dir, Interval: s.SnapshotInterval, Source: h.pipeline, Log: log, First: s.Host}
 	if len(loaded) > 0 {
 		h.snap.Seed(loaded) // what is on disk needs no writing again
-		log.Info("state loaded", "files", len(loaded), "took", time.Since(loadStart).Round(time.Millisecond))
+		held, dropped := h.pipeline.Ingest.Held()
+		log.Info("state loaded", "files", len(loaded), "took", time.Since(loadStart).Round(time.Millisecond),
+			"samples_waiting", held, "samples_dropped", dropped)
 	}
 	h.sup = actors.NewSupervisor(log, actors.DefaultBackoff)
 	h.api = api.New(api.Config{
