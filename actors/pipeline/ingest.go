@@ -69,15 +69,11 @@ type Ingest struct {
 	Replayed, ReplaySkipped, Replaying atomic.Uint64
 }
 
-// HoldBytes bounds what Hold keeps while the state loads: at 2.7 KB a
-// sample, 200,000 samples (10,000 hosts for 20 s).
-const HoldBytes = 512 << 20
-
 // Hold subscribes to the raw samples before the state is loaded: a hub
 // that loads a fleet's state for seconds would otherwise have its bus
 // accept samples that nobody is subscribed to take, and lose them, while
 // the agents count them as sent. What arrives is kept in order, up to
-// HoldBytes (past it the bus drops and counts them as queue_full), and Run
+// Options.HoldBytes (past it the bus drops and counts them as queue_full), and Run
 // routes it before anything newer. With the replay stream it does nothing:
 // the stream keeps what arrives, and Run replays it.
 func (in *Ingest) Hold() error {
@@ -87,7 +83,7 @@ func (in *Ingest) Hold() error {
 		return nil
 	}
 	in.release, in.stopped, in.behind = make(chan struct{}), make(chan struct{}), make(chan *bus.Msg, 64)
-	sub, err := in.conn.SubscribeBounded(bus.RawPrefix+"*.*", HoldBytes, in.deliver)
+	sub, err := in.conn.SubscribeBounded(bus.RawPrefix+"*.*", in.p.o.HoldBytes, in.deliver)
 	if err != nil {
 		return err
 	}

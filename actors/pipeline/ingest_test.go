@@ -251,3 +251,55 @@ func dropped(m map[string]uint64) (n uint64) {
 	}
 	return n
 }
+
+// TestHoldIsBoundedAndCounts: what arrives past Options.HoldBytes while
+// the state loads is dropped and counted (queue_full), and what was held
+// is taken, oldest first.
+func TestHoldIsBoundedAndCounts(t *testing.T) {
+	srv := bustest.Server(t)
+	sub, pub := bustest.Conn(t, srv, "ingest"), bustest.Conn(t, srv, "agents")
+	p := pipeline.NewWith(pipeline.Options{HoldBytes: 64 << 10}, []aggregators.Kind{{Name: "toy"}}, sub, nil, quiet)
+	if err := p.Ingest.Hold(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now().Unix() - 100
+	pad := strings.Repeat(" ", 1000) // 1 KB samples: the bound holds about 64
+	const sent = 640
+	for i := range sent {
+		if err := pub.Publish(bus.Raw("h1", "toy"), fmt.Appendf(nil, `{"timestamp":%d,"x":%d}%s`, start+int64(i/10), i, pad)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := pub.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	var held int
+	var lost uint64
+	bustest.Eventually(t, 10*time.Second, func() error {
+		if held, lost = p.Ingest.Held(); held+int(lost) < sent-1 || lost == 0 {
+			return fmt.Errorf("held %d, dropped %d of %d", held, lost, sent)
+		}
+		return nil
+	})
+	if held > 80 {
+		t.Fatalf("held %d samples of 1 KB under a 64 KB bound", held)
+	}
+	sup := actors.NewSupervisor(quiet, actors.DefaultBackoff)
+	t.Cleanup(func() { sup.Stop(context.Background()) })
+	for _, sp := range p.Specs() {
+		if err := sup.Start(t.Context(), sp); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bustest.Eventually(t, 10*time.Second, func() error {
+		st := p.Stats()
+		if st.Dropped["queue_full"] < lost || st.Received+st.Dropped["queue_full"] < sent-1 {
+			return fmt.Errorf("received %d, dropped %v; want %d dropped as queue_full and the rest received", st.Received, st.Dropped, lost)
+		}
+		// The oldest were kept: the newest sample taken is one of the first.
+		if l := p.Latest("h1", "toy"); l == nil || !strings.Contains(string(l.Raw), fmt.Sprintf(`"x":%d}`, st.Received-1)) {
+			return fmt.Errorf("latest %v, want sample %d", l, st.Received-1)
+		}
+		return nil
+	})
+}

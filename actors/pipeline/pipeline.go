@@ -60,6 +60,10 @@ type Options struct {
 	// OnForget, when set, is called once for every host forgotten, on the
 	// ingest actor's goroutine.
 	OnForget func(host string, lastSeen time.Time)
+	// HoldBytes bounds what Ingest.Hold keeps while the state loads
+	// (default DefaultHoldBytes): past it, samples are dropped and counted
+	// (queue_full).
+	HoldBytes int
 	// Replay makes ingest catch up from the replay stream (bus.ReplayStream)
 	// at start, beside the live subject: what was stored while the hub was
 	// down (see RestoreSaved), up to where the live subscription began.
@@ -71,6 +75,9 @@ const (
 	DefaultMaxHosts       = 10_000
 	DefaultMaxSampleBytes = 256 << 10
 	DefaultRetention      = 30 * 24 * time.Hour
+	// DefaultHoldBytes: at 2.7 KB a sample, 200,000 samples (10,000 hosts
+	// for 20 s).
+	DefaultHoldBytes = 512 << 20
 )
 
 // New wires ingest and shards. sub receives raw samples (nil: only
@@ -90,6 +97,9 @@ func NewWith(o Options, kinds []aggregators.Kind, sub *bus.Conn, pub actors.Publ
 	}
 	if o.MaxSampleBytes <= 0 {
 		o.MaxSampleBytes = DefaultMaxSampleBytes
+	}
+	if o.HoldBytes <= 0 {
+		o.HoldBytes = DefaultHoldBytes
 	}
 	if o.Retention <= 0 {
 		o.Retention = DefaultRetention
