@@ -1,17 +1,13 @@
 // Package persistence keeps ringwatch's state across restarts and crashes.
 //
-// Files: <data-dir>/metrics/<host>/<kind>.json, one per (host, kind). The
-// period entries keep GoDoxy's shape,
-//
-//	{"entries": {"5m": {"entries": [<sample>...], "interval": 3000000000}, ...}}
-//
-// where each entry is a bucket's mean in the kind's own sample shape (its
-// "timestamp" is the bucket start). ringwatch's additions sit beside them: per
-// period a "buckets" list parallel to "entries" ({"start", "count", "min",
-// "max"}), and a top-level "ringwatch" object with the format version and the
-// last raw sample, so that the first rates after a restart are real. A GoDoxy
-// file, which has neither, loads too: each entry becomes a one-sample bucket
-// at its own timestamp.
+// Files: <data-dir>/metrics/<host>/<kind>.json.gz, one per (host, kind), in
+// format 2 (columnar JSON, gzip-compressed; see format2.go), and beside it
+// the journals of what changed since (journal.go). Format 1 files
+// (<kind>.json, GoDoxy's period entries with ringwatch's additions: per
+// period a "buckets" list parallel to "entries", and a top-level "ringwatch"
+// object with the format version and the last raw sample) and GoDoxy's own
+// files, which have neither, still load: a GoDoxy entry becomes a
+// one-sample bucket at its own timestamp.
 //
 // Loading repairs what it can: unknown period keys are ignored, intervals are
 // ringwatch's whatever the file says, more than 100 buckets keeps the newest

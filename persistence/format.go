@@ -55,6 +55,12 @@ func Decode(data []byte, host, kind string, counters []string) (*State, error) {
 // MaxNodes), and its Imported hook, which rewrites the entries of a GoDoxy
 // file.
 func DecodeKind(data []byte, host string, k aggregators.Kind) (st *State, err error) {
+	return decodeKindAfter(data, host, k, nil)
+}
+
+// decodeKindAfter is DecodeKind for a journal entry that follows a state
+// on layout before (nil: none).
+func decodeKindAfter(data []byte, host string, k aggregators.Kind, before *aggregators.Layout) (st *State, err error) {
 	kind, counters, maxSeries := k.Name, k.Counters, k.MaxSeries
 	// A fault the checks missed is still only a corrupt file: it is set
 	// aside, and the hub starts.
@@ -83,8 +89,8 @@ func DecodeKind(data []byte, host string, k aggregators.Kind) (st *State, err er
 	if root.Type() != fastjson.TypeObject {
 		return nil, corrupt("top level is not an object")
 	}
-	if v := root.GetInt("ringwatch", "version"); v == FormatV2 || v == FormatVersion {
-		return decodeV2(root, host, kind)
+	if v := root.GetInt("ringwatch", "version"); v == FormatV2 || v == FormatV3 || v == FormatVersion {
+		return decodeV2(root, host, kind, before)
 	}
 	periods := root.Get("entries")
 	if periods == nil || periods.Type() != fastjson.TypeObject {

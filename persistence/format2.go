@@ -19,7 +19,7 @@ import (
 // Format 2 is columnar JSON, gzip-compressed (<kind>.json.gz; `zcat | jq`
 // reads it). One object per (host, kind):
 //
-//	{"ringwatch": {"version": 3, "host", "kind", "saved", "saved_ns", "last_seq", "last": <the last raw sample>},
+//	{"ringwatch": {"version": 4, "host", "kind", "saved", "saved_ns", "last_seq", "last": <the last raw sample>},
 //	 "nodes": [{"path": [], "type": "object"}, {"path": ["cpu_average"], "type": "number"},
 //	           {"path": ["network", "bytes_sent"], "type": "number", "counter": true}, ...],
 //	 "periods": {"5m": {"interval": 3, "start": [<bucket starts>], "count": [<samples per bucket>],
@@ -42,11 +42,14 @@ import (
 // a fraction of format 1's size.
 
 // FormatV2 is the version format 2 files carried before whole-number
-// columns were written as deltas; FormatVersion is the one written now (3:
-// format 2 with "dsum", "dmin" and "dmax"). Both are read.
+// columns were written as deltas (3: format 2 with "dsum", "dmin" and
+// "dmax"); FormatVersion is the one written now (4: a journal entry may
+// leave "nodes" out and say "same_nodes": its layout is the one of the
+// state written before it). All are read.
 const (
 	FormatV2      = 2
-	FormatVersion = 3
+	FormatV3      = 3
+	FormatVersion = 4
 )
 
 var nodeTypeNames = [...]string{aggregators.Object: "object", aggregators.Array: "array", aggregators.Number: "number", aggregators.Literal: "literal"}
@@ -59,19 +62,34 @@ func EncodeV2(dst []byte, host, kind string, l *aggregators.Layout, views map[st
 			lists[name] = v.List()
 		}
 	}
-	return encodeDoc(dst, host, kind, l, lists, last, saved, false)
+	return encodeDoc(dst, host, kind, l, lists, last, saved, wholeFile)
 }
 
 // EncodeEntry renders a journal entry: the buckets of each period that
 // changed since the state written before it (see View.Since).
 func EncodeEntry(dst []byte, host, kind string, l *aggregators.Layout, lists map[string][]*aggregators.Bucket, last *aggregators.Latest, saved time.Time) []byte {
-	return encodeDoc(dst, host, kind, l, lists, last, saved, true)
+	return encodeDoc(dst, host, kind, l, lists, last, saved, entryWithNodes)
 }
+
+// EncodeEntrySameNodes is EncodeEntry for a layout that has not grown since
+// the state written before it: the entry leaves its nodes out (about a
+// tenth of a realistic host's entry) and the reader takes them from that
+// state.
+func EncodeEntrySameNodes(dst []byte, host, kind string, l *aggregators.Layout, lists map[string][]*aggregators.Bucket, last *aggregators.Latest, saved time.Time) []byte {
+	return encodeDoc(dst, host, kind, l, lists, last, saved, entrySameNodes)
+}
+
+// What encodeDoc writes.
+const (
+	wholeFile = iota
+	entryWithNodes
+	entrySameNodes
+)
 
 // encodeDoc renders a format 2 document of the given buckets per period. A
 // partial one (a journal entry) holds only what changed since the state
 // written before it, and says so.
-func encodeDoc(dst []byte, host, kind string, l *aggregators.Layout, lists map[string][]*aggregators.Bucket, last *aggregators.Latest, saved time.Time, partial bool) []byte {
+func encodeDoc(dst []byte, host, kind string, l *aggregators.Layout, lists map[string][]*aggregators.Bucket, last *aggregators.Latest, saved time.Time, doc int) []byte {
 	dst = append(dst, `{"ringwatch":{"version":`...)
 	dst = strconv.AppendInt(dst, FormatVersion, 10)
 	dst = append(dst, `,"host":`...)
@@ -82,8 +100,11 @@ func encodeDoc(dst []byte, host, kind string, l *aggregators.Layout, lists map[s
 	dst = strconv.AppendInt(dst, saved.Unix(), 10)
 	dst = append(dst, `,"saved_ns":`...)
 	dst = strconv.AppendInt(dst, saved.UnixNano(), 10)
-	if partial {
+	if doc != wholeFile {
 		dst = append(dst, `,"partial":true`...)
+	}
+	if doc == entrySameNodes {
+		dst = append(dst, `,"same_nodes":true`...)
 	}
 	if last != nil && last.Seq != "" {
 		dst = append(dst, `,"last_seq":`...)
@@ -95,7 +116,11 @@ func encodeDoc(dst []byte, host, kind string, l *aggregators.Layout, lists map[s
 	} else {
 		dst = append(dst, "null"...)
 	}
-	dst = append(dst, `},"nodes":[`...)
+	dst = append(dst, '}')
+	if doc == entrySameNodes {
+		return appendPeriods(append(dst, `,"periods":{`...), l, lists)
+	}
+	dst = append(dst, `,"nodes":[`...)
 	for i, n := range l.Nodes {
 		if i > 0 {
 			dst = append(dst, ',')
@@ -115,7 +140,11 @@ func encodeDoc(dst []byte, host, kind string, l *aggregators.Layout, lists map[s
 		}
 		dst = append(dst, '}')
 	}
-	dst = append(dst, `],"periods":{`...)
+	return appendPeriods(append(dst, `],"periods":{`...), l, lists)
+}
+
+// appendPeriods writes each period's buckets and closes the document.
+func appendPeriods(dst []byte, l *aggregators.Layout, lists map[string][]*aggregators.Bucket) []byte {
 	first := true
 	for _, p := range aggregators.Periods {
 		bs := lists[p.Name]
@@ -332,9 +361,17 @@ func gunzip(data []byte, limit int64) ([]byte, error) {
 var typeByName = map[string]aggregators.NodeType{"object": aggregators.Object, "array": aggregators.Array,
 	"number": aggregators.Number, "literal": aggregators.Literal}
 
-// decodeV2 reads a format 2 file's JSON.
-func decodeV2(root *fastjson.Value, host, kind string) (*State, error) {
+// decodeV2 reads a format 2 file's JSON. before is the layout of the state
+// a journal entry follows, for an entry that leaves its nodes out (nil:
+// there is none, and such an entry is corrupt).
+func decodeV2(root *fastjson.Value, host, kind string, before *aggregators.Layout) (*State, error) {
 	st := &State{Host: host, Kind: kind, Buckets: map[string][]*aggregators.Bucket{}}
+	if root.GetBool("ringwatch", "same_nodes") {
+		if before == nil || root.Get("nodes") != nil {
+			return nil, corrupt("an entry on the layout of a state before it, without that state")
+		}
+		return decodeBody(root, st, before)
+	}
 	var specs []aggregators.NodeSpec
 	for i, nv := range root.GetArray("nodes") {
 		var sp aggregators.NodeSpec
@@ -356,6 +393,12 @@ func decodeV2(root *fastjson.Value, host, kind string) (*State, error) {
 	if err != nil {
 		return nil, corrupt("%v", err)
 	}
+	return decodeBody(root, st, l)
+}
+
+// decodeBody reads a format 2 document's periods and header into st, on
+// layout l.
+func decodeBody(root *fastjson.Value, st *State, l *aggregators.Layout) (*State, error) {
 	st.Layout = l
 	periods := root.Get("periods")
 	if periods == nil || periods.Type() != fastjson.TypeObject {

@@ -72,35 +72,39 @@ func journals(entries []fs.DirEntry, kind string) []string {
 	return out
 }
 
-// readEntries decodes a journal's entries until the first unreadable one;
-// torn says whether there was one (a crash while appending).
-func readEntries(data []byte, host string, k aggregators.Kind) (entries []*State, torn error) {
+// readEntries decodes a journal's entries until the first unreadable one
+// and hands each to use, which returns the layout the next one follows (an
+// entry may leave its nodes out: see EncodeEntrySameNodes); before is the
+// layout the first one follows (nil: none). torn says whether an entry was
+// unreadable (a crash while appending).
+func readEntries(data []byte, host string, k aggregators.Kind, before *aggregators.Layout, use func(*State) *aggregators.Layout) (n int, torn error) {
 	br := bytes.NewReader(data)
 	zr, err := gzip.NewReader(br)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	for {
 		zr.Multistream(false)
 		doc, err := io.ReadAll(io.LimitReader(zr, MaxDecompressed+1))
 		switch {
 		case err != nil:
-			return entries, err
+			return n, err
 		case len(doc) > MaxDecompressed:
-			return entries, fmt.Errorf("an entry over %d bytes", MaxDecompressed)
+			return n, fmt.Errorf("an entry over %d bytes", MaxDecompressed)
 		}
-		st, err := DecodeKind(doc, host, k)
+		st, err := decodeKindAfter(doc, host, k, before)
 		if err != nil {
-			return entries, err
+			return n, err
 		}
 		if !st.Partial {
-			return entries, errors.New("an entry that is not partial")
+			return n, errors.New("an entry that is not partial")
 		}
-		entries = append(entries, st)
+		n++
+		before = use(st)
 		if err := zr.Reset(br); err == io.EOF {
-			return entries, nil
+			return n, nil
 		} else if err != nil {
-			return entries, err
+			return n, err
 		}
 	}
 }
@@ -229,15 +233,19 @@ func applyJournals(d *Dir, st *State, host string, k aggregators.Kind, log *slog
 			}
 			continue
 		}
-		es, torn := readEntries(data, host, k)
-		for _, e := range es {
+		var before *aggregators.Layout
+		if st != nil {
+			before = st.Layout
+		}
+		n, torn := readEntries(data, host, k, before, func(e *State) *aggregators.Layout {
 			if st == nil || e.Saved > st.Saved {
 				st = apply(st, e)
 			}
-		}
+			return st.Layout
+		})
 		if torn != nil {
 			log.Warn("journal ends with an unreadable entry (a write cut short); the entries before it were used",
-				"file", filepath.Join(d.Name(), host, name), "entries", len(es), "err", torn)
+				"file", filepath.Join(d.Name(), host, name), "entries", n, "err", torn)
 		}
 	}
 	return st, found

@@ -1,7 +1,12 @@
 package persistence_test
 
 import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -141,5 +146,105 @@ func TestJournalTornEndAndStaleEntries(t *testing.T) {
 	}
 	if q, st := reload(t, dir, "h1", nil); dump(q, "h1") != dump(p, "h1") || st.Journal != 0 {
 		t.Fatalf("a stale journal was applied (%d entries):\n%s\nwant\n%s", st.Journal, dump(q, "h1"), dump(p, "h1"))
+	}
+}
+
+// entryKinds reads a journal as `zcat | jq` would and says of each entry
+// whether it carries its nodes ("nodes") or leaves them out ("same").
+func entryKinds(t *testing.T, path string) []string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(zr)
+	var kinds []string
+	for {
+		var doc struct {
+			Ringwatch struct {
+				Version   int  `json:"version"`
+				SameNodes bool `json:"same_nodes"`
+			} `json:"ringwatch"`
+			Nodes []json.RawMessage `json:"nodes"`
+		}
+		if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+			return kinds
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case doc.Ringwatch.SameNodes && doc.Nodes == nil:
+			kinds = append(kinds, "same")
+		case !doc.Ringwatch.SameNodes && len(doc.Nodes) > 0:
+			kinds = append(kinds, "nodes")
+		default:
+			kinds = append(kinds, fmt.Sprintf("same_nodes %v with %d nodes", doc.Ringwatch.SameNodes, len(doc.Nodes)))
+		}
+	}
+}
+
+// TestJournalEntriesLeaveOutAnUnchangedLayout: an entry whose layout did
+// not grow since the write before it leaves its nodes out; one after a
+// new key carries them; the file and its entries load back as the live
+// state, also after a restart whose first entry leaves them out.
+func TestJournalEntriesLeaveOutAnUnchangedLayout(t *testing.T) {
+	dir := t.TempDir()
+	p := pipeline.New([]aggregators.Kind{toy}, nil, nil, quiet)
+	ts := int64(3000)
+	next := func(extra string) {
+		feed(t, p, "h1", ts, float64(ts%7), extra)
+		ts++
+	}
+	for range 10 {
+		next("")
+	}
+	// Interval 10 s: an entry a second, the whole file every 20 entries.
+	s := &persistence.Snapshotter{Dir: dir, Interval: 10 * time.Second, Source: p, Log: quiet}
+	pass := func(s *persistence.Snapshotter) {
+		t.Helper()
+		if err := s.SnapshotAll(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pass(s) // the file
+	next("")
+	pass(s) // same layout
+	next(`,"fan":{"rpm":1200}`)
+	pass(s) // grown: nodes
+	next(`,"fan":{"rpm":1300}`)
+	pass(s) // same as the grown one
+	js := journalFiles(t, dir, "h1")
+	if len(js) != 1 {
+		t.Fatalf("journals %v", js)
+	}
+	if got := strings.Join(entryKinds(t, js[0]), " "); got != "same nodes same" {
+		t.Fatalf("entries: %s, want same nodes same", got)
+	}
+	q, st := reload(t, dir, "h1", nil)
+	if got, want := dump(q, "h1"), dump(p, "h1"); got != want || st.Journal != 3 {
+		t.Fatalf("file and journal (%d entries):\n%s\nlive:\n%s", st.Journal, got, want)
+	}
+
+	// A restart: the loaded state is seeded, and the new run's first entry
+	// leaves out the nodes the old run's entries grew to.
+	states := persistence.LoadAll(dir, "h1", []aggregators.Kind{toy}, quiet)
+	s2 := &persistence.Snapshotter{Dir: dir, Interval: 10 * time.Second, Source: q, Log: quiet}
+	s2.Seed([]persistence.Loaded{{Host: "h1", Kind: "toy", Entries: states[0].Journal}})
+	p = q
+	next(`,"fan":{"rpm":1400}`)
+	pass(s2)
+	js = journalFiles(t, dir, "h1")
+	if len(js) != 2 {
+		t.Fatalf("journals after the restart %v", js)
+	}
+	if got := strings.Join(entryKinds(t, js[1]), " "); got != "same" {
+		t.Fatalf("the new run's entries: %s, want same", got)
+	}
+	if r, _ := reload(t, dir, "h1", nil); dump(r, "h1") != dump(p, "h1") {
+		t.Fatalf("after the restart:\n%s\nlive:\n%s", dump(r, "h1"), dump(p, "h1"))
 	}
 }

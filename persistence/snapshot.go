@@ -262,12 +262,14 @@ type Snapshotter struct {
 
 // writtenAs is what the last write of a series wrote (its signature), when
 // (Unix nanoseconds), the closed buckets of each period that are on disk,
-// and how many journal entries followed its file.
+// how many journal entries followed its file, and how many nodes its
+// layout had (a layout only grows: the same number is the same layout).
 type writtenAs struct {
 	sig     string
 	at      int64
 	closed  [aggregators.NumPeriods][]*aggregators.Bucket
 	entries int
+	nodes   int
 }
 
 // Loaded names a (host, kind) loaded from disk, and how many journal
@@ -297,6 +299,9 @@ func (s *Snapshotter) Seed(loaded []Loaded) {
 			if v := s.Source.View(p, ld.Host, ld.Kind); v != nil {
 				se.views[p.Name] = v
 				w.closed[i] = v.Closed
+				if v.Layout != nil {
+					w.nodes = max(w.nodes, len(v.Layout.Nodes))
+				}
 			}
 		}
 		w.sig = signature(se)
@@ -428,6 +433,7 @@ type series struct {
 	last            *aggregators.Latest
 	sig             string
 	full            bool // write the whole file (else a journal entry)
+	sameNodes       bool // an entry on the layout of the write before it
 	prev            [aggregators.NumPeriods][]*aggregators.Bucket
 }
 
@@ -475,6 +481,7 @@ func (s *Snapshotter) snapshot(due func(key string) bool, batch bool) error {
 	for _, se := range todo {
 		w, ok := s.written[se.key]
 		se.full = !ok || w.entries >= s.baseEvery()
+		se.sameNodes = !se.full && w.nodes > 0 && se.layout != nil && len(se.layout.Nodes) == w.nodes
 		se.prev = w.closed
 	}
 	for len(todo) > 0 {
@@ -502,6 +509,9 @@ func (s *Snapshotter) snapshot(due func(key string) bool, batch bool) error {
 			writes++
 			total += uint64(r.bytes)
 			w := writtenAs{sig: r.se.sig, at: began.UnixNano(), entries: s.written[r.se.key].entries + 1}
+			if r.se.layout != nil {
+				w.nodes = len(r.se.layout.Nodes)
+			}
 			for i, p := range aggregators.Periods {
 				if v := r.se.views[p.Name]; v != nil {
 					w.closed[i] = v.Closed
@@ -564,6 +574,8 @@ func (s *Snapshotter) write(dir *Dir, todo []*series, began time.Time, batch boo
 				se := todo[i]
 				if se.full {
 					raw = EncodeV2(raw[:0], se.host, se.kind, se.layout, se.views, se.last, began)
+				} else if se.sameNodes {
+					raw = EncodeEntrySameNodes(raw[:0], se.host, se.kind, se.layout, se.changes(), se.last, began)
 				} else {
 					raw = EncodeEntry(raw[:0], se.host, se.kind, se.layout, se.changes(), se.last, began)
 				}
