@@ -14,7 +14,6 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
-	"strconv"
 	"syscall"
 
 	"github.com/ringwatch/ringwatch/actors"
@@ -75,7 +74,11 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	}
 	log := newLogger(s, stderr)
 	if cmd == "serve" {
-		gcPercent = hubGCPercent(getenv)
+		if gcSetting = gcMode(getenv); gcSetting == "auto" {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			go newGCTuner().run(ctx)
+		}
 	}
 	slog.SetDefault(log)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
@@ -133,34 +136,9 @@ func versionString() string {
 	return fmt.Sprintf("ringwatch %s%s (%s %s/%s)", version, rev, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 }
 
-// defaultHubGOGC is the hub's garbage collector target unless GOGC is set.
-// A fleet hub's heap is mostly long-lived buckets, and Go's default (100)
-// lets the heap grow to twice what is live before collecting: at GOGC=30 a
-// thousand full hosts hold 958 KB each from the system instead of 1,388
-// (BenchmarkHeapPerHost, held-KB/host), and 2,000 young hosts 325 MB of
-// RSS instead of 459, for about 5 % more CPU (196 against 186 µs per
-// sample; consecutive runs of rwbench ingest). Time-series stores with the
-// same shape of heap do the same (VictoriaMetrics runs at GOGC=30).
-const defaultHubGOGC = 30
-
-// gcPercent is the hub's GOGC, for its start-up line.
-var gcPercent = 100
-
-// hubGCPercent sets the collector's target for a hub: GOGC when it is set
-// (the runtime has read it), else defaultHubGOGC.
-func hubGCPercent(getenv func(string) string) int {
-	if v := getenv("GOGC"); v != "" {
-		if v == "off" {
-			return -1
-		}
-		if n, err := strconv.Atoi(v); err == nil {
-			return n
-		}
-		return 100 // what the runtime makes of a GOGC it cannot read
-	}
-	debug.SetGCPercent(defaultHubGOGC)
-	return defaultHubGOGC
-}
+// gcSetting is how the hub's garbage collector is set, for its start-up
+// line (see gctune.go).
+var gcSetting = "default"
 
 func runServe(ctx context.Context, s Settings, log *slog.Logger) error {
 	ks, err := kinds(s)
@@ -171,7 +149,7 @@ func runServe(ctx context.Context, s Settings, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	log.Info("ringwatch serving", "version", version, "host", s.Host, "http", s.HTTPAddr, "data", s.DataDir, "routes", len(s.Routes), "gogc", gcPercent)
+	log.Info("ringwatch serving", "version", version, "host", s.Host, "http", s.HTTPAddr, "data", s.DataDir, "routes", len(s.Routes), "gogc", gcSetting)
 	waitReloading(ctx, s, ks, log, h.reloadIdentities)
 	log.Info("shutting down")
 	if err := h.stop(s.ShutdownTimeout); err != nil {

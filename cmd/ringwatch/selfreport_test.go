@@ -7,6 +7,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
 	"strings"
 	"testing"
 	"time"
@@ -362,15 +365,15 @@ func TestPprofOnlyWhenAsked(t *testing.T) {
 	}
 }
 
-// TestHubCollectsAtGOGC30UnlessTold: a hub process runs its garbage
-// collector at GOGC=30 (its heap is mostly long-lived buckets), as the
-// runtime itself reports on /metrics and the start-up line says; a GOGC
-// in the environment wins.
-func TestHubCollectsAtGOGC30UnlessTold(t *testing.T) {
+// TestHubTunesGOGCUnlessTold: a hub process tunes its collector (a small
+// hub's heap gets Go's default, as the runtime itself reports on /metrics,
+// and its start-up line says gogc=auto); a GOGC in the environment wins.
+func TestHubTunesGOGCUnlessTold(t *testing.T) {
 	for _, c := range []struct {
 		env  []string
 		want float64
-	}{{[]string{"GOGC="}, 30}, {[]string{"GOGC=70"}, 70}} {
+		says string
+	}{{[]string{"GOGC="}, 100, "gogc=auto"}, {[]string{"GOGC=70"}, 70, "gogc=70"}} {
 		addr := freePort(t)
 		h := startChild(t, c.env, "serve", "--data-dir", t.TempDir(), "--http-addr", addr)
 		var got float64
@@ -386,11 +389,46 @@ func TestHubCollectsAtGOGC30UnlessTold(t *testing.T) {
 			got = v
 			return nil
 		})
-		if got != c.want || !strings.Contains(h.logs.String(), fmt.Sprintf("gogc=%v", c.want)) {
-			t.Fatalf("%v: go_gc_gogc_percent %v, want %v; logs:\n%s", c.env, got, c.want, h.logs)
+		if got != c.want || !strings.Contains(h.logs.String(), c.says) {
+			t.Fatalf("%v: go_gc_gogc_percent %v, want %v; logs want %s:\n%s", c.env, got, c.want, c.says, h.logs)
 		}
 		if code, _ := h.terminate(t); code != 0 {
 			t.Fatalf("exit %d", code)
 		}
+	}
+}
+
+// TestGCTunerFollowsTheLiveHeap: the collector's headroom is the larger of
+// 64 MiB and 30 % of the live heap; with 400 MiB live the tuner sets GOGC
+// to 30, and back to 100 once it is gone (the runtime's own figure).
+func TestGCTunerFollowsTheLiveHeap(t *testing.T) {
+	for _, c := range []struct {
+		live uint64
+		want int
+	}{{0, 100}, {10 << 20, 100}, {64 << 20, 100}, {128 << 20, 50}, {214 << 20, 30}, {1 << 30, 30}} {
+		if got := gogcFor(c.live); got != c.want {
+			t.Errorf("gogcFor(%d MiB) = %d, want %d", c.live>>20, got, c.want)
+		}
+	}
+	old := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(old)
+	gogc := func() uint64 {
+		s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+		metrics.Read(s)
+		return s[0].Value.Uint64()
+	}
+	tuner := newGCTuner()
+	ballast := make([]byte, 400<<20)
+	for i := range ballast {
+		ballast[i] = byte(i)
+	}
+	runtime.GC()
+	if g := tuner.adjust(); g != 30 || gogc() != 30 {
+		t.Fatalf("with 400 MiB live: tuner %d, runtime %d; want 30", g, gogc())
+	}
+	runtime.KeepAlive(ballast)
+	runtime.GC() // ballast is no longer used: collected
+	if g := tuner.adjust(); g != 100 || gogc() != 100 {
+		t.Fatalf("after it is gone: tuner %d, runtime %d; want 100", g, gogc())
 	}
 }
