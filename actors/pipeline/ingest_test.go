@@ -99,6 +99,18 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
+// startActors runs p's actors until the test ends.
+func startActors(t *testing.T, p *pipeline.Pipeline) {
+	t.Helper()
+	sup := actors.NewSupervisor(quiet, actors.DefaultBackoff)
+	t.Cleanup(func() { sup.Stop(context.Background()) })
+	for _, sp := range p.Specs() {
+		if err := sup.Start(t.Context(), sp); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // runningIngest starts a pipeline of kind "toy" on an in-process bus, its
 // actors running and its ingest subscribed, and returns it with a
 // publisher's connection named name.
@@ -107,13 +119,7 @@ func runningIngest(t *testing.T, name string) (*pipeline.Pipeline, *bus.Conn) {
 	srv := bustest.Server(t)
 	sub, pub := bustest.Conn(t, srv, "ingest"), bustest.Conn(t, srv, name)
 	p := pipeline.New([]aggregators.Kind{{Name: "toy"}}, sub, nil, quiet)
-	sup := actors.NewSupervisor(quiet, actors.DefaultBackoff)
-	t.Cleanup(func() { sup.Stop(context.Background()) })
-	for _, sp := range p.Specs() {
-		if err := sup.Start(t.Context(), sp); err != nil {
-			t.Fatal(err)
-		}
-	}
+	startActors(t, p)
 	bustest.Eventually(t, 5*time.Second, func() error {
 		if sub.Subscriptions() != 1 {
 			return fmt.Errorf("ingest not subscribed yet")
@@ -220,13 +226,7 @@ func TestHeldSamplesAreAllTakenOnceTheActorsRun(t *testing.T) {
 		}
 		return nil
 	})
-	sup := actors.NewSupervisor(quiet, actors.DefaultBackoff)
-	t.Cleanup(func() { sup.Stop(context.Background()) })
-	for _, sp := range p.Specs() {
-		if err := sup.Start(t.Context(), sp); err != nil {
-			t.Fatal(err)
-		}
-	}
+	startActors(t, p)
 	_ = pub.Publish(bus.Raw("h000", "toy"), fmt.Appendf(nil, `{"timestamp":%d,"x":-1}`, start+each))
 	bustest.Eventually(t, 20*time.Second, func() error {
 		st := p.Stats()
@@ -284,13 +284,7 @@ func TestHoldIsBoundedAndCounts(t *testing.T) {
 	if held > 80 {
 		t.Fatalf("held %d samples of 1 KB under a 64 KB bound", held)
 	}
-	sup := actors.NewSupervisor(quiet, actors.DefaultBackoff)
-	t.Cleanup(func() { sup.Stop(context.Background()) })
-	for _, sp := range p.Specs() {
-		if err := sup.Start(t.Context(), sp); err != nil {
-			t.Fatal(err)
-		}
-	}
+	startActors(t, p)
 	bustest.Eventually(t, 10*time.Second, func() error {
 		st := p.Stats()
 		if st.Dropped["queue_full"] < lost || st.Received+st.Dropped["queue_full"] < sent-1 {
