@@ -518,6 +518,8 @@ func TestSamplesPublishedWhileTheStateLoadsAreKept(t *testing.T) {
 	first := time.Now().Unix() - 280
 	var last int64
 	beforeAPI := 0
+	pace := time.NewTicker(5 * time.Millisecond) // a publisher's pace
+	defer pace.Stop()
 	for i := int64(0); ; i++ {
 		last = first + min(i/4, 270)
 		if err := nc.Publish(bus.Raw("early-bird", "system_info"), sample(last, float64(i))); err != nil {
@@ -532,7 +534,7 @@ func TestSamplesPublishedWhileTheStateLoadsAreKept(t *testing.T) {
 		if beforeAPI++; beforeAPI > 20000 {
 			t.Fatalf("the hub did not answer after %d samples; logs:\n%s", beforeAPI, h.logs)
 		}
-		time.Sleep(5 * time.Millisecond) // not synchronisation: the pace of a publisher
+		<-pace.C
 	}
 	if beforeAPI < 5 {
 		t.Fatalf("only %d samples were published before the hub answered: the state loaded too fast to test this (logs:\n%s)", beforeAPI, h.logs)
