@@ -3,9 +3,12 @@ package pipeline
 import "github.com/ringwatch/ringwatch/bus"
 
 // seqWindowBits is how far back, in one agent's sample numbers, the hub
-// remembers what it had: further than an agent ever sends again (what it
-// sent in the few seconds before it found its connection dead).
-const seqWindowBits = 256
+// remembers what it had: further than an agent sends again, which is what
+// it sent between its last confirmed round trip (bus.ConfirmEvery) and
+// finding its connection dead, about 15 s: 1,024 numbers cover 51 s of an
+// agent polling every 100 ms (the shortest --poll-interval) with two kinds,
+// for 128 bytes per host.
+const seqWindowBits = 1024
 
 // seqWindow remembers which of an agent's most recent sample numbers
 // (bus.SeqHeader) arrived, to drop the samples an agent sends again after
