@@ -69,28 +69,35 @@ func decimal(x float64) (m int64, s int, ok bool) {
 	return 0, 0, false
 }
 
-func formOf(x float64) byte {
-	if x == 0 && !math.Signbit(x) {
-		return formZero
-	}
-	if _, _, ok := decimal(x); ok {
-		return formDec
-	}
-	if float64(float32(x)) == x {
-		return formF32
-	}
-	return formF64
+// value is a number in its packed form: the form, and what the bytes
+// carry (the decimal's uvarint, or the float's bits).
+type value struct {
+	form byte
+	bits uint64
 }
 
-func appendForm(dst []byte, form byte, x float64) []byte {
-	switch form {
+// encode finds x's smallest exact form, once: what appendValue writes.
+func encode(x float64) value {
+	if x == 0 && !math.Signbit(x) {
+		return value{form: formZero}
+	}
+	if m, s, ok := decimal(x); ok {
+		return value{formDec, uint64(m<<1^m>>63)<<2 | uint64(s)}
+	}
+	if float64(float32(x)) == x {
+		return value{formF32, uint64(math.Float32bits(float32(x)))}
+	}
+	return value{formF64, math.Float64bits(x)}
+}
+
+func appendValue(dst []byte, v value) []byte {
+	switch v.form {
 	case formDec:
-		m, s, _ := decimal(x)
-		return binary.AppendUvarint(dst, uint64(m<<1^m>>63)<<2|uint64(s))
+		return binary.AppendUvarint(dst, v.bits)
 	case formF32:
-		return binary.LittleEndian.AppendUint32(dst, math.Float32bits(float32(x)))
+		return binary.LittleEndian.AppendUint32(dst, uint32(v.bits))
 	case formF64:
-		return binary.LittleEndian.AppendUint64(dst, math.Float64bits(x))
+		return binary.LittleEndian.AppendUint64(dst, v.bits)
 	}
 	return dst
 }
@@ -222,8 +229,8 @@ func whole(x float64) bool {
 func appendAcc(dst []byte, a *Acc, counter bool) []byte {
 	if same(a.Min, a.Max) {
 		if b, ok := base(a.N, a.Min, counter); ok && same(a.Val, b) {
-			f := formOf(a.Min)
-			return appendForm(append(dst, modeSteady|f<<2), f, a.Min)
+			m := encode(a.Min)
+			return appendValue(append(dst, modeSteady|m.form<<2), m)
 		}
 	}
 	if whole(a.Val) && whole(a.Min) && whole(a.Max) {
@@ -241,14 +248,14 @@ func appendAcc(dst []byte, a *Acc, counter bool) []byte {
 			return dst
 		}
 	}
-	vf, mf := formOf(a.Val), formOf(a.Min)
+	v, m := encode(a.Val), encode(a.Min)
 	if same(a.Val, a.Max) {
-		dst = append(dst, modeLast|vf<<2|mf<<4)
-		return appendForm(appendForm(dst, vf, a.Val), mf, a.Min)
+		dst = append(dst, modeLast|v.form<<2|m.form<<4)
+		return appendValue(appendValue(dst, v), m)
 	}
-	xf := formOf(a.Max)
-	dst = append(dst, modeGeneral|vf<<2|mf<<4|xf<<6)
-	return appendForm(appendForm(appendForm(dst, vf, a.Val), mf, a.Min), xf, a.Max)
+	x := encode(a.Max)
+	dst = append(dst, modeGeneral|v.form<<2|m.form<<4|x.form<<6)
+	return appendValue(appendValue(appendValue(dst, v), m), x)
 }
 
 func readAcc(src []byte, a *Acc, counter bool) []byte {
