@@ -201,13 +201,7 @@ func (in *Ingest) Run(ctx context.Context) error {
 					if sub.Pending() == 0 || time.Now().After(deadline) {
 						return nil
 					}
-					select {
-					case m := <-in.queue:
-						in.handle(m, ew)
-					case m := <-in.behind:
-						in.route(dctx, m, ew)
-					case <-time.After(time.Millisecond):
-					}
+					time.Sleep(time.Millisecond) // the client library is still handing messages over
 				}
 			}
 		}
