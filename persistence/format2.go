@@ -508,7 +508,7 @@ func decodePeriod(pv *fastjson.Value, l *aggregators.Layout) ([]*aggregators.Buc
 			a := &b.Acc[i]
 			a.N, a.Val = b.Count, sums[j]
 			if ns != nil {
-				a.N = uint32(number(ns[j]))
+				a.N = count(ns[j])
 			}
 			a.Min = a.Val
 			if mins != nil && !math.IsNaN(mins[j]) {
@@ -526,7 +526,7 @@ func decodePeriod(pv *fastjson.Value, l *aggregators.Layout) ([]*aggregators.Buc
 			return nil, err
 		}
 		for j, b := range bs {
-			if n := uint32(number(ns[j])); n > 0 {
+			if n := count(ns[j]); n > 0 {
 				b.Acc[i] = aggregators.Acc{N: n, Val: float64(n), Min: 1, Max: 1}
 			}
 		}
@@ -581,11 +581,18 @@ func values(col []*fastjson.Value, deltas bool) []float64 {
 	return out
 }
 
-// number reads a JSON number exactly as written (fastjson's own float
-// parser is not exact in the last bit).
-func number(v *fastjson.Value) float64 {
+// count reads a count column's value: a whole number, which fastjson
+// reads exactly and without an allocation (anything else as best it can
+// be).
+func count(v *fastjson.Value) uint32 {
+	if v == nil {
+		return 0
+	}
+	if n, err := v.Uint(); err == nil {
+		return uint32(n)
+	}
 	x, _ := numberWith(v, nil)
-	return x
+	return uint32(x)
 }
 
 // numberWith is number with a scratch buffer for the number's text, which
