@@ -113,7 +113,7 @@ func NewBucket(start int64) *Bucket { return &Bucket{Start: start} }
 
 func (b *Bucket) grow(n int) {
 	if len(b.Acc) < n {
-		b.Acc = append(b.Acc, make([]Acc, n-len(b.Acc))...)
+		b.Acc = append(b.Acc, make([]Acc, n-len(b.Acc))...) // zeroed, also where it reuses capacity
 	}
 }
 
@@ -135,6 +135,9 @@ func (b *Bucket) Add(v *Values) {
 // setLits records literal values. Samples of one kind list their literals in
 // the same order, so the common case is a position-wise overwrite.
 func (b *Bucket) setLits(ls []Lit) {
+	if b.Lits == nil && len(ls) > 0 {
+		b.Lits = make([]Lit, 0, len(ls)) // a new bucket: one allocation, not one per doubling
+	}
 	for i, l := range ls {
 		if i < len(b.Lits) && b.Lits[i].Index == l.Index {
 			b.Lits[i].Raw = l.Raw

@@ -162,6 +162,12 @@ func (b *Bucket) unpack(l *Layout) *Bucket {
 	if b.packed == nil {
 		return b
 	}
+	return b.unpackInto(&Bucket{}, l)
+}
+
+// unpackInto fills w, reusing its accumulators' memory, with b's packed
+// accumulators, and returns it.
+func (b *Bucket) unpackInto(w *Bucket, l *Layout) *Bucket {
 	src := b.packed
 	n64, k := binary.Uvarint(src)
 	src = src[k:]
@@ -170,7 +176,11 @@ func (b *Bucket) unpack(l *Layout) *Bucket {
 	src = src[(n+7)/8:]
 	allN := src[0]
 	src = src[1:]
-	w := &Bucket{Start: b.Start, Count: b.Count, Lits: b.Lits, Acc: make([]Acc, n)}
+	acc := w.Acc[:0]
+	if cap(acc) < n {
+		acc = make([]Acc, 0, n)
+	}
+	*w = Bucket{Start: b.Start, Count: b.Count, Lits: b.Lits, Acc: append(acc, make([]Acc, n)...)}
 	for i := range n {
 		if bitmap[i/8]&(1<<(i%8)) == 0 {
 			continue

@@ -45,7 +45,12 @@ type Rings struct {
 	refs      sync.Map           // key -> *seriesRef, for readers
 	nextSweep int64              // Unix seconds before which no open bucket can be due
 	scratch   []byte             // packing buffer
+	spare     [][]Acc            // wide accumulators of buckets just packed, for new ones (at most maxSpare)
 }
+
+// maxSpare bounds Rings.spare: a sample that opens a bucket has usually
+// just closed the one before it, so one is what is needed most of the time.
+const maxSpare = 8
 
 // seriesRef is what other goroutines may touch of a series: its last built
 // view and the version it should have.
@@ -130,6 +135,11 @@ func (r *Rings) Add(v *Values, now time.Time) error {
 	if prev != nil && !prev.frozen {
 		r.close(s, prev)
 	}
+	if b.Count == 0 && b.Acc == nil && b.packed == nil && len(r.spare) > 0 {
+		b.Acc = r.spare[len(r.spare)-1] // (Add clears what it uses)
+		r.spare[len(r.spare)-1] = nil
+		r.spare = r.spare[:len(r.spare)-1]
+	}
 	switch {
 	case b.frozen: // a late sample for a closed bucket: correct a copy, close it again
 		c := b.unpack(s.layout)
@@ -178,7 +188,13 @@ func (r *Rings) close(s *series, b *Bucket) {
 	if r.Closed != nil {
 		r.Closed(s.host, s.kind, s.layout, b)
 	}
+	wide := b.Acc
 	r.scratch = b.pack(s.layout, r.scratch)
+	if b.Acc == nil && cap(wide) > 0 && len(r.spare) < maxSpare {
+		// Closed (above) was the last to read them, and views hold
+		// copies of open buckets: nobody else has these.
+		r.spare = append(r.spare, wide[:0])
+	}
 	r.shareLits(s, b)
 }
 

@@ -254,7 +254,7 @@ func TestSampleShapeRoundTrips(t *testing.T) {
 		`"sensors":[{"name":"a","t":40},{"name":"b\"q","t":50}],"cores":[1,2],"empty":{},"none":[]}`
 	d.Add(flat(t, f, in), time.Unix(5000, 0))
 	v := d.View("h1", "toy")
-	got := string(aggregators.AppendSample(nil, v.Layout, v.List()[0], aggregators.Mean))
+	got := string(aggregators.AppendSample(nil, v.Layout, v.List(nil)[0], aggregators.Mean))
 	want := `{"timestamp":3000,"mem":{"used":5,"pct":1.5},"disks":{"/dev/sda1":{"path":"/","fs":"ext4","ok":true}},` +
 		`"sensors":[{"name":"a","t":40},{"name":"b\"q","t":50}],"cores":[1,2],"empty":{},"none":[]}`
 	if got != want {
@@ -315,6 +315,7 @@ func TestPackedBucketsReadBackExactly(t *testing.T) {
 		`{"timestamp":3001,"i":4294971392,"f32":46.25,"f64":0.1,"nz":-0,"dev":"sda"}`,
 		`{"timestamp":3003,"i":1e15,"f32":-1.5,"f64":1e-300,"nz":0,"dev":"sda","x":2}`,
 		`{"timestamp":3006,"i":0,"f32":0,"f64":0,"nz":0,"dev":"sdb"}`,
+		`{"timestamp":3009,"i":0,"f32":0,"f64":0,"nz":0,"dev":"sdb","x":3}`,
 	}
 	want := map[int64]string{}
 	for _, s := range samples {
@@ -325,12 +326,29 @@ func TestPackedBucketsReadBackExactly(t *testing.T) {
 		}
 	}
 	v := d.View("h1", "toy")
-	if len(v.Closed) != 2 || v.Closed[0].PackedBytes() == 0 {
+	if len(v.Closed) != 3 || v.Closed[0].PackedBytes() == 0 {
 		t.Fatalf("%d closed buckets, the first packed in %d bytes", len(v.Closed), v.Closed[0].PackedBytes())
 	}
 	for _, e := range v.Entries() {
 		if got := dumpEntry(e); got != want[e.Time()] {
 			t.Errorf("bucket %d read back as\n%s\nwant\n%s", e.Time(), got, want[e.Time()])
+		}
+	}
+	// Bucket 3006 was made in the memory of the one before it, which had
+	// x: it must hold nothing of it.
+	if a, ok := v.Entries()[2].AccOf(v.Layout.Lookup("x")); ok || strings.Contains(want[3006], " x=") {
+		t.Fatalf("bucket 3006 has x %+v, which only the buckets around it had", a)
+	}
+	// Unpacked one after another into the same memory (as the snapshot
+	// writer does), each closed bucket reads back as itself.
+	var u aggregators.Unpacker
+	for range 2 {
+		for _, b := range v.Closed {
+			u.Reset()
+			list := (&aggregators.View{Layout: v.Layout, Closed: []*aggregators.Bucket{b}}).List(&u)
+			if got := dumpEntry(aggregators.Entry{Layout: v.Layout, Bucket: list[0]}); got != want[b.Start] {
+				t.Fatalf("bucket %d unpacked into reused memory as\n%s\nwant\n%s", b.Start, got, want[b.Start])
+			}
 		}
 	}
 	// A late sample for the first bucket; the second shares its literals.

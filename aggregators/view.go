@@ -26,11 +26,11 @@ func (v *View) Len() int {
 }
 
 // List returns every bucket, oldest first, with wide accumulators (closed
-// buckets are unpacked for the caller).
-func (v *View) List() []*Bucket {
+// buckets are unpacked for the caller, into u's memory when u is not nil).
+func (v *View) List(u *Unpacker) []*Bucket {
 	out := make([]*Bucket, 0, v.Len())
 	for _, b := range v.Closed {
-		out = append(out, b.unpack(v.Layout))
+		out = append(out, u.unpack(b, v.Layout))
 	}
 	if v.Open != nil {
 		out = append(out, v.Open)
@@ -41,8 +41,9 @@ func (v *View) List() []*Bucket {
 // Since returns, with wide accumulators and oldest first, the closed
 // buckets of v that are not in prev (the Closed list of an earlier view of
 // the same series: a closed bucket is immutable, and a corrected one is a
-// new object, so identity tells), then the open bucket.
-func (v *View) Since(prev []*Bucket) []*Bucket {
+// new object, so identity tells), then the open bucket. Closed buckets are
+// unpacked into u's memory when u is not nil.
+func (v *View) Since(prev []*Bucket, u *Unpacker) []*Bucket {
 	var out []*Bucket
 	j := 0
 	for _, b := range v.Closed {
@@ -52,12 +53,36 @@ func (v *View) Since(prev []*Bucket) []*Bucket {
 		if j < len(prev) && prev[j] == b {
 			continue
 		}
-		out = append(out, b.unpack(v.Layout))
+		out = append(out, u.unpack(b, v.Layout))
 	}
 	if v.Open != nil {
 		out = append(out, v.Open)
 	}
 	return out
+}
+
+// Unpacker lends wide copies of packed buckets and takes them back all at
+// once: a writer that encodes one host after another unpacks each host's
+// buckets into the same memory instead of allocating them anew. What it
+// lent is valid until its next Reset. A nil Unpacker allocates.
+type Unpacker struct {
+	wide []*Bucket
+	used int
+}
+
+// Reset takes back everything lent.
+func (u *Unpacker) Reset() { u.used = 0 }
+
+func (u *Unpacker) unpack(b *Bucket, l *Layout) *Bucket {
+	if u == nil || b.packed == nil {
+		return b.unpack(l)
+	}
+	if u.used == len(u.wide) {
+		u.wide = append(u.wide, &Bucket{})
+	}
+	w := u.wide[u.used]
+	u.used++
+	return b.unpackInto(w, l)
 }
 
 // Entries returns the buckets as entries, oldest first.

@@ -56,10 +56,15 @@ var nodeTypeNames = [...]string{aggregators.Object: "object", aggregators.Array:
 
 // EncodeV2 renders one (host, kind)'s state in format 2, uncompressed.
 func EncodeV2(dst []byte, host, kind string, l *aggregators.Layout, views map[string]*aggregators.View, last *aggregators.Latest, saved time.Time) []byte {
+	return encodeViews(dst, nil, host, kind, l, views, last, saved)
+}
+
+// encodeViews is EncodeV2 unpacking closed buckets into u's memory.
+func encodeViews(dst []byte, u *aggregators.Unpacker, host, kind string, l *aggregators.Layout, views map[string]*aggregators.View, last *aggregators.Latest, saved time.Time) []byte {
 	lists := make(map[string][]*aggregators.Bucket, len(views))
 	for name, v := range views {
 		if v != nil {
-			lists[name] = v.List()
+			lists[name] = v.List(u)
 		}
 	}
 	return encodeDoc(dst, host, kind, l, lists, last, saved, wholeFile)

@@ -66,7 +66,7 @@ func dump(p *pipeline.Pipeline, host string) string {
 			continue
 		}
 		fmt.Fprintf(&b, "%s:", per.Name)
-		for _, bk := range v.List() {
+		for _, bk := range v.List(nil) {
 			b.WriteString(" " + string(aggregators.AppendSample(nil, v.Layout, bk, aggregators.Mean)))
 			fmt.Fprintf(&b, "/n=%d", bk.Count)
 			b.WriteString("/" + string(aggregators.AppendSample(nil, v.Layout, bk, aggregators.Min)))

@@ -538,6 +538,10 @@ func (s *Snapshotter) snapshot(due func(key string) bool, batch bool) error {
 	return first
 }
 
+// unpackers lend the writers wide buckets to encode from, so that a pass
+// allocates them once, not once per host.
+var unpackers = sync.Pool{New: func() any { return new(aggregators.Unpacker) }}
+
 // finalChunk is how many files the final pass writes between two commits.
 const finalChunk = 256
 
@@ -566,18 +570,21 @@ func (s *Snapshotter) write(dir *Dir, todo []*series, began time.Time, batch boo
 		wg.Go(func() {
 			var raw []byte
 			var gz bytes.Buffer
+			u := unpackers.Get().(*aggregators.Unpacker)
+			defer unpackers.Put(u)
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= len(todo) {
 					return
 				}
 				se := todo[i]
+				u.Reset()
 				if se.full {
-					raw = EncodeV2(raw[:0], se.host, se.kind, se.layout, se.views, se.last, began)
+					raw = encodeViews(raw[:0], u, se.host, se.kind, se.layout, se.views, se.last, began)
 				} else if se.sameNodes {
-					raw = EncodeEntrySameNodes(raw[:0], se.host, se.kind, se.layout, se.changes(), se.last, began)
+					raw = EncodeEntrySameNodes(raw[:0], se.host, se.kind, se.layout, se.changes(u), se.last, began)
 				} else {
-					raw = EncodeEntry(raw[:0], se.host, se.kind, se.layout, se.changes(), se.last, began)
+					raw = EncodeEntry(raw[:0], se.host, se.kind, se.layout, se.changes(u), se.last, began)
 				}
 				gz.Reset()
 				r := writeResult{se: se}
@@ -634,12 +641,12 @@ func (s *Snapshotter) write(dir *Dir, todo []*series, began time.Time, batch boo
 }
 
 // changes are the buckets of each period not yet on disk, and the open
-// ones: a journal entry's content.
-func (se *series) changes() map[string][]*aggregators.Bucket {
+// ones: a journal entry's content, unpacked into u's memory.
+func (se *series) changes(u *aggregators.Unpacker) map[string][]*aggregators.Bucket {
 	out := make(map[string][]*aggregators.Bucket, len(se.views))
 	for i, p := range aggregators.Periods {
 		if v := se.views[p.Name]; v != nil {
-			if bs := v.Since(se.prev[i]); len(bs) > 0 {
+			if bs := v.Since(se.prev[i], u); len(bs) > 0 {
 				out[p.Name] = bs
 			}
 		}

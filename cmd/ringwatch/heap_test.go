@@ -115,7 +115,7 @@ func BenchmarkJournalEntry(b *testing.B) {
 	var layout *aggregators.Layout
 	for _, per := range aggregators.Periods {
 		v := p.View(per, "snap-00001", "system_info")
-		lists[per.Name], layout = v.Since(prev[per.Name]), v.Layout
+		lists[per.Name], layout = v.Since(prev[per.Name], nil), v.Layout
 	}
 	last := p.Latest("snap-00001", "system_info")
 	// What the snapshotter writes while the layout does not grow (its
@@ -211,7 +211,7 @@ func TestSnapshotFileIsExact(t *testing.T) {
 	}
 	compared := 0
 	for _, per := range aggregators.Periods {
-		want, got := views[per.Name].List(), st.Buckets[per.Name]
+		want, got := views[per.Name].List(nil), st.Buckets[per.Name]
 		if len(got) != len(want) || len(want) != aggregators.Slots {
 			t.Fatalf("%s: %d buckets read, %d written", per.Name, len(got), len(want))
 		}
