@@ -68,6 +68,7 @@ type series struct {
 	closed          []*Bucket // the frozen buckets of the current view, shared
 	stale           bool      // closed must be rebuilt from the ring
 	lits            []Lit     // the literals of the last bucket packed, shared by the next ones like it
+	forgotten       bool      // Forget dropped it: a Handle still holding it looks again
 }
 
 // NewRings returns empty rings of period p.
@@ -114,14 +115,29 @@ func (r *Rings) Restore(host, kind string, l *Layout, buckets []*Bucket) {
 // Add puts one sample in its bucket. It returns ErrFuture or ErrTooOld for a
 // sample it drops.
 func (r *Rings) Add(v *Values, now time.Time) error {
+	var h Handle
+	return r.AddTo(&h, v, now)
+}
+
+// A Handle remembers one (host, kind)'s series of a Rings for a caller that
+// adds to it sample after sample: AddTo looks the series up on its first
+// call only. A handle outlives Forget safely (it looks the series up again).
+type Handle struct{ s *series }
+
+// AddTo is Add through h, which must be used for one (host, kind) only.
+func (r *Rings) AddTo(h *Handle, v *Values, now time.Time) error {
 	if v.Time > now.Add(MaxFuture).Unix() {
 		return ErrFuture
 	}
-	key := v.Key
-	if key == "" {
-		key = SeriesKey(v.Host, v.Kind)
+	s := h.s
+	if s == nil || s.forgotten {
+		key := v.Key
+		if key == "" {
+			key = SeriesKey(v.Host, v.Kind)
+		}
+		s = r.get(key, v.Host, v.Kind)
+		h.s = s
 	}
-	s := r.get(key, v.Host, v.Kind)
 	if s.layout == nil || len(v.Layout.Nodes) >= len(s.layout.Nodes) {
 		s.layout = v.Layout
 	}
@@ -231,6 +247,9 @@ func (r *Rings) changed(s *series) {
 // Forget drops host's kind: its ring, its layout and its cached view.
 func (r *Rings) Forget(host, kind string) {
 	key := SeriesKey(host, kind)
+	if s := r.series[key]; s != nil {
+		s.forgotten = true
+	}
 	delete(r.series, key)
 	r.refs.Delete(key)
 }

@@ -373,3 +373,32 @@ func dumpEntry(e aggregators.Entry) string {
 	}
 	return b.String()
 }
+
+// TestHandleOutlivesForget: a handle kept across Forget does not write into
+// the forgotten series; the host starts again from nothing, visible to
+// readers.
+func TestHandleOutlivesForget(t *testing.T) {
+	d := newDS(period(t, "5m"), nil)
+	f := aggregators.NewFlattener(nil, nil)
+	now := time.Unix(10_000, 0)
+	var h aggregators.Handle
+	for _, js := range []string{`{"timestamp":9000,"x":1}`, `{"timestamp":9003,"x":2}`} {
+		if err := d.AddTo(&h, flat(t, f, js), now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d.Forget("h1", "toy")
+	if d.Has("h1", "toy") {
+		t.Fatal("a forgotten series is still there")
+	}
+	if err := d.AddTo(&h, flat(t, f, `{"timestamp":9006,"x":3}`), now); err != nil {
+		t.Fatal(err)
+	}
+	v := d.View("h1", "toy")
+	if v == nil || v.Len() != 1 || !d.Has("h1", "toy") {
+		t.Fatalf("after Forget, the host's series should hold the one new sample: %+v", v)
+	}
+	if m, _ := v.Entries()[0].Value(aggregators.Mean, "x"); m != 3 {
+		t.Fatalf("x = %v, want 3", m)
+	}
+}

@@ -47,15 +47,15 @@ type Shard struct {
 	Pub actors.Publisher // nil: closed buckets are not published
 	Log *slog.Logger
 
-	p          *Pipeline
-	flatteners map[string]*aggregators.Flattener // owned
-	shared     *aggregators.Shared               // the flatteners' interned literals and layouts
-	scratch    aggregators.Values                // the sample being added, reused
-	rings      [aggregators.NumPeriods]*aggregators.Rings
-	periods    [aggregators.NumPeriods]periodCounters
-	run        atomic.Pointer[runState]
-	buf        []byte // owned: encodes closed buckets
-	ew         *actors.ErrorWindow
+	p       *Pipeline
+	series  map[string]*shardSeries // owned, by series key
+	shared  *aggregators.Shared     // the flatteners' interned literals and layouts
+	scratch aggregators.Values      // the sample being added, reused
+	rings   [aggregators.NumPeriods]*aggregators.Rings
+	periods [aggregators.NumPeriods]periodCounters
+	run     atomic.Pointer[runState]
+	buf     []byte // owned: encodes closed buckets
+	ew      *actors.ErrorWindow
 
 	forgets chan string // hosts to forget (see Pipeline.expire)
 
@@ -85,7 +85,7 @@ type viewAsk struct {
 }
 
 func newShard(id int, p *Pipeline, pub actors.Publisher, log *slog.Logger) *Shard {
-	s := &Shard{ID: id, p: p, Pub: pub, Log: log.With("shard", id), flatteners: map[string]*aggregators.Flattener{},
+	s := &Shard{ID: id, p: p, Pub: pub, Log: log.With("shard", id), series: map[string]*shardSeries{},
 		shared: aggregators.NewShared(),
 		In:     actors.NewMailbox[raw]("shard/"+strconv.Itoa(id), ShardQueue), forgets: make(chan string, 1024)}
 	for i, per := range aggregators.Periods {
@@ -100,22 +100,29 @@ func newShard(id int, p *Pipeline, pub actors.Publisher, log *slog.Logger) *Shar
 	return s
 }
 
-func (s *Shard) flattener(key, kind string) *aggregators.Flattener {
-	f := s.flatteners[key]
-	if f == nil {
+// shardSeries is what a shard keeps of one (host, kind) besides its rings:
+// its flattener, and where its series are in each period's rings.
+type shardSeries struct {
+	f     *aggregators.Flattener
+	rings [aggregators.NumPeriods]aggregators.Handle
+}
+
+func (s *Shard) seriesOf(key, kind string) *shardSeries {
+	se := s.series[key]
+	if se == nil {
 		k := s.p.kinds[kind]
-		f = aggregators.NewFlattener(nil, aggregators.ParsePatterns(k.Counters...)).WithLimit(k.MaxSeries).WithShared(s.shared)
-		s.flatteners[key] = f
+		se = &shardSeries{f: aggregators.NewFlattener(nil, aggregators.ParsePatterns(k.Counters...)).WithLimit(k.MaxSeries).WithShared(s.shared)}
+		s.series[key] = se
 	}
-	return f
+	return se
 }
 
 // restore seeds one (host, kind). Call it before Run.
 func (s *Shard) restore(host, kind string, l *aggregators.Layout, buckets map[string][]*aggregators.Bucket) {
 	k := s.p.kinds[kind]
 	l = s.shared.Canonical(l) // before Run: the shard's goroutine is not using it yet
-	s.flatteners[aggregators.SeriesKey(host, kind)] = aggregators.NewFlattener(l, aggregators.ParsePatterns(k.Counters...)).
-		WithLimit(k.MaxSeries).WithShared(s.shared)
+	s.series[aggregators.SeriesKey(host, kind)] = &shardSeries{f: aggregators.NewFlattener(l, aggregators.ParsePatterns(k.Counters...)).
+		WithLimit(k.MaxSeries).WithShared(s.shared)}
 	for i, per := range aggregators.Periods {
 		if bs := buckets[per.Name]; len(bs) > 0 {
 			s.rings[i].Restore(host, kind, l, bs)
@@ -172,7 +179,8 @@ func (s *Shard) Run(ctx context.Context) error {
 func (s *Shard) Add(m raw, now time.Time) {
 	key := aggregators.SeriesKey(m.host, m.kind)
 	v := &s.scratch // the rings copy what they keep
-	f := s.flattener(key, m.kind)
+	se := s.seriesOf(key, m.kind)
+	f := se.f
 	dropped, long := f.Dropped, f.LongLiterals
 	err := f.FlattenInto(m.data, v)
 	if d := f.Dropped - dropped; d > 0 {
@@ -195,15 +203,18 @@ func (s *Shard) Add(m raw, now time.Time) {
 	v.Host, v.Kind, v.Key, v.Sent = m.host, m.kind, key, m.sent
 	for i, r := range s.rings {
 		c := &s.periods[i]
-		switch r.Add(v, now) {
+		switch r.AddTo(&se.rings[i], v, now) {
 		case aggregators.ErrFuture:
 			c.future.Add(1)
 		case aggregators.ErrTooOld:
 			c.tooOld.Add(1)
 		}
 		c.processed.Add(1)
-		if v.Sent > 0 {
-			c.latency.Observe(time.Since(time.Unix(0, v.Sent)))
+	}
+	if v.Sent > 0 { // in every period's rings now
+		lat := time.Since(time.Unix(0, v.Sent))
+		for i := range s.periods {
+			s.periods[i].latency.Observe(lat)
 		}
 	}
 	// Last, so that a reader who sees this sample as the latest finds it in
@@ -240,7 +251,7 @@ func (s *Shard) addPart(l *aggregators.Latest, v *aggregators.Values, merge func
 // forget drops everything the shard has of host.
 func (s *Shard) forget(host string) {
 	for kind := range s.p.kinds {
-		delete(s.flatteners, aggregators.SeriesKey(host, kind))
+		delete(s.series, aggregators.SeriesKey(host, kind))
 		for _, r := range s.rings {
 			r.Forget(host, kind)
 		}
