@@ -1,6 +1,7 @@
 package persistence
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -76,7 +77,9 @@ func decodeKindAfter(data []byte, host string, k aggregators.Kind, before *aggre
 		return nil, corrupt("%d bytes is over the %d byte limit", len(data), MaxFileSize)
 	}
 	if len(data) >= 2 && data[0] == 0x1f && data[1] == 0x8b { // gzip
-		if data, err = gunzip(data, MaxDecompressed); err != nil {
+		buf := docBuffers.Get().(*bytes.Buffer) // nothing decoded points into the text
+		defer docBuffers.Put(buf)
+		if data, err = gunzip(buf, data, MaxDecompressed); err != nil {
 			return nil, err
 		}
 	}

@@ -347,20 +347,21 @@ func Gzip(dst *bytes.Buffer, data []byte) error {
 	return zw.Close()
 }
 
-// gunzip decompresses at most limit bytes.
-func gunzip(data []byte, limit int64) ([]byte, error) {
+// gunzip decompresses at most limit bytes into buf (emptied first) and
+// returns them.
+func gunzip(buf *bytes.Buffer, data []byte, limit int64) ([]byte, error) {
 	zr, err := gzip.NewReader(bytes.NewReader(data))
 	if err != nil {
 		return nil, corrupt("gzip: %v", err)
 	}
-	out, err := io.ReadAll(io.LimitReader(zr, limit+1))
-	if err != nil {
+	buf.Reset()
+	if _, err := buf.ReadFrom(io.LimitReader(zr, limit+1)); err != nil {
 		return nil, corrupt("gzip: %v", err)
 	}
-	if int64(len(out)) > limit {
+	if int64(buf.Len()) > limit {
 		return nil, corrupt("over %d bytes once decompressed", limit)
 	}
-	return out, nil
+	return buf.Bytes(), nil
 }
 
 var typeByName = map[string]aggregators.NodeType{"object": aggregators.Object, "array": aggregators.Array,
@@ -477,31 +478,34 @@ func decodePeriod(pv *fastjson.Value, l *aggregators.Layout) ([]*aggregators.Buc
 		return i, col, err
 	}
 	// numbers reads a number column, written whole ("sum") or as deltas
-	// ("dsum"); nil when it is absent. NaN stands for a bucket without it.
-	numbers := func(v *fastjson.Value, key string) ([]float64, error) {
+	// ("dsum"), into dst's memory; nil when it is absent. NaN stands for a
+	// bucket without it.
+	numbers := func(dst []float64, v *fastjson.Value, key string) ([]float64, error) {
 		col, err := column(v, key)
 		if err != nil || col != nil {
-			return values(col, false), err
+			return values(dst, col, false), err
 		}
 		if col, err = column(v, "d"+key); err != nil || col == nil {
 			return nil, err
 		}
-		return values(col, true), nil
+		return values(dst, col, true), nil
 	}
+	var sums, mins, maxs []float64 // one node's columns, their memory reused by the next
 	for _, nv := range pv.GetArray("numbers") {
 		i, err := node(nv)
 		if err != nil {
 			return nil, err
 		}
-		sums, err := numbers(nv, "sum")
+		var err1, err2 error
+		sums, err = numbers(sums, nv, "sum")
 		if err == nil && sums == nil {
 			err = fmt.Errorf("node %d: no \"sum\" column", i)
 		}
 		if err != nil {
 			return nil, err
 		}
-		mins, err1 := numbers(nv, "min")
-		maxs, err2 := numbers(nv, "max")
+		mins, err1 = numbers(mins, nv, "min")
+		maxs, err2 = numbers(maxs, nv, "max")
 		ns, err3 := column(nv, "n")
 		if err := errors.Join(err1, err2, err3); err != nil {
 			return nil, err
@@ -559,11 +563,11 @@ func decodePeriod(pv *fastjson.Value, l *aggregators.Layout) ([]*aggregators.Buc
 
 // values reads a column of numbers, NaN where one is not a number (null);
 // with deltas, each whole number adds to the one before it.
-func values(col []*fastjson.Value, deltas bool) []float64 {
+func values(dst []float64, col []*fastjson.Value, deltas bool) []float64 {
 	if col == nil {
 		return nil
 	}
-	out := make([]float64, len(col))
+	out := append(dst[:0], make([]float64, len(col))...)
 	var sum int64
 	scratch := make([]byte, 0, 32) // one for the column: number's own would be one per value
 	for j, v := range col {

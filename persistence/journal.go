@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/klauspost/compress/gzip"
 
@@ -72,6 +73,9 @@ func journals(entries []fs.DirEntry, kind string) []string {
 	return out
 }
 
+// docBuffers hold a file's or a journal entry's text while it is decoded.
+var docBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
 // readEntries decodes a journal's entries until the first unreadable one
 // and hands each to use, which returns the layout the next one follows (an
 // entry may leave its nodes out: see EncodeEntrySameNodes); before is the
@@ -83,16 +87,21 @@ func readEntries(data []byte, host string, k aggregators.Kind, before *aggregato
 	if err != nil {
 		return 0, err
 	}
+	// One buffer for every entry: what an entry decodes to keeps copies,
+	// never the text.
+	doc := docBuffers.Get().(*bytes.Buffer)
+	defer docBuffers.Put(doc)
 	for {
 		zr.Multistream(false)
-		doc, err := io.ReadAll(io.LimitReader(zr, MaxDecompressed+1))
+		doc.Reset()
+		_, err := doc.ReadFrom(io.LimitReader(zr, MaxDecompressed+1))
 		switch {
 		case err != nil:
 			return n, err
-		case len(doc) > MaxDecompressed:
+		case doc.Len() > MaxDecompressed:
 			return n, fmt.Errorf("an entry over %d bytes", MaxDecompressed)
 		}
-		st, err := decodeKindAfter(doc, host, k, before)
+		st, err := decodeKindAfter(doc.Bytes(), host, k, before)
 		if err != nil {
 			return n, err
 		}
