@@ -354,14 +354,26 @@ func gunzip(buf *bytes.Buffer, data []byte, limit int64) ([]byte, error) {
 	if err != nil {
 		return nil, corrupt("gzip: %v", err)
 	}
-	buf.Reset()
-	if _, err := buf.ReadFrom(io.LimitReader(zr, limit+1)); err != nil {
+	switch tooBig, err := readAtMost(buf, zr, limit); {
+	case err != nil:
 		return nil, corrupt("gzip: %v", err)
-	}
-	if int64(buf.Len()) > limit {
+	case tooBig:
 		return nil, corrupt("over %d bytes once decompressed", limit)
 	}
 	return buf.Bytes(), nil
+}
+
+// docBuffers hold a file's or a journal entry's text while it is decoded.
+var docBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// readAtMost empties buf and reads r into it, up to limit bytes; tooBig
+// says r held more.
+func readAtMost(buf *bytes.Buffer, r io.Reader, limit int64) (tooBig bool, err error) {
+	buf.Reset()
+	if _, err := buf.ReadFrom(io.LimitReader(r, limit+1)); err != nil {
+		return false, err
+	}
+	return int64(buf.Len()) > limit, nil
 }
 
 var typeByName = map[string]aggregators.NodeType{"object": aggregators.Object, "array": aggregators.Array,

@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/klauspost/compress/gzip"
 
@@ -73,9 +72,6 @@ func journals(entries []fs.DirEntry, kind string) []string {
 	return out
 }
 
-// docBuffers hold a file's or a journal entry's text while it is decoded.
-var docBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
 // readEntries decodes a journal's entries until the first unreadable one
 // and hands each to use, which returns the layout the next one follows (an
 // entry may leave its nodes out: see EncodeEntrySameNodes); before is the
@@ -93,12 +89,10 @@ func readEntries(data []byte, host string, k aggregators.Kind, before *aggregato
 	defer docBuffers.Put(doc)
 	for {
 		zr.Multistream(false)
-		doc.Reset()
-		_, err := doc.ReadFrom(io.LimitReader(zr, MaxDecompressed+1))
-		switch {
+		switch tooBig, err := readAtMost(doc, zr, MaxDecompressed); {
 		case err != nil:
 			return n, err
-		case doc.Len() > MaxDecompressed:
+		case tooBig:
 			return n, fmt.Errorf("an entry over %d bytes", MaxDecompressed)
 		}
 		st, err := decodeKindAfter(doc.Bytes(), host, k, before)
