@@ -226,7 +226,7 @@ func (in *Ingest) subscribe() (*bus.Subscription, error) {
 		return sub, err
 	}
 	var from time.Time // zero: all the stream keeps
-	if len(in.floors) > 0 && len(in.floors) == in.p.restored {
+	if len(in.floors) > 0 && int64(len(in.floors)) == in.p.restored.Load() {
 		oldest := int64(math.MaxInt64)
 		for _, f := range in.floors {
 			oldest = min(oldest, f)

@@ -30,7 +30,14 @@ type Pipeline struct {
 	hosts     sync.Map     // host -> *hostEntry
 	nHosts    atomic.Int64 // entries in hosts
 	forgotten atomic.Uint64
-	restored  int // series restored from disk (before Run)
+	restored  atomic.Int64 // series restored from disk
+
+	// Hosts whose saved state is still loading (see Pending): host ->
+	// chan struct{}, closed once it has loaded.
+	pending    sync.Map
+	loading    atomic.Bool  // while any host is pending
+	toLoad     atomic.Int64 // hosts still pending
+	prioritize func(host string)
 }
 
 // hostEntry is one host the pipeline keeps.
@@ -293,8 +300,15 @@ func (p *Pipeline) store(l *aggregators.Latest) {
 	cur.Store(l)
 }
 
-// Latest returns the newest sample of host's kind, or nil.
+// Latest returns the newest sample of host's kind, or nil. A host whose
+// saved state is loading is loaded first.
 func (p *Pipeline) Latest(host, kind string) *aggregators.Latest {
+	p.await(host)
+	return p.latestOf(host, kind)
+}
+
+// latestOf is Latest without waiting for a pending host: for the shards.
+func (p *Pipeline) latestOf(host, kind string) *aggregators.Latest {
 	ptr, ok := p.latest.Load(aggregators.SeriesKey(host, kind))
 	if !ok {
 		return nil
@@ -320,8 +334,10 @@ func (p *Pipeline) AllLatest() []*aggregators.Latest {
 	return out
 }
 
-// View returns host's kind over period, or nil.
+// View returns host's kind over period, or nil. A host whose saved state
+// is loading is loaded first.
 func (p *Pipeline) View(period aggregators.Period, host, kind string) *aggregators.View {
+	p.await(host)
 	for i, per := range aggregators.Periods {
 		if per.Name == period.Name {
 			return p.shardOf(host).View(i, host, kind)
@@ -340,11 +356,17 @@ func (p *Pipeline) Views() []*aggregators.View {
 }
 
 // Known reports whether the pipeline has anything for host: a sample or a
-// restored period of any kind. It costs a few map lookups.
+// restored period of any kind, or saved state still loading. It costs a few
+// map lookups.
 func (p *Pipeline) Known(host string) bool {
+	if p.loading.Load() {
+		if _, ok := p.pending.Load(host); ok {
+			return true
+		}
+	}
 	s := p.shardOf(host)
 	for kind := range p.kinds {
-		if p.Latest(host, kind) != nil || s.Has(host, kind) {
+		if p.latestOf(host, kind) != nil || s.Has(host, kind) {
 			return true
 		}
 	}
@@ -352,16 +374,18 @@ func (p *Pipeline) Known(host string) bool {
 }
 
 // Restore seeds one (host, kind) with its layout, buckets per period name and
-// last raw sample. Call it before the actors run.
+// last raw sample: before the actors run, or while they do for a host whose
+// state loads late (Pending), on its shard's goroutine.
 func (p *Pipeline) Restore(host, kind string, l *aggregators.Layout, buckets map[string][]*aggregators.Bucket, last []byte, lastTime int64) {
 	if _, ok := p.kinds[kind]; !ok {
 		return
 	}
-	p.shardOf(host).restore(host, kind, l, buckets)
-	p.restored++
+	j := restoreJob{host: host, kind: kind, layout: l, buckets: buckets}
 	if last != nil {
-		p.store(&aggregators.Latest{Host: host, Kind: kind, Raw: last, Time: lastTime})
+		j.last = &aggregators.Latest{Host: host, Kind: kind, Raw: last, Time: lastTime}
 	}
+	p.shardOf(host).restoreNow(j)
+	p.restored.Add(1)
 	// A restored host counts toward MaxHosts, seen when its last sample was.
 	seen := lastTime
 	if seen <= 0 {
@@ -374,6 +398,57 @@ func (p *Pipeline) Restore(host, kind string, l *aggregators.Layout, buckets map
 	if he := e.(*hostEntry); seen > he.lastSeen.Load() {
 		he.lastSeen.Store(seen)
 	}
+}
+
+// Pending marks hosts whose saved state will be restored while the
+// actors run (Restore, then Loaded): a query for one of them (View,
+// Latest) calls prioritize with the host, so that its state is read
+// before the others, and waits until it is in. The ingest actor must not
+// run until every host has loaded (LoadingDone): the restore would race
+// with the host's samples and its agent's sample numbers.
+func (p *Pipeline) Pending(hosts []string, prioritize func(host string)) {
+	p.prioritize = prioritize
+	for _, h := range hosts {
+		if _, dup := p.pending.LoadOrStore(h, make(chan struct{})); !dup {
+			p.toLoad.Add(1)
+		}
+	}
+	p.loading.Store(p.toLoad.Load() > 0)
+}
+
+// Loaded says that host's saved state is restored: queries for it wait no
+// more.
+func (p *Pipeline) Loaded(host string) {
+	if ch, ok := p.pending.LoadAndDelete(host); ok {
+		close(ch.(chan struct{}))
+		if p.toLoad.Add(-1) == 0 {
+			p.loading.Store(false)
+		}
+	}
+}
+
+// LoadingDone releases every host still pending: the load finished, or
+// was given up (the hub is stopping).
+func (p *Pipeline) LoadingDone() {
+	p.pending.Range(func(k, _ any) bool {
+		p.Loaded(k.(string))
+		return true
+	})
+}
+
+// await waits until host's saved state is in, having it read first.
+func (p *Pipeline) await(host string) {
+	if !p.loading.Load() {
+		return
+	}
+	ch, ok := p.pending.Load(host)
+	if !ok {
+		return
+	}
+	if p.prioritize != nil {
+		p.prioritize(host)
+	}
+	<-ch.(chan struct{})
 }
 
 // RestoreSaved records when host's kind's restored state was saved (Unix
@@ -414,6 +489,10 @@ type Stats struct {
 	Replayed      uint64 `json:"replayed"`
 	ReplaySkipped uint64 `json:"replay_skipped"`
 	Replaying     bool   `json:"replaying"`
+	// HostsLoading counts hosts whose saved state is still being read at
+	// start: their queries wait for it (it is read first), and samples
+	// wait until every host has loaded.
+	HostsLoading int64 `json:"hosts_loading"`
 	// Periods has each period's figures over every shard, finest first.
 	Periods   []PeriodStats         `json:"periods"`
 	Mailboxes []actors.MailboxStats `json:"mailboxes"`
@@ -449,6 +528,7 @@ func (p *Pipeline) Stats() Stats {
 		Mailboxes: []actors.MailboxStats{q},
 		Hosts:     p.nHosts.Load(), MaxHosts: p.o.MaxHosts, Forgotten: p.forgotten.Load(),
 		Replayed: in.Replayed.Load(), ReplaySkipped: in.ReplaySkipped.Load(), Replaying: in.Replaying.Load() == 1,
+		HostsLoading: p.toLoad.Load(),
 	}
 	for i, per := range aggregators.Periods {
 		ps := PeriodStats{Period: per.Name, Dropped: map[string]uint64{"too_old": 0, "future": 0}}

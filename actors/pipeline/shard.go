@@ -74,8 +74,18 @@ type periodCounters struct {
 }
 
 type runState struct {
-	asks chan viewAsk
-	done chan struct{}
+	asks     chan viewAsk
+	restores chan restoreJob
+	done     chan struct{}
+}
+
+// restoreJob is one (host, kind)'s saved state for its shard.
+type restoreJob struct {
+	host, kind string
+	layout     *aggregators.Layout
+	buckets    map[string][]*aggregators.Bucket
+	last       *aggregators.Latest // nil: none saved
+	done       chan struct{}       // closed once restored, when Run restores it
 }
 
 type viewAsk struct {
@@ -117,16 +127,38 @@ func (s *Shard) seriesOf(key, kind string) *shardSeries {
 	return se
 }
 
-// restore seeds one (host, kind). Call it before Run.
-func (s *Shard) restore(host, kind string, l *aggregators.Layout, buckets map[string][]*aggregators.Bucket) {
-	k := s.p.kinds[kind]
-	l = s.shared.Canonical(l) // before Run: the shard's goroutine is not using it yet
-	s.series[aggregators.SeriesKey(host, kind)] = &shardSeries{f: aggregators.NewFlattener(l, aggregators.ParsePatterns(k.Counters...)).
+// restoreNow seeds one (host, kind): on Run's goroutine while it runs,
+// else (before it starts, or after it stopped) on the caller's.
+func (s *Shard) restoreNow(j restoreJob) {
+	if rs := s.run.Load(); rs != nil {
+		j.done = make(chan struct{})
+		select {
+		case rs.restores <- j:
+			<-j.done
+			return
+		case <-rs.done:
+		}
+	}
+	s.restore(j)
+}
+
+// restore seeds one (host, kind); only the goroutine that owns the shard
+// calls it.
+func (s *Shard) restore(j restoreJob) {
+	k := s.p.kinds[j.kind]
+	l := s.shared.Canonical(j.layout)
+	s.series[aggregators.SeriesKey(j.host, j.kind)] = &shardSeries{f: aggregators.NewFlattener(l, aggregators.ParsePatterns(k.Counters...)).
 		WithLimit(k.MaxSeries).WithShared(s.shared)}
 	for i, per := range aggregators.Periods {
-		if bs := buckets[per.Name]; len(bs) > 0 {
-			s.rings[i].Restore(host, kind, l, bs)
+		if bs := j.buckets[per.Name]; len(bs) > 0 {
+			s.rings[i].Restore(j.host, j.kind, l, bs)
 		}
+	}
+	if j.last != nil {
+		s.p.store(j.last)
+	}
+	if j.done != nil {
+		close(j.done)
 	}
 }
 
@@ -134,7 +166,7 @@ func (s *Shard) restore(host, kind string, l *aggregators.Layout, buckets map[st
 // requests until ctx is done, then drains its mailbox and builds fresh views
 // of everything.
 func (s *Shard) Run(ctx context.Context) error {
-	rs := &runState{asks: make(chan viewAsk), done: make(chan struct{})}
+	rs := &runState{asks: make(chan viewAsk), restores: make(chan restoreJob), done: make(chan struct{})}
 	s.run.Store(rs)
 	s.ew = actors.NewErrorWindow(s.Log, 30*time.Second)
 	defer func() {
@@ -153,6 +185,8 @@ func (s *Shard) Run(ctx context.Context) error {
 			s.Add(m, time.Now())
 		case a := <-rs.asks:
 			s.answer(a)
+		case j := <-rs.restores:
+			s.restore(j)
 		case host := <-s.forgets:
 			s.forget(host)
 		case now := <-tick.C:
@@ -241,7 +275,7 @@ func (s *Shard) addPart(l *aggregators.Latest, v *aggregators.Values, merge func
 		return
 	}
 	all := make([][]byte, int(n))
-	if prev := s.p.Latest(l.Host, l.Kind); prev != nil && len(prev.Parts) == len(all) {
+	if prev := s.p.latestOf(l.Host, l.Kind); prev != nil && len(prev.Parts) == len(all) {
 		copy(all, prev.Parts)
 	}
 	all[int(i)] = l.Raw

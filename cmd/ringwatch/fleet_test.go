@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -475,21 +476,14 @@ func TestFleetTenThousandRoutes(t *testing.T) {
 	}
 }
 
-// TestSamplesPublishedWhileTheStateLoadsAreKept: a hub restarting on the
-// state of 300 full hosts takes seconds to load it, and its bus accepts
-// connections from the start. An agent that publishes in that time (its
-// client sees every publish accepted) finds every sample in its 5m ring
-// once the hub answers: none was lost to a subject nobody was subscribed
-// to yet.
-func TestSamplesPublishedWhileTheStateLoadsAreKept(t *testing.T) {
-	const hosts = 300
-	bin := fleetBinary(t)
-	dir := t.TempDir()
-	// One full host's state file, copied under 300 names.
+// writeFullHosts writes one full host's state file under n names,
+// load-00001 on, in dir's metrics folder.
+func writeFullHosts(t *testing.T, dir string, n int) {
+	t.Helper()
 	p, now := fullHost(t)
 	views := fullViews(p)
 	doc := persistence.EncodeV2(nil, "snap-00001", "system_info", views["5m"].Layout, views, nil, now)
-	for i := 1; i <= hosts; i++ {
+	for i := 1; i <= n; i++ {
 		name := hostName("load", i)
 		path := persistence.Path(filepath.Join(dir, "metrics"), name, "system_info")
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -503,10 +497,110 @@ func TestSamplesPublishedWhileTheStateLoadsAreKept(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// TestSIGTERMWhileTheStateLoads: a hub stopped while it loads a fleet's
+// state gives the load up, exits 0 at once, and leaves every state file as
+// it was (it took no sample, so it has nothing to write).
+func TestSIGTERMWhileTheStateLoads(t *testing.T) {
+	const hosts = 300
+	bin := fleetBinary(t)
+	dir := t.TempDir()
+	writeFullHosts(t, dir, hosts)
+	files := map[string][]byte{}
+	metrics := filepath.Join(dir, "metrics")
+	if err := filepath.WalkDir(metrics, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files[path], err = os.ReadFile(path)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	base := "http://" + freePort(t)
+	h := startProcess(t, bin, nil, "serve", "--data-dir", dir, "--host", "hub", "--http-addr", strings.TrimPrefix(base, "http://"))
+	bustest.Eventually(t, 30*time.Second, func() error {
+		code, body := httpGet(t, base+"/api/v1/stats")
+		if code != 200 {
+			return fmt.Errorf("stats %d %.200s", code, body)
+		}
+		if !strings.Contains(body, `"hosts_loading":`) || strings.Contains(body, `"hosts_loading":0,`) {
+			t.Fatalf("not loading any more, or no hosts_loading: too fast to test this: %.2000s", body)
+		}
+		return nil
+	})
+	code, took := h.terminate(t)
+	if code != 0 {
+		t.Fatalf("exit %d after %s; logs:\n%s", code, took, h.logs)
+	}
+	t.Logf("exit 0 %s after SIGTERM", took.Round(time.Millisecond))
+	if strings.Contains(h.logs.String(), "state loaded") {
+		t.Fatalf("the load went on to the end:\n%s", h.logs)
+	}
+	after := 0
+	if err := filepath.WalkDir(metrics, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		after++
+		if got, err := os.ReadFile(path); err != nil || !bytes.Equal(got, files[path]) {
+			return fmt.Errorf("%s changed (%v) or is new", path, err)
+		}
+		return nil
+	}); err != nil || after != len(files) {
+		t.Fatalf("%v; %d files after, %d before", err, after, len(files))
+	}
+}
+
+// TestHubServesWhileTheStateLoads: a hub restarting on the state of 300
+// full hosts takes seconds to load it, and serves from the start. /healthz
+// answers 200 at once; a query for the host it would read last answers
+// with that host's whole history while the others still load (it is read
+// first), and /api/v1/stats counts the hosts still loading. An agent that
+// publishes in that time (its client sees every publish accepted) finds
+// every sample in its 5m ring once the load is over: none was lost to a
+// subject nobody was subscribed to yet.
+func TestHubServesWhileTheStateLoads(t *testing.T) {
+	const hosts = 300
+	bin := fleetBinary(t)
+	dir := t.TempDir()
+	writeFullHosts(t, dir, hosts)
 
 	base, natsAddr := "http://"+freePort(t), freePort(t)
 	h := startProcess(t, bin, nil, "serve", "--data-dir", dir, "--host", "hub", "--http-addr", strings.TrimPrefix(base, "http://"),
 		"--nats-addr", natsAddr, "--nats-insecure")
+	loading := func() int64 {
+		code, body := httpGet(t, base+"/api/v1/stats")
+		var st struct {
+			Pipeline struct {
+				HostsLoading *int64 `json:"hosts_loading"`
+			} `json:"pipeline"`
+		}
+		if code != 200 || json.Unmarshal([]byte(body), &st) != nil || st.Pipeline.HostsLoading == nil {
+			t.Fatalf("stats: %d %.300s", code, body)
+		}
+		return *st.Pipeline.HostsLoading
+	}
+	bustest.Eventually(t, 30*time.Second, func() error {
+		if code, body := httpGet(t, base+"/healthz"); code != 200 {
+			return fmt.Errorf("healthz %d %.200s", code, body)
+		}
+		return nil
+	})
+	lastHost := "/api/v1/metrics/system_info?period=5m&aggregate=cpu_average&host=" + hostName("load", hosts)
+	code, during := httpGet(t, base+lastHost)
+	stillLoading := loading()
+	if code != 200 {
+		t.Fatalf("%s while loading: %d %.300s", hostName("load", hosts), code, during)
+	}
+	if stillLoading == 0 {
+		t.Fatalf("the state had loaded by the time the first query was answered: too fast to test this (logs:\n%s)", h.logs)
+	}
+	var pg page
+	if err := json.Unmarshal([]byte(during), &pg); err != nil || len(pg.Data) < 99 {
+		t.Fatalf("%s while loading: %d points (%v), want its full 5m ring: %.300s", hostName("load", hosts), len(pg.Data), err, during)
+	}
+	t.Logf("%s answered with %d points while %d hosts were still loading", hostName("load", hosts), len(pg.Data), stillLoading)
 	var nc *nats.Conn
 	bustest.Eventually(t, 30*time.Second, func() (err error) {
 		nc, err = nats.Connect("nats://"+natsAddr, nats.Timeout(time.Second))
@@ -514,10 +608,10 @@ func TestSamplesPublishedWhileTheStateLoadsAreKept(t *testing.T) {
 	})
 	defer nc.Close()
 	// Samples four to a second of their own time, back-dated so that all
-	// fit in the 5m ring, every 5 ms until the hub answers.
+	// fit in the 5m ring, every 5 ms until the state has loaded.
 	first := time.Now().Unix() - 280
 	var last int64
-	beforeAPI := 0
+	whileLoading := 0
 	pace := time.NewTicker(5 * time.Millisecond) // a publisher's pace
 	defer pace.Stop()
 	for i := int64(0); ; i++ {
@@ -528,18 +622,21 @@ func TestSamplesPublishedWhileTheStateLoadsAreKept(t *testing.T) {
 		if err := nc.Flush(); err != nil {
 			t.Fatal(err)
 		}
-		if code, _ := httpGet(t, base+"/healthz"); code != 0 {
+		if loading() == 0 {
 			break
 		}
-		if beforeAPI++; beforeAPI > 20000 {
-			t.Fatalf("the hub did not answer after %d samples; logs:\n%s", beforeAPI, h.logs)
+		if whileLoading++; whileLoading > 20000 {
+			t.Fatalf("the state had not loaded after %d samples; logs:\n%s", whileLoading, h.logs)
 		}
 		<-pace.C
 	}
-	if beforeAPI < 5 {
-		t.Fatalf("only %d samples were published before the hub answered: the state loaded too fast to test this (logs:\n%s)", beforeAPI, h.logs)
+	if whileLoading < 5 {
+		t.Fatalf("only %d samples were published while the state loaded: too fast to test this (logs:\n%s)", whileLoading, h.logs)
 	}
-	t.Logf("%d samples published while the state loaded (up to +%d s of their time)", beforeAPI, last-first)
+	t.Logf("%d samples published while the state loaded (up to +%d s of their time)", whileLoading, last-first)
+	if code, first := httpGet(t, base+"/api/v1/metrics/system_info?period=5m&aggregate=cpu_average&host="+hostName("load", 1)); code != 200 || first != during {
+		t.Fatalf("%s after the load: %d %.300s\n%s while loading: %.300s", hostName("load", 1), code, first, hostName("load", hosts), during)
+	}
 	want := map[int64]bool{}
 	for s := first; s <= last; s++ {
 		want[s/3*3] = true

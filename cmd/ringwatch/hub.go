@@ -32,6 +32,10 @@ type hub struct {
 	pollers  []*actors.Poller
 	kinds    []kind
 	pprof    *http.Server // nil unless --pprof-addr
+
+	// The saved state loads while the hub serves (see loadState).
+	cancelLoad context.CancelFunc
+	loadDone   chan struct{}
 }
 
 // startHub starts the bus, restores state and starts every actor.
@@ -104,8 +108,9 @@ func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (_ *
 	}()
 	dir := filepath.Join(s.DataDir, "metrics")
 	loadStart := time.Now()
-	var loaded []persistence.Loaded
-	persistence.LoadEach(dir, s.Host, aggKinds, log, func(st *persistence.State) {
+	loader := persistence.Scan(dir, s.Host, aggKinds, log)
+	var loaded []persistence.Loaded // appended by use, which the loader serialises
+	use := func(st *persistence.State) {
 		loaded = append(loaded, persistence.Loaded{Host: st.Host, Kind: st.Kind, Entries: st.Journal})
 		h.pipeline.Restore(st.Host, st.Kind, st.Layout, st.Buckets, st.Last, st.LastTime)
 		h.pipeline.RestoreSeq(st.Host, st.LastSeq)
@@ -120,14 +125,13 @@ func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (_ *
 				}
 			}
 		}
-	})
-	h.snap = &persistence.Snapshotter{Dir: dir, Interval: s.SnapshotInterval, Source: h.pipeline, Log: log, First: s.Host}
-	if len(loaded) > 0 {
-		h.snap.Seed(loaded) // what is on disk needs no writing again
-		held, dropped := h.pipeline.Ingest.Held()
-		log.Info("state loaded", "files", len(loaded), "took", time.Since(loadStart).Round(time.Millisecond),
-			"samples_waiting", held, "samples_dropped", dropped)
 	}
+	h.pipeline.Pending(loader.Hosts(), loader.Prioritize)
+	// The own host first: its pollers resume from its last samples.
+	if loader.Load(s.Host, use) {
+		h.pipeline.Loaded(s.Host)
+	}
+	h.snap = &persistence.Snapshotter{Dir: dir, Interval: s.SnapshotInterval, Source: h.pipeline, Log: log, First: s.Host}
 	h.sup = actors.NewSupervisor(log, actors.DefaultBackoff)
 	h.api = api.New(api.Config{
 		Addr: s.HTTPAddr, Store: h.pipeline, Bus: h.bus, OwnHost: s.Host, Version: version,
@@ -177,15 +181,56 @@ func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (_ *
 		}
 		runtime.Gosched()
 	}
+	// The ingest and persistence actors start once the state has loaded
+	// (loadState); everything else serves now.
+	var later []actors.Spec
 	for i := len(specs) - 1; i >= 0; i-- {
-		if specs[i].Stage == actors.StageDownsampler {
+		switch specs[i].Stage {
+		case actors.StageDownsampler:
+			continue
+		case actors.StageIngest, actors.StagePersistence:
+			later = append(later, specs[i])
 			continue
 		}
 		if err = h.sup.Start(ctx, specs[i]); err != nil {
 			return nil, err
 		}
 	}
+	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	h.cancelLoad, h.loadDone = cancel, make(chan struct{})
+	go h.loadState(lctx, ctx, loader, use, &loaded, loadStart, later)
 	return h, nil
+}
+
+// loadState reads every host's saved state while the hub serves: a host
+// that a query asks for is read first, and the query waits for it. Once
+// all is in, the snapshotter learns what is on disk and starts, and the
+// ingest actor starts and takes the samples that waited (Ingest.Hold). A
+// hub stopped meanwhile (lctx) gives up the load: nothing was taken, so
+// nothing is written.
+func (h *hub) loadState(lctx, ctx context.Context, loader *persistence.Loader, use func(*persistence.State),
+	loaded *[]persistence.Loaded, began time.Time, later []actors.Spec) {
+	defer close(h.loadDone)
+	loader.Run(lctx, 0, use, h.pipeline.Loaded)
+	loader.Close()
+	h.pipeline.LoadingDone()
+	if lctx.Err() != nil {
+		h.pipeline.Ingest.Unhold()
+		return
+	}
+	if ls := *loaded; len(ls) > 0 { // use appended them: Run has returned
+		h.snap.Seed(ls) // what is on disk needs no writing again
+		held, dropped := h.pipeline.Ingest.Held()
+		h.log.Info("state loaded", "files", len(ls), "took", time.Since(began).Round(time.Millisecond),
+			"samples_waiting", held, "samples_dropped", dropped)
+	}
+	for _, sp := range later {
+		if err := h.sup.Start(ctx, sp); err != nil {
+			h.log.Error("cannot start after loading the state", "actor", sp.Name, "err", err)
+			h.pipeline.Ingest.Unhold()
+			return
+		}
+	}
 }
 
 // stats gathers every actor's figures for the API.
@@ -217,6 +262,8 @@ func (h *hub) waitReady(ctx context.Context) error {
 func (h *hub) stop(timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
+	h.cancelLoad()
+	<-h.loadDone
 	err := h.sup.Stop(ctx)
 	if h.pprof != nil {
 		_ = h.pprof.Close()
