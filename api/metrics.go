@@ -81,6 +81,7 @@ var (
 	dLeavesDropped  = desc("ingest_leaves_dropped_total", "Values left out of samples for a kind's series limit or a type conflict.")
 	dLongLiterals   = desc("ingest_long_strings_total", "String values left out of buckets for their length (they stay in the latest sample).")
 	dHosts          = desc("hosts", "Hosts the hub keeps.")
+	dHostsLoading   = desc("hosts_loading", "Hosts whose saved state is still being read at start.")
 	dHostsMax       = desc("hosts_max", "The most hosts the hub keeps (--max-hosts).")
 	dHostsForgotten = desc("hosts_forgotten_total", "Hosts forgotten after being silent for --host-retention.")
 
@@ -174,6 +175,7 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(dLeavesDropped, pl.LeavesDropped)
 		counter(dLongLiterals, pl.LongLiterals)
 		gauge(dHosts, float64(pl.Hosts))
+		gauge(dHostsLoading, float64(pl.HostsLoading))
 		gauge(dHostsMax, float64(pl.MaxHosts))
 		counter(dHostsForgotten, pl.Forgotten)
 		for _, reason := range sortedKeys(pl.Dropped) {

@@ -128,7 +128,8 @@ type Snapshotter struct {
 
 	mu      sync.Mutex
 	stats   Stats
-	forgets []string // hosts whose files go at the next pass
+	forgets []string             // hosts whose files go at the next pass
+	seeds   map[string]writtenAs // SeedWith's, until a pass takes them
 }
 
 // writtenAs is what the last write of a series wrote (its signature), when
@@ -154,29 +155,60 @@ type Loaded struct {
 // the source: those series are on disk as they are now, so that their next
 // write is a journal entry of what changed, not the whole file again.
 func (s *Snapshotter) Seed(loaded []Loaded) {
-	if s.written == nil {
-		s.written, s.migrated = map[string]writtenAs{}, map[string]bool{}
-	}
 	latest := map[string]*aggregators.Latest{}
 	for _, l := range s.Source.AllLatest() {
 		latest[aggregators.SeriesKey(l.Host, l.Kind)] = l
 	}
-	now := time.Now().UnixNano()
 	for _, ld := range loaded {
-		key := aggregators.SeriesKey(ld.Host, ld.Kind)
-		se := &series{key: key, host: ld.Host, kind: ld.Kind, views: map[string]*aggregators.View{}, last: latest[key]}
-		w := writtenAs{at: now, entries: ld.Entries}
-		for i, p := range aggregators.Periods {
-			if v := s.Source.View(p, ld.Host, ld.Kind); v != nil {
-				se.views[p.Name] = v
-				w.closed[i] = v.Closed
-				if v.Layout != nil {
-					w.nodes = max(w.nodes, len(v.Layout.Nodes))
-				}
+		var views []*aggregators.View
+		for _, p := range aggregators.Periods {
+			views = append(views, s.Source.View(p, ld.Host, ld.Kind))
+		}
+		s.SeedWith(ld, views, latest[aggregators.SeriesKey(ld.Host, ld.Kind)])
+	}
+}
+
+// SeedWith tells the snapshotter, before or while it runs, that a loaded
+// series is on disk as views (aggregators.Periods order, nil where none)
+// and last show it: the loader calls it for each series it restores while
+// the hub serves, before any sample of the series is taken. Safe from any
+// goroutine; the next pass takes it in.
+func (s *Snapshotter) SeedWith(ld Loaded, views []*aggregators.View, last *aggregators.Latest) {
+	key := aggregators.SeriesKey(ld.Host, ld.Kind)
+	se := &series{key: key, host: ld.Host, kind: ld.Kind, views: map[string]*aggregators.View{}, last: last}
+	w := writtenAs{at: time.Now().UnixNano(), entries: ld.Entries}
+	for i, p := range aggregators.Periods {
+		if i < len(views) && views[i] != nil {
+			v := views[i]
+			se.views[p.Name] = v
+			w.closed[i] = v.Closed
+			if v.Layout != nil {
+				w.nodes = max(w.nodes, len(v.Layout.Nodes))
 			}
 		}
-		w.sig = signature(se)
-		s.written[key] = w
+	}
+	w.sig = signature(se)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.seeds == nil {
+		s.seeds = map[string]writtenAs{}
+	}
+	s.seeds[key] = w
+}
+
+// takeSeeds moves the series seeded since the last pass into written: a
+// pass calls it after reading the source, so that every series it read
+// that was restored has its seed in. A series written meanwhile (its views
+// were read before its seed came) keeps what was written.
+func (s *Snapshotter) takeSeeds() {
+	s.mu.Lock()
+	seeds := s.seeds
+	s.seeds = nil
+	s.mu.Unlock()
+	for key, w := range seeds {
+		if _, ok := s.written[key]; !ok {
+			s.written[key] = w
+		}
 	}
 }
 
@@ -570,6 +602,7 @@ func (s *Snapshotter) changed(due func(key string) bool) []*series {
 			}
 		}
 	}
+	s.takeSeeds()
 	var out []*series
 	for k, se := range all {
 		for _, v := range se.views {

@@ -48,6 +48,15 @@ type Ingest struct {
 	behind            chan *bus.Msg
 	full              atomic.Uint64
 
+	// waiting keeps, per host whose saved state is still loading
+	// (Pipeline.Pending), its samples in order until it has loaded;
+	// waitingBytes is their size, bounded by Options.HoldBytes. Run's only.
+	waiting      map[string][]*bus.Msg
+	waitingBytes int
+	// LoadDropped counts samples of hosts still loading dropped: past
+	// HoldBytes, or at a stop before their host loaded.
+	LoadDropped atomic.Uint64
+
 	// floors are, per series restored, when its state was saved (Unix
 	// nanoseconds; read-only once Run starts).
 	floors map[string]int64
@@ -181,10 +190,13 @@ func (in *Ingest) Run(ctx context.Context) error {
 			in.route(ctx, m, ew)
 		case m := <-in.replay:
 			in.handleReplayed(ctx, m, ew)
+		case <-in.p.loadedSig:
+			in.releaseLoaded(ctx, ew)
 		case now := <-tick.C:
 			ew.Tick(now)
 			in.p.Expire(now)
 		case <-ctx.Done():
+			defer in.dropWaiting()
 			_ = in.conn.Flush()
 			// What was published before is in the mailbox, or, for a held
 			// subscription, on its way there from the client library.
@@ -296,6 +308,9 @@ var (
 // handle routes one live message to its shard without waiting: a full
 // mailbox drops and counts.
 func (in *Ingest) handle(m *bus.Msg, ew *actors.ErrorWindow) {
+	if in.wait(m, ew) {
+		return
+	}
 	if r, ok := in.admitLive(m, ew); ok {
 		in.p.shardOf(r.host).In.Offer(r) // a full mailbox counts its own drops
 	}
@@ -304,8 +319,74 @@ func (in *Ingest) handle(m *bus.Msg, ew *actors.ErrorWindow) {
 // route routes one message of the backlog held while the state loaded,
 // waiting for room in its shard's mailbox: the bus holds back the rest.
 func (in *Ingest) route(ctx context.Context, m *bus.Msg, ew *actors.ErrorWindow) {
+	if in.wait(m, ew) {
+		return
+	}
+	in.routeNow(ctx, m, ew)
+}
+
+func (in *Ingest) routeNow(ctx context.Context, m *bus.Msg, ew *actors.ErrorWindow) {
 	if r, ok := in.admitLive(m, ew); ok {
 		in.p.shardOf(r.host).In.Put(ctx, r)
+	}
+}
+
+// wait keeps m aside when its host's saved state is still loading (or
+// samples of the host wait already: order is kept), and has that host read
+// next; it reports whether it did (or dropped m: past Options.HoldBytes).
+// Checks wait too: the host's agent's sample numbers come with its state.
+func (in *Ingest) wait(m *bus.Msg, ew *actors.ErrorWindow) bool {
+	if !in.p.loading.Load() && len(in.waiting) == 0 {
+		return false
+	}
+	host, _, ok := bus.ParseRaw(m.Subject)
+	if !ok {
+		return false
+	}
+	if _, queued := in.waiting[host]; !queued && !in.p.isPending(host) {
+		return false
+	}
+	if in.waitingBytes+len(m.Data) > in.p.o.HoldBytes {
+		in.LoadDropped.Add(1)
+		ew.Warn("dropped message", fmt.Errorf("%s: its host's state is still loading and %d bytes of samples wait already", m.Subject, in.waitingBytes))
+		return true
+	}
+	if in.waiting == nil {
+		in.waiting = map[string][]*bus.Msg{}
+	}
+	if _, queued := in.waiting[host]; !queued && in.p.prioritize != nil {
+		in.p.prioritize(host)
+	}
+	in.waiting[host] = append(in.waiting[host], m)
+	in.waitingBytes += len(m.Data)
+	return true
+}
+
+// releaseLoaded routes, in order, what waited for the hosts loaded since
+// it last looked.
+func (in *Ingest) releaseLoaded(ctx context.Context, ew *actors.ErrorWindow) {
+	for _, host := range in.p.takeLoaded() {
+		ms := in.waiting[host]
+		delete(in.waiting, host)
+		for _, m := range ms {
+			in.waitingBytes -= len(m.Data)
+			in.routeNow(ctx, m, ew)
+		}
+	}
+}
+
+// dropWaiting drops what waits for hosts that did not load before the stop,
+// with one line: without their state, they cannot be added.
+func (in *Ingest) dropWaiting() {
+	n := 0
+	for host, ms := range in.waiting {
+		n += len(ms)
+		delete(in.waiting, host)
+	}
+	in.waitingBytes = 0
+	if n > 0 {
+		in.LoadDropped.Add(uint64(n))
+		in.Log.Warn("dropped samples of hosts whose state had not loaded when the hub stopped", "samples", n)
 	}
 }
 

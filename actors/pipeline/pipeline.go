@@ -38,6 +38,9 @@ type Pipeline struct {
 	loading    atomic.Bool  // while any host is pending
 	toLoad     atomic.Int64 // hosts still pending
 	prioritize func(host string)
+	loadedMu   sync.Mutex
+	loadedList []string      // hosts loaded since the ingest actor last looked
+	loadedSig  chan struct{} // signalled when loadedList grows
 }
 
 // hostEntry is one host the pipeline keeps.
@@ -111,7 +114,7 @@ func NewWith(o Options, kinds []aggregators.Kind, sub *bus.Conn, pub actors.Publ
 	if o.Retention <= 0 {
 		o.Retention = DefaultRetention
 	}
-	p := &Pipeline{o: o, kinds: make(map[string]aggregators.Kind, len(kinds))}
+	p := &Pipeline{o: o, kinds: make(map[string]aggregators.Kind, len(kinds)), loadedSig: make(chan struct{}, 1)}
 	for _, k := range kinds {
 		p.kinds[k.Name] = k
 	}
@@ -129,7 +132,8 @@ func (p *Pipeline) admit(host string, now int64) bool {
 		e.(*hostEntry).lastSeen.Store(now)
 		return true
 	}
-	if host != p.o.OwnHost && p.nHosts.Load()-p.ownKept() >= int64(p.o.MaxHosts) {
+	// Hosts whose state is still loading count: they will be kept.
+	if host != p.o.OwnHost && p.nHosts.Load()+p.toLoad.Load()-p.ownKept() >= int64(p.o.MaxHosts) {
 		return false
 	}
 	e := &hostEntry{}
@@ -401,11 +405,13 @@ func (p *Pipeline) Restore(host, kind string, l *aggregators.Layout, buckets map
 }
 
 // Pending marks hosts whose saved state will be restored while the
-// actors run (Restore, then Loaded): a query for one of them (View,
-// Latest) calls prioritize with the host, so that its state is read
-// before the others, and waits until it is in. The ingest actor must not
-// run until every host has loaded (LoadingDone): the restore would race
-// with the host's samples and its agent's sample numbers.
+// actors run (Restore, RestoreSeq, then Loaded): a query for one of them
+// (View, Latest) calls prioritize with the host, so that its state is read
+// before the others, and waits until it is in; the ingest actor keeps the
+// host's samples aside (and calls prioritize) until then. Call it before
+// the actors run. With Options.Replay the ingest actor must not run until
+// every host has loaded (LoadingDone): the replay starts from the oldest
+// restored state.
 func (p *Pipeline) Pending(hosts []string, prioritize func(host string)) {
 	p.prioritize = prioritize
 	for _, h := range hosts {
@@ -420,11 +426,48 @@ func (p *Pipeline) Pending(hosts []string, prioritize func(host string)) {
 // more.
 func (p *Pipeline) Loaded(host string) {
 	if ch, ok := p.pending.LoadAndDelete(host); ok {
+		p.loadedMu.Lock()
+		p.loadedList = append(p.loadedList, host)
+		p.loadedMu.Unlock()
+		select {
+		case p.loadedSig <- struct{}{}:
+		default:
+		}
 		close(ch.(chan struct{}))
 		if p.toLoad.Add(-1) == 0 {
 			p.loading.Store(false)
 		}
 	}
+}
+
+// takeLoaded returns the hosts loaded since it was last called.
+func (p *Pipeline) takeLoaded() []string {
+	p.loadedMu.Lock()
+	defer p.loadedMu.Unlock()
+	l := p.loadedList
+	p.loadedList = nil
+	return l
+}
+
+// isPending reports whether host's saved state has yet to load.
+func (p *Pipeline) isPending(host string) bool {
+	if !p.loading.Load() {
+		return false
+	}
+	_, ok := p.pending.Load(host)
+	return ok
+}
+
+// Restored returns what a (host, kind) holds, in every period
+// (aggregators.Periods order, nil where it has nothing), and its latest
+// sample, without waiting for a pending host: for the loader to tell the
+// snapshotter what is on disk right after Restore.
+func (p *Pipeline) Restored(host, kind string) (views []*aggregators.View, last *aggregators.Latest) {
+	s := p.shardOf(host)
+	for i := range aggregators.Periods {
+		views = append(views, s.View(i, host, kind))
+	}
+	return views, p.latestOf(host, kind)
 }
 
 // LoadingDone releases every host still pending: the load finished, or
@@ -470,8 +513,10 @@ type Stats struct {
 	// by reason: malformed, unknown_kind, bad_schema, too_large (over
 	// MaxSampleBytes), too_many_hosts (a new host past MaxHosts),
 	// out_of_range (a number beyond float64, like 1e999), duplicate (an
-	// agent sent again a sample the hub had: bus.SeqHeader), and queue_full
-	// (the bus dropped it before ingest could take it).
+	// agent sent again a sample the hub had: bus.SeqHeader), queue_full
+	// (the bus dropped it before ingest could take it), and state_loading
+	// (its host's saved state was still loading, and HoldBytes of samples
+	// waited already, or the hub stopped first).
 	Received uint64            `json:"received"`
 	Dropped  map[string]uint64 `json:"dropped"`
 	// Hosts kept now, their bound, and hosts forgotten after the retention.
@@ -521,7 +566,7 @@ func (p *Pipeline) Stats() Stats {
 		Received: in.Received.Load(),
 		Dropped: map[string]uint64{
 			"malformed": in.Malformed.Load(), "unknown_kind": in.UnknownKind.Load(),
-			"bad_schema": in.BadSchema.Load(), "queue_full": q.Dropped,
+			"bad_schema": in.BadSchema.Load(), "queue_full": q.Dropped, "state_loading": in.LoadDropped.Load(),
 			"too_large": in.TooLarge.Load(), "too_many_hosts": in.TooManyHosts.Load(), "out_of_range": 0,
 			"duplicate": in.Duplicates.Load(),
 		},

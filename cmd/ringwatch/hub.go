@@ -109,12 +109,18 @@ func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (_ *
 	dir := filepath.Join(s.DataDir, "metrics")
 	loadStart := time.Now()
 	loader := persistence.Scan(dir, s.Host, aggKinds, log)
-	var loaded []persistence.Loaded // appended by use, which the loader serialises
+	h.snap = &persistence.Snapshotter{Dir: dir, Interval: s.SnapshotInterval, Source: h.pipeline, Log: log, First: s.Host}
+	var files int // counted by use, which the loader serialises
 	use := func(st *persistence.State) {
-		loaded = append(loaded, persistence.Loaded{Host: st.Host, Kind: st.Kind, Entries: st.Journal})
+		files++
 		h.pipeline.Restore(st.Host, st.Kind, st.Layout, st.Buckets, st.Last, st.LastTime)
 		h.pipeline.RestoreSeq(st.Host, st.LastSeq)
 		h.pipeline.RestoreSaved(st.Host, st.Kind, st.Saved)
+		// What is on disk needs no writing again: the series' next write
+		// is a journal entry of what changed. Its samples wait until the
+		// host is loaded, so this is the state as loaded.
+		views, last := h.pipeline.Restored(st.Host, st.Kind)
+		h.snap.SeedWith(persistence.Loaded{Host: st.Host, Kind: st.Kind, Entries: st.Journal}, views, last)
 		if st.Host != s.Host || st.Last == nil {
 			return
 		}
@@ -131,7 +137,6 @@ func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (_ *
 	if loader.Load(s.Host, use) {
 		h.pipeline.Loaded(s.Host)
 	}
-	h.snap = &persistence.Snapshotter{Dir: dir, Interval: s.SnapshotInterval, Source: h.pipeline, Log: log, First: s.Host}
 	h.sup = actors.NewSupervisor(log, actors.DefaultBackoff)
 	h.api = api.New(api.Config{
 		Addr: s.HTTPAddr, Store: h.pipeline, Bus: h.bus, OwnHost: s.Host, Version: version,
@@ -181,14 +186,14 @@ func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (_ *
 		}
 		runtime.Gosched()
 	}
-	// The ingest and persistence actors start once the state has loaded
-	// (loadState); everything else serves now.
+	// With the replay stream, the ingest actor starts once the state has
+	// loaded (loadState): it replays from the oldest state restored.
 	var later []actors.Spec
 	for i := len(specs) - 1; i >= 0; i-- {
-		switch specs[i].Stage {
-		case actors.StageDownsampler:
+		switch {
+		case specs[i].Stage == actors.StageDownsampler:
 			continue
-		case actors.StageIngest, actors.StagePersistence:
+		case specs[i].Stage == actors.StageIngest && s.ReplayWindow > 0:
 			later = append(later, specs[i])
 			continue
 		}
@@ -198,18 +203,16 @@ func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (_ *
 	}
 	lctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	h.cancelLoad, h.loadDone = cancel, make(chan struct{})
-	go h.loadState(lctx, ctx, loader, use, &loaded, loadStart, later)
+	go h.loadState(lctx, ctx, loader, use, &files, loadStart, later)
 	return h, nil
 }
 
 // loadState reads every host's saved state while the hub serves: a host
-// that a query asks for is read first, and the query waits for it. Once
-// all is in, the snapshotter learns what is on disk and starts, and the
-// ingest actor starts and takes the samples that waited (Ingest.Hold). A
-// hub stopped meanwhile (lctx) gives up the load: nothing was taken, so
-// nothing is written.
+// that a query or a sample asks for is read first, and the query or the
+// sample waits for it (Pipeline.Pending). A hub stopped meanwhile (lctx)
+// gives up the load: what was not read stays on disk as it was.
 func (h *hub) loadState(lctx, ctx context.Context, loader *persistence.Loader, use func(*persistence.State),
-	loaded *[]persistence.Loaded, began time.Time, later []actors.Spec) {
+	files *int, began time.Time, later []actors.Spec) {
 	defer close(h.loadDone)
 	loader.Run(lctx, 0, use, h.pipeline.Loaded)
 	loader.Close()
@@ -218,11 +221,8 @@ func (h *hub) loadState(lctx, ctx context.Context, loader *persistence.Loader, u
 		h.pipeline.Ingest.Unhold()
 		return
 	}
-	if ls := *loaded; len(ls) > 0 { // use appended them: Run has returned
-		h.snap.Seed(ls) // what is on disk needs no writing again
-		held, dropped := h.pipeline.Ingest.Held()
-		h.log.Info("state loaded", "files", len(ls), "took", time.Since(began).Round(time.Millisecond),
-			"samples_waiting", held, "samples_dropped", dropped)
+	if *files > 0 { // use counted them: Run has returned
+		h.log.Info("state loaded", "files", *files, "took", time.Since(began).Round(time.Millisecond))
 	}
 	for _, sp := range later {
 		if err := h.sup.Start(ctx, sp); err != nil {
