@@ -297,3 +297,97 @@ func TestHoldIsBoundedAndCounts(t *testing.T) {
 		return nil
 	})
 }
+
+// TestSamplesOfAHostStillLoadingWait: while h1's saved state loads, its
+// samples wait (and ask for h1 to be read next) and h2's are taken at
+// once; once h1 is restored and loaded, its samples join its restored
+// history, in order; past HoldBytes, samples of a host still loading are
+// dropped and counted (state_loading).
+func TestSamplesOfAHostStillLoadingWait(t *testing.T) {
+	srv := bustest.Server(t)
+	sub, pub := bustest.Conn(t, srv, "ingest"), bustest.Conn(t, srv, "agents")
+	p := pipeline.NewWith(pipeline.Options{HoldBytes: 8 << 10}, []aggregators.Kind{{Name: "toy"}}, sub, nil, quiet)
+	asked := make(chan string, 16)
+	p.Pending([]string{"h1", "h3"}, func(host string) { asked <- host })
+	startActors(t, p)
+	bustest.Eventually(t, 5*time.Second, func() error {
+		if sub.Subscriptions() != 1 {
+			return fmt.Errorf("ingest not subscribed yet")
+		}
+		return nil
+	})
+	start := time.Now().Unix() - 60
+	send := func(host string, i int, pad string) {
+		t.Helper()
+		if err := pub.Publish(bus.Raw(host, "toy"), fmt.Appendf(nil, `{"timestamp":%d,"x":%d}%s`, start+int64(i), i, pad)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 1; i <= 5; i++ {
+		send("h1", i, "")
+		send("h2", i, "")
+	}
+	if err := pub.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if h := <-asked; h != "h1" {
+		t.Fatalf("asked for %s to be read first, want h1", h)
+	}
+	bustest.Eventually(t, 10*time.Second, func() error {
+		if l := p.Latest("h2", "toy"); l == nil || !strings.Contains(string(l.Raw), `"x":5}`) {
+			return fmt.Errorf("h2's latest %v, want its 5th sample", l)
+		}
+		return nil
+	})
+	if got := p.Stats().Periods[0].Processed; got != 5 {
+		t.Fatalf("processed %d samples while h1 loads, want h2's 5 only", got)
+	}
+	// h1's saved state: a bucket before its new samples.
+	saved := pipeline.New([]aggregators.Kind{{Name: "toy"}}, nil, nil, quiet)
+	if err := saved.IngestNow(bus.Raw("h1", "toy"), fmt.Appendf(nil, `{"timestamp":%d,"x":100}`, start-30), nil, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	v := saved.View(aggregators.Periods[0], "h1", "toy")
+	p.Restore("h1", "toy", v.Layout, map[string][]*aggregators.Bucket{"5m": v.List(nil)}, nil, 0)
+	p.Loaded("h1")
+	bustest.Eventually(t, 10*time.Second, func() error {
+		v := p.View(aggregators.Periods[0], "h1", "toy")
+		if v == nil {
+			return fmt.Errorf("no view of h1")
+		}
+		var xs []string
+		n := 0
+		for _, b := range v.List(nil) {
+			xs = append(xs, string(aggregators.AppendSample(nil, v.Layout, b, aggregators.Mean)))
+			n += int(b.Count)
+		}
+		if got := strings.Join(xs, " "); !strings.HasPrefix(got, `{"timestamp":`+fmt.Sprint((start-30)/3*3)+`,"x":100}`) || n != 6 {
+			return fmt.Errorf("h1's 5m ring %s (%d samples), want its saved bucket then its 5 samples", got, n)
+		}
+		if l := p.Latest("h1", "toy"); l == nil || !strings.Contains(string(l.Raw), `"x":5}`) {
+			return fmt.Errorf("h1's latest %v, want its 5th sample (they kept their order)", l)
+		}
+		return nil
+	})
+	// h3 is still loading: 1 KB samples past the 8 KB bound are dropped.
+	pad := strings.Repeat(" ", 1000)
+	for i := 1; i <= 20; i++ {
+		send("h3", i, pad)
+	}
+	if err := pub.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	bustest.Eventually(t, 10*time.Second, func() error {
+		if got := p.Stats().Dropped["state_loading"]; got < 10 || got > 13 {
+			return fmt.Errorf("state_loading drops %d, want about 12 of 20 1-KB samples past 8 KB", got)
+		}
+		return nil
+	})
+	p.LoadingDone()
+	bustest.Eventually(t, 10*time.Second, func() error {
+		if l := p.Latest("h3", "toy"); l == nil || !strings.Contains(string(l.Raw), `"x":`) {
+			return fmt.Errorf("h3's waiting samples were not taken once the load was over: %v", l)
+		}
+		return nil
+	})
+}
