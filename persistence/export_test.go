@@ -6,5 +6,5 @@ import "slices"
 func Prioritized(l *Loader, host string) bool {
 	l.prioMu.Lock()
 	defer l.prioMu.Unlock()
-	return slices.Contains(l.prio, host)
+	return slices.Contains(l.urgent, host) || slices.Contains(l.soon, host)
 }

@@ -51,7 +51,8 @@ type Loader struct {
 
 	useMu  sync.Mutex // serialises use
 	prioMu sync.Mutex
-	prio   []string // hosts asked for, first asked first
+	urgent []string // hosts a reader waits for, first asked first
+	soon   []string // hosts whose samples wait, first asked first
 }
 
 // Scan lists the hosts under dir (removing temporary files left by an
@@ -111,32 +112,40 @@ func (l *Loader) Close() {
 	}
 }
 
-// Prioritize has host's state read before the hosts not asked for. Safe
-// from any goroutine; a host already read or being read is left be.
-func (l *Loader) Prioritize(host string) {
+// Prioritize has host's state read before the hosts not asked for: urgent
+// (a reader waits for it) before those asked for otherwise (samples wait
+// for it), which come before the rest. Safe from any goroutine; a host
+// already read or being read is left be.
+func (l *Loader) Prioritize(host string, urgent bool) {
 	i, ok := l.index[host]
 	if !ok || l.claimed[i].Load() {
 		return
 	}
 	l.prioMu.Lock()
-	l.prio = append(l.prio, host)
+	if urgent {
+		l.urgent = append(l.urgent, host)
+	} else {
+		l.soon = append(l.soon, host)
+	}
 	l.prioMu.Unlock()
 }
 
 // take claims the next host to read: one asked for, else the next in
 // order; ok is false when every host is claimed.
 func (l *Loader) take() (host string, ok bool) {
-	for {
-		l.prioMu.Lock()
-		if len(l.prio) == 0 {
+	for _, list := range []*[]string{&l.urgent, &l.soon} {
+		for {
+			l.prioMu.Lock()
+			if len(*list) == 0 {
+				l.prioMu.Unlock()
+				break
+			}
+			h := (*list)[0]
+			*list = (*list)[1:]
 			l.prioMu.Unlock()
-			break
-		}
-		h := l.prio[0]
-		l.prio = l.prio[1:]
-		l.prioMu.Unlock()
-		if l.claimed[l.index[h]].CompareAndSwap(false, true) {
-			return h, true
+			if l.claimed[l.index[h]].CompareAndSwap(false, true) {
+				return h, true
+			}
 		}
 	}
 	for {

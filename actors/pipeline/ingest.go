@@ -355,7 +355,7 @@ func (in *Ingest) wait(m *bus.Msg, ew *actors.ErrorWindow) bool {
 		in.waiting = map[string][]*bus.Msg{}
 	}
 	if _, queued := in.waiting[host]; !queued && in.p.prioritize != nil {
-		in.p.prioritize(host)
+		in.p.prioritize(host, false)
 	}
 	in.waiting[host] = append(in.waiting[host], m)
 	in.waitingBytes += len(m.Data)

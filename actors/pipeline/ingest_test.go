@@ -308,7 +308,11 @@ func TestSamplesOfAHostStillLoadingWait(t *testing.T) {
 	sub, pub := bustest.Conn(t, srv, "ingest"), bustest.Conn(t, srv, "agents")
 	p := pipeline.NewWith(pipeline.Options{HoldBytes: 8 << 10}, []aggregators.Kind{{Name: "toy"}}, sub, nil, quiet)
 	asked := make(chan string, 16)
-	p.Pending([]string{"h1", "h3"}, func(host string) { asked <- host })
+	p.Pending([]string{"h1", "h3"}, func(host string, urgent bool) {
+		if !urgent {
+			asked <- host
+		}
+	})
 	startActors(t, p)
 	bustest.Eventually(t, 5*time.Second, func() error {
 		if sub.Subscriptions() != 1 {

@@ -37,7 +37,7 @@ type Pipeline struct {
 	pending    sync.Map
 	loading    atomic.Bool  // while any host is pending
 	toLoad     atomic.Int64 // hosts still pending
-	prioritize func(host string)
+	prioritize func(host string, urgent bool)
 	loadedMu   sync.Mutex
 	loadedList []string      // hosts loaded since the ingest actor last looked
 	loadedSig  chan struct{} // signalled when loadedList grows
@@ -406,13 +406,14 @@ func (p *Pipeline) Restore(host, kind string, l *aggregators.Layout, buckets map
 
 // Pending marks hosts whose saved state will be restored while the
 // actors run (Restore, RestoreSeq, then Loaded): a query for one of them
-// (View, Latest) calls prioritize with the host, so that its state is read
-// before the others, and waits until it is in; the ingest actor keeps the
-// host's samples aside (and calls prioritize) until then. Call it before
+// (View, Latest) calls prioritize with the host and urgent, so that its
+// state is read before the others, and waits until it is in; the ingest
+// actor keeps the host's samples aside until then (and calls prioritize,
+// not urgent: a reader waiting goes first). Call it before
 // the actors run. With Options.Replay the ingest actor must not run until
 // every host has loaded (LoadingDone): the replay starts from the oldest
 // restored state.
-func (p *Pipeline) Pending(hosts []string, prioritize func(host string)) {
+func (p *Pipeline) Pending(hosts []string, prioritize func(host string, urgent bool)) {
 	p.prioritize = prioritize
 	for _, h := range hosts {
 		if _, dup := p.pending.LoadOrStore(h, make(chan struct{})); !dup {
@@ -489,7 +490,7 @@ func (p *Pipeline) await(host string) {
 		return
 	}
 	if p.prioritize != nil {
-		p.prioritize(host)
+		p.prioritize(host, true)
 	}
 	<-ch.(chan struct{})
 }
