@@ -434,7 +434,7 @@ func (p *Pipeline) Loaded(host string) {
 		case p.loadedSig <- struct{}{}:
 		default:
 		}
-		close(ch.(chan struct{}))
+		p.releaseOnce(ch.(chan struct{}))
 		if p.toLoad.Add(-1) == 0 {
 			p.loading.Store(false)
 		}
@@ -471,13 +471,35 @@ func (p *Pipeline) Restored(host, kind string) (views []*aggregators.View, last 
 	return views, p.latestOf(host, kind)
 }
 
-// LoadingDone releases every host still pending: the load finished, or
-// was given up (the hub is stopping).
+// LoadingDone releases every host still pending: the load finished (the
+// loader found nothing for them).
 func (p *Pipeline) LoadingDone() {
 	p.pending.Range(func(k, _ any) bool {
 		p.Loaded(k.(string))
 		return true
 	})
+}
+
+// Abandon gives the load up (the hub is stopping): queries waiting for a
+// pending host return with what there is (nothing), and the hosts stay
+// pending, so that their samples keep waiting and are dropped at the stop:
+// taken without their state, they would be written over it.
+func (p *Pipeline) Abandon() {
+	p.pending.Range(func(_, ch any) bool {
+		p.releaseOnce(ch.(chan struct{}))
+		return true
+	})
+}
+
+// releaseOnce closes a pending host's channel unless Abandon did.
+func (p *Pipeline) releaseOnce(ch chan struct{}) {
+	p.loadedMu.Lock()
+	defer p.loadedMu.Unlock()
+	select {
+	case <-ch:
+	default:
+		close(ch)
+	}
 }
 
 // await waits until host's saved state is in, having it read first.

@@ -500,8 +500,10 @@ func writeFullHosts(t *testing.T, dir string, n int) {
 }
 
 // TestSIGTERMWhileTheStateLoads: a hub stopped while it loads a fleet's
-// state gives the load up, exits 0 at once, and leaves every state file as
-// it was: the hosts it had not read are not written over.
+// state, just after every host sent a sample, gives the load up, exits 0 at
+// once, and leaves every state file as it was: the hosts it had not read
+// are not written over with the one sample they sent (it is dropped, with
+// a line); those it had read may have a journal entry more.
 func TestSIGTERMWhileTheStateLoads(t *testing.T) {
 	const hosts = 300
 	bin := fleetBinary(t)
@@ -517,8 +519,9 @@ func TestSIGTERMWhileTheStateLoads(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	base := "http://" + freePort(t)
-	h := startProcess(t, bin, nil, "serve", "--data-dir", dir, "--host", "hub", "--http-addr", strings.TrimPrefix(base, "http://"))
+	base, natsAddr := "http://"+freePort(t), freePort(t)
+	h := startProcess(t, bin, nil, "serve", "--data-dir", dir, "--host", "hub", "--http-addr", strings.TrimPrefix(base, "http://"),
+		"--nats-addr", natsAddr, "--nats-insecure")
 	bustest.Eventually(t, 30*time.Second, func() error {
 		code, body := httpGet(t, base+"/api/v1/stats")
 		if code != 200 {
@@ -529,13 +532,28 @@ func TestSIGTERMWhileTheStateLoads(t *testing.T) {
 		}
 		return nil
 	})
+	// Every host sends a sample: those not read by the stop must not be
+	// written over with it.
+	nc, err := nats.Connect("nats://"+natsAddr, nats.Timeout(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	for i := 1; i <= hosts; i++ {
+		if err := nc.Publish(bus.Raw(hostName("load", i), "system_info"), sample(time.Now().Unix(), 1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
 	code, took := h.terminate(t)
 	if code != 0 {
 		t.Fatalf("exit %d after %s; logs:\n%s", code, took, h.logs)
 	}
 	t.Logf("exit 0 %s after SIGTERM", took.Round(time.Millisecond))
-	if strings.Contains(h.logs.String(), "state loaded") {
-		t.Fatalf("the load went on to the end:\n%s", h.logs)
+	if strings.Contains(h.logs.String(), "state loaded") || !strings.Contains(h.logs.String(), "dropped samples of hosts whose state had not loaded") {
+		t.Fatalf("the load went on to the end, or no sample waited for a host at the stop:\n%s", h.logs)
 	}
 	// Every file as it was; a host that had loaded may have got a journal
 	// entry (a bucket the clock closed), nothing else is new.

@@ -216,11 +216,12 @@ func (h *hub) loadState(lctx, ctx context.Context, loader *persistence.Loader, u
 	defer close(h.loadDone)
 	loader.Run(lctx, 0, use, h.pipeline.Loaded)
 	loader.Close()
-	h.pipeline.LoadingDone()
 	if lctx.Err() != nil {
+		h.pipeline.Abandon()
 		h.pipeline.Ingest.Unhold()
 		return
 	}
+	h.pipeline.LoadingDone()
 	if *files > 0 { // use counted them: Run has returned
 		h.log.Info("state loaded", "files", *files, "took", time.Since(began).Round(time.Millisecond))
 	}
