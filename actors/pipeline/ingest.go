@@ -203,6 +203,7 @@ func (in *Ingest) Run(ctx context.Context) error {
 			deadline := time.Now().Add(2 * time.Second)
 			dctx, cancel := context.WithDeadline(context.Background(), deadline)
 			defer cancel()
+			in.releaseLoaded(dctx, ew) // hosts that loaded just before the stop
 			for {
 				select {
 				case m := <-in.queue:

@@ -558,8 +558,8 @@ type Stats struct {
 	ReplaySkipped uint64 `json:"replay_skipped"`
 	Replaying     bool   `json:"replaying"`
 	// HostsLoading counts hosts whose saved state is still being read at
-	// start: their queries wait for it (it is read first), and samples
-	// wait until every host has loaded.
+	// start: their queries and their samples wait for it (it is read
+	// first).
 	HostsLoading int64 `json:"hosts_loading"`
 	// Periods has each period's figures over every shard, finest first.
 	Periods   []PeriodStats         `json:"periods"`

@@ -109,6 +109,11 @@ func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (_ *
 	dir := filepath.Join(s.DataDir, "metrics")
 	loadStart := time.Now()
 	loader := persistence.Scan(dir, s.Host, aggKinds, log)
+	defer func() {
+		if err != nil {
+			loader.Close() // else loadState closes it
+		}
+	}()
 	h.snap = &persistence.Snapshotter{Dir: dir, Interval: s.SnapshotInterval, Source: h.pipeline, Log: log, First: s.Host}
 	var files int // counted by use, which the loader serialises
 	use := func(st *persistence.State) {
