@@ -360,14 +360,10 @@ func (p *Pipeline) Views() []*aggregators.View {
 }
 
 // Known reports whether the pipeline has anything for host: a sample or a
-// restored period of any kind, or saved state still loading. It costs a few
-// map lookups.
+// restored period of any kind. It costs a few map lookups; a host whose
+// saved state is loading is loaded first.
 func (p *Pipeline) Known(host string) bool {
-	if p.loading.Load() {
-		if _, ok := p.pending.Load(host); ok {
-			return true
-		}
-	}
+	p.await(host)
 	s := p.shardOf(host)
 	for kind := range p.kinds {
 		if p.latestOf(host, kind) != nil || s.Has(host, kind) {
