@@ -44,8 +44,10 @@ func TestAHostAskedForLoadsFirst(t *testing.T) {
 		shards.Go(func() { _ = s.Run(ctx) })
 	}
 	defer func() { cancel(); shards.Wait() }()
-	for !q.Running() {
-		runtime.Gosched()
+	for deadline := time.Now().Add(10 * time.Second); !q.Running(); runtime.Gosched() {
+		if time.Now().After(deadline) {
+			t.Fatal("the shards did not start")
+		}
 	}
 	q.Pending(append(l.Hosts(), "ghost"), l.Prioritize)
 	if q.Known("nobody") {
