@@ -217,8 +217,20 @@ function overview() {
     ...[['name', 'Name'], ['cpu', 'CPU'], ['mem', 'Memory'], ['offline', 'Offline first']].map(([v, t]) => el('option', { value: v, text: t })));
   sort.value = state.sort;
   const count = el('span', { class: 'count' });
+  // After a restart the hub serves while it reads its saved state: hosts
+  // appear as they load, and this says how many are still to come.
+  const loading = el('span', { class: 'loading', id: 'loading', hidden: true });
   const grid = el('div', { class: 'grid', id: 'grid' });
-  main.replaceChildren(el('div', { class: 'toolbar' }, filter, sort, count), grid);
+  main.replaceChildren(el('div', { class: 'toolbar' }, filter, sort, count, loading), grid);
+  let loaded = false;
+  every(2000, async () => {
+    if (loaded) return;
+    let n = 0;
+    try { n = (await api('/api/v1/stats')).pipeline?.hosts_loading || 0; } catch { return; }
+    loaded = n === 0;
+    loading.hidden = loaded;
+    loading.textContent = loaded ? '' : `loading saved state: ${n} ${n === 1 ? 'host' : 'hosts'} to go`;
+  });
 
   const order = () => {
     const f = state.filter.toLowerCase();

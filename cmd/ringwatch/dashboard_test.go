@@ -481,3 +481,28 @@ func TestDashboardWithAThousandHosts(t *testing.T) {
 	b.clean(t, "a simulated host's page")
 	_ = lg.cmd.Process.Kill()
 }
+
+// TestDashboardWhileTheStateLoads: a hub restarting on 600 full hosts'
+// state serves the dashboard at once; the overview says how many hosts are
+// still to load, and the notice goes once every host is in.
+func TestDashboardWhileTheStateLoads(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the built binary on 600 hosts' state; -short skips it")
+	}
+	const hosts = 600
+	dir := t.TempDir()
+	writeFullHosts(t, dir, hosts)
+	b := startBrowser(t)
+	h := startFleetHub(t, dir)
+	b.run(t, "open the overview", chromedp.Navigate(h.base+"/"))
+	b.until(t, 20*time.Second, "the loading notice",
+		`(() => { const e = document.getElementById('loading'); return !!e && !e.hidden && /^loading saved state: \d+ hosts? to go$/.test(e.textContent); })()`)
+	var notice string
+	b.eval(t, `document.getElementById('loading').textContent`, &notice)
+	t.Logf("the overview said %q", notice)
+	b.until(t, 60*time.Second, "the notice gone once every host is in", `document.getElementById('loading').hidden`)
+	if code, body := httpGet(t, h.base+"/api/v1/stats"); code != 200 || !strings.Contains(body, `"hosts_loading":0,`) {
+		t.Fatalf("the notice went while the hub still loads: %d %.300s", code, body)
+	}
+	b.clean(t, "overview while the state loads")
+}
