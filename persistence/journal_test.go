@@ -233,7 +233,8 @@ func TestJournalEntriesLeaveOutAnUnchangedLayout(t *testing.T) {
 	// leaves out the nodes the old run's entries grew to.
 	states := persistence.LoadAll(dir, "h1", []aggregators.Kind{toy}, quiet)
 	s2 := &persistence.Snapshotter{Dir: dir, Interval: 10 * time.Second, Source: q, Log: quiet}
-	s2.Seed([]persistence.Loaded{{Host: "h1", Kind: "toy", Entries: states[0].Journal}})
+	views, last := q.Restored("h1", "toy")
+	s2.SeedWith(persistence.Loaded{Host: "h1", Kind: "toy", Entries: states[0].Journal}, views, last)
 	p = q
 	next(`,"fan":{"rpm":1400}`)
 	pass(s2)

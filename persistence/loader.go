@@ -200,10 +200,10 @@ func (l *Loader) Run(ctx context.Context, workers int, use func(*State), done fu
 // a format 1 file left by an earlier version (.json), with their journals;
 // and for ownHost without a file of a kind, GoDoxy's.
 func (l *Loader) loadHost(host string, use func(*State)) {
+	if l.d == nil {
+		return
+	}
 	for _, k := range l.kinds {
-		if l.d == nil {
-			return
-		}
 		name := path.Join(host, k.Name+Ext)
 		if _, err := l.d.real(name); errors.Is(err, fs.ErrNotExist) {
 			name = path.Join(host, k.Name+".json")

@@ -151,25 +151,10 @@ type Loaded struct {
 	Entries    int
 }
 
-// Seed tells the snapshotter, before it runs, what the loaded state put in
-// the source: those series are on disk as they are now, so that their next
-// write is a journal entry of what changed, not the whole file again.
-func (s *Snapshotter) Seed(loaded []Loaded) {
-	latest := map[string]*aggregators.Latest{}
-	for _, l := range s.Source.AllLatest() {
-		latest[aggregators.SeriesKey(l.Host, l.Kind)] = l
-	}
-	for _, ld := range loaded {
-		var views []*aggregators.View
-		for _, p := range aggregators.Periods {
-			views = append(views, s.Source.View(p, ld.Host, ld.Kind))
-		}
-		s.SeedWith(ld, views, latest[aggregators.SeriesKey(ld.Host, ld.Kind)])
-	}
-}
-
-// SeedWith tells the snapshotter, before or while it runs, that a loaded
-// series is on disk as views (aggregators.Periods order, nil where none)
+// SeedWith tells the snapshotter, before or while it runs, what the loaded
+// state put in the source, so that the series' next write is a journal
+// entry of what changed, not the whole file again: the series is on disk
+// as views (aggregators.Periods order, nil where none)
 // and last show it: the loader calls it for each series it restores while
 // the hub serves, before any sample of the series is taken. Safe from any
 // goroutine; the next pass takes it in.
