@@ -99,9 +99,16 @@ func (a Acc) Mean(counter bool) float64 {
 // Bucket aggregates the samples whose timestamps fall in [Start, Start+interval).
 // A bucket that has been closed or shown to readers is frozen: the downsampler
 // copies it before any further change, so readers may keep it.
+//
+// A counter's last value and a literal's are those of the sample with the
+// latest timestamp, not of the last to arrive: a late sample adds to the
+// count, the sums, minima and maxima, but does not replace them. So a
+// longer period's bucket is, value for value, its shorter period's buckets
+// merged in order (Derive), however the samples arrived.
 type Bucket struct {
 	Start  int64 // Unix seconds, a multiple of the interval
 	Count  uint32
+	newest uint32 // the latest sample's timestamp, less Start
 	Acc    []Acc  // by layout node index; nil while packed
 	Lits   []Lit  // the literal nodes' last values, few and sparse
 	packed []byte // a closed bucket's accumulators, packed (see pack.go)
@@ -122,54 +129,86 @@ func (b *Bucket) Add(v *Values) {
 	b.grow(len(v.Num))
 	acc := b.Acc[:len(v.Num)]
 	counter := v.Layout.counter[:len(v.Num)]
-	for i, x := range v.Num {
-		if x != x { // NaN: absent
-			continue
+	latest := b.Count == 0 || v.Time >= b.Start+int64(b.newest)
+	if latest {
+		b.newest = uint32(max(0, v.Time-b.Start))
+		for i, x := range v.Num {
+			if x != x { // NaN: absent
+				continue
+			}
+			acc[i].add(x, counter[i])
 		}
-		acc[i].add(x, counter[i])
+	} else {
+		for i, x := range v.Num {
+			if x != x {
+				continue
+			}
+			acc[i].addEarlier(x, counter[i])
+		}
 	}
-	b.setLits(v.Lits)
+	b.setLits(v.Lits, latest)
 	b.Count++
 }
 
-// setLits records literal values. Samples of one kind list their literals in
-// the same order, so the common case is a position-wise overwrite.
-func (b *Bucket) setLits(ls []Lit) {
+// addEarlier is add for a sample older than one already added: a counter
+// keeps its value.
+func (a *Acc) addEarlier(x float64, counter bool) {
+	if !counter || a.N == 0 {
+		a.add(x, counter)
+		return
+	}
+	a.N++
+	a.Min = min(a.Min, x)
+	a.Max = max(a.Max, x)
+}
+
+// setLits records literal values; an earlier sample's only where b has
+// none. Samples of one kind list their literals in the same order, so the
+// common case is a position-wise overwrite.
+func (b *Bucket) setLits(ls []Lit, latest bool) {
 	if b.Lits == nil && len(ls) > 0 {
 		b.Lits = make([]Lit, 0, len(ls)) // a new bucket: one allocation, not one per doubling
 	}
 	for i, l := range ls {
 		if i < len(b.Lits) && b.Lits[i].Index == l.Index {
-			b.Lits[i].Raw = l.Raw
+			if latest {
+				b.Lits[i].Raw = l.Raw
+			}
 			continue
 		}
-		b.setLit(l)
+		b.setLit(l, latest)
 	}
 }
 
 // setLit keeps Lits sorted by index, for binary search.
-func (b *Bucket) setLit(l Lit) {
+func (b *Bucket) setLit(l Lit, latest bool) {
 	i, found := slices.BinarySearchFunc(b.Lits, l.Index, func(x Lit, idx int) int { return x.Index - idx })
 	if found {
-		b.Lits[i].Raw = l.Raw
+		if latest {
+			b.Lits[i].Raw = l.Raw
+		}
 		return
 	}
 	b.Lits = slices.Insert(b.Lits, i, l)
 }
 
-// Merge folds o (the same bucket, later samples) into b.
+// Merge folds o (the same bucket, or a shorter one within it, holding later
+// samples) into b.
 func (b *Bucket) Merge(o *Bucket, l *Layout) {
 	b.grow(len(o.Acc))
 	for i := range o.Acc {
 		b.Acc[i].merge(o.Acc[i], l.Nodes[i].Counter)
 	}
-	b.setLits(o.Lits)
+	b.setLits(o.Lits, true)
+	if o.Count > 0 {
+		b.newest = uint32(max(int64(b.newest), o.Start+int64(o.newest)-b.Start))
+	}
 	b.Count += o.Count
 }
 
 // Clone returns an unfrozen copy.
 func (b *Bucket) Clone() *Bucket {
-	c := &Bucket{Start: b.Start, Count: b.Count, Acc: append([]Acc(nil), b.Acc...), packed: b.packed}
+	c := &Bucket{Start: b.Start, Count: b.Count, newest: b.newest, Acc: append([]Acc(nil), b.Acc...), packed: b.packed}
 	if b.Lits != nil {
 		c.Lits = append([]Lit(nil), b.Lits...)
 	}

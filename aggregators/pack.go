@@ -180,7 +180,7 @@ func (b *Bucket) unpackInto(w *Bucket, l *Layout) *Bucket {
 	if cap(acc) < n {
 		acc = make([]Acc, 0, n)
 	}
-	*w = Bucket{Start: b.Start, Count: b.Count, Lits: b.Lits, Acc: append(acc, make([]Acc, n)...)}
+	*w = Bucket{Start: b.Start, Count: b.Count, newest: b.newest, Lits: b.Lits, Acc: append(acc, make([]Acc, n)...)}
 	for i := range n {
 		if bitmap[i/8]&(1<<(i%8)) == 0 {
 			continue

@@ -402,3 +402,53 @@ func TestHandleOutlivesForget(t *testing.T) {
 		t.Fatalf("x = %v, want 3", m)
 	}
 }
+
+// TestALateSampleKeepsTheLatestValues: a sample that arrives after a newer
+// one of its bucket adds to the count, mean, minimum and maximum, but a
+// counter's value and a literal stay those of the newest sample; and a 15m
+// bucket is its 5m buckets merged in order (Derive), value for value,
+// whatever order the samples came in.
+func TestALateSampleKeepsTheLatestValues(t *testing.T) {
+	f := aggregators.NewFlattener(nil, aggregators.ParsePatterns("sent"))
+	fine, coarse := newDS(period(t, "5m"), nil), newDS(period(t, "15m"), nil)
+	now := time.Unix(3100, 0)
+	sample := func(ts int64, cpu, sent int, name string) {
+		v := flat(t, f, fmt.Sprintf(`{"timestamp":%d,"cpu":%d,"sent":%d,"dev":%q}`, ts, cpu, sent, name))
+		fine.Add(v, now)
+		coarse.Add(v, now)
+	}
+	// 2997..3005 in a 15m bucket; 2998 and 3001 arrive last.
+	for _, s := range []struct {
+		ts        int64
+		cpu, sent int
+		name      string
+	}{{2997, 10, 100, "a"}, {2999, 30, 120, "c"}, {3000, 40, 130, "d"}, {3002, 60, 150, "f"},
+		{3003, 70, 160, "g"}, {3005, 90, 180, "i"}, {2998, 20, 110, "b"}, {3001, 55, 140, "e"}} {
+		sample(s.ts, s.cpu, s.sent, s.name)
+	}
+	sample(3006, 1, 190, "j") // the next 15m bucket: closes the others
+	c := coarse.View("h1", "toy")
+	if len(c.Closed) != 1 {
+		t.Fatalf("15m closed buckets: %d", len(c.Closed))
+	}
+	got := string(aggregators.AppendSample(nil, c.Layout, c.List(nil)[0], aggregators.Mean))
+	if want := `{"timestamp":2997,"cpu":46.875,"sent":180,"dev":"i"}`; got != want {
+		t.Fatalf("15m bucket: %s, want %s", got, want)
+	}
+	v := fine.View("h1", "toy")
+	got = string(aggregators.AppendSample(nil, v.Layout, v.List(nil)[0], aggregators.Mean))
+	if want := `{"timestamp":2997,"cpu":20,"sent":120,"dev":"c"}`; got != want {
+		t.Fatalf("5m bucket of the late 2998: %s, want %s", got, want)
+	}
+	d := aggregators.Derive(v.List(nil), 2997, 9, v.Layout)
+	for _, s := range []aggregators.Stat{aggregators.Mean, aggregators.Min, aggregators.Max} {
+		got := string(aggregators.AppendSample(nil, v.Layout, d, s))
+		want := string(aggregators.AppendSample(nil, c.Layout, c.List(nil)[0], s))
+		if got != want || d.Count != c.Closed[0].Count {
+			t.Fatalf("derived (n=%d): %s, the 15m bucket (n=%d): %s", d.Count, got, c.Closed[0].Count, want)
+		}
+	}
+	if !v.Covers(2997, 9, c.Closed[0].Count) || v.Covers(2997, 9, c.Closed[0].Count+1) {
+		t.Fatal("Covers: the 5m ring holds exactly the 15m bucket's samples")
+	}
+}

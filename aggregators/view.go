@@ -42,21 +42,60 @@ func (v *View) List(u *Unpacker) []*Bucket {
 // buckets of v that are not in prev (the Closed list of an earlier view of
 // the same series: a closed bucket is immutable, and a corrected one is a
 // new object, so identity tells), then the open bucket. Closed buckets are
-// unpacked into u's memory when u is not nil.
-func (v *View) Since(prev []*Bucket, u *Unpacker) []*Bucket {
+// unpacked into u's memory when u is not nil. A bucket for which skip (when
+// not nil) returns true is left out, and not unpacked.
+func (v *View) Since(prev []*Bucket, u *Unpacker, skip func(*Bucket) bool) []*Bucket {
 	var out []*Bucket
 	j := 0
 	for _, b := range v.Closed {
 		for j < len(prev) && prev[j].Start < b.Start {
 			j++
 		}
-		if j < len(prev) && prev[j] == b {
+		if j < len(prev) && prev[j] == b || skip != nil && skip(b) {
 			continue
 		}
 		out = append(out, u.unpack(b, v.Layout))
 	}
-	if v.Open != nil {
+	if v.Open != nil && (skip == nil || !skip(v.Open)) {
 		out = append(out, v.Open)
+	}
+	return out
+}
+
+// Covers reports whether v's buckets within [start, start+width) hold
+// count samples in all. Every sample the rings took for a period was taken
+// for every longer period too, so when a longer period's bucket of that
+// span holds count samples, v's buckets hold the very same samples, and
+// Derive gives that bucket back from them.
+func (v *View) Covers(start, width int64, count uint32) bool {
+	var n uint64
+	for _, b := range v.Closed {
+		if b.Start >= start && b.Start < start+width {
+			n += uint64(b.Count)
+		}
+	}
+	if o := v.Open; o != nil && o.Start >= start && o.Start < start+width {
+		n += uint64(o.Count)
+	}
+	return n == uint64(count)
+}
+
+// Derive rebuilds the bucket of [start, start+width) of a longer period
+// from fine, a shorter period's wide buckets (oldest first, on layout l),
+// merged in order; nil when none falls in the span. Counts, minima, maxima,
+// a counter's last value and the literals come back exactly; a sum is the
+// sum of the shorter buckets' sums, which can differ in its last bit from
+// the sum taken sample by sample.
+func Derive(fine []*Bucket, start, width int64, l *Layout) *Bucket {
+	var out *Bucket
+	for _, b := range fine {
+		if b.Start < start || b.Start >= start+width {
+			continue
+		}
+		if out == nil {
+			out = NewBucket(start)
+		}
+		out.Merge(b, l)
 	}
 	return out
 }

@@ -36,6 +36,9 @@ type State struct {
 	Saved   int64
 	Partial bool
 	Journal int
+	// Derived, in a journal entry, names by period the buckets to rebuild
+	// from the period before it (see EncodeEntry); apply rebuilds them.
+	Derived map[string][]int64
 }
 
 // ErrCorrupt wraps every reason a file cannot be loaded.

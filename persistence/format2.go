@@ -43,13 +43,17 @@ import (
 
 // FormatV2 is the version format 2 files carried before whole-number
 // columns were written as deltas (3: format 2 with "dsum", "dmin" and
-// "dmax"); FormatVersion is the one written now (4: a journal entry may
-// leave "nodes" out and say "same_nodes": its layout is the one of the
-// state written before it). All are read.
+// "dmax"; 4: a journal entry may leave "nodes" out and say "same_nodes":
+// its layout is the one of the state written before it); FormatVersion is
+// the one written now (5: a journal entry's period may list "derived"
+// bucket starts, buckets it does not write because the period before it
+// holds all their samples, rebuilt from that period's buckets when the
+// entry is read: {"15m": {"interval": 9, "derived": [2997], "start": [], ...}}).
+// All are read.
 const (
 	FormatV2      = 2
 	FormatV3      = 3
-	FormatVersion = 4
+	FormatVersion = 5
 )
 
 var nodeTypeNames = [...]string{aggregators.Object: "object", aggregators.Array: "array", aggregators.Number: "number", aggregators.Literal: "literal"}
@@ -67,21 +71,21 @@ func encodeViews(dst []byte, u *aggregators.Unpacker, host, kind string, l *aggr
 			lists[name] = v.List(u)
 		}
 	}
-	return encodeDoc(dst, host, kind, l, lists, last, saved, wholeFile)
+	return encodeDoc(dst, host, kind, l, lists, nil, last, saved, wholeFile)
 }
 
 // EncodeEntry renders a journal entry: the buckets of each period that
-// changed since the state written before it (see View.Since).
-func EncodeEntry(dst []byte, host, kind string, l *aggregators.Layout, lists map[string][]*aggregators.Bucket, last *aggregators.Latest, saved time.Time) []byte {
-	return encodeDoc(dst, host, kind, l, lists, last, saved, entryWithNodes)
-}
-
-// EncodeEntrySameNodes is EncodeEntry for a layout that has not grown since
-// the state written before it: the entry leaves its nodes out (about a
-// tenth of a realistic host's entry) and the reader takes them from that
-// state.
-func EncodeEntrySameNodes(dst []byte, host, kind string, l *aggregators.Layout, lists map[string][]*aggregators.Bucket, last *aggregators.Latest, saved time.Time) []byte {
-	return encodeDoc(dst, host, kind, l, lists, last, saved, entrySameNodes)
+// changed since the state written before it (see View.Since), and the
+// starts of the buckets of longer periods to rebuild from the period
+// before them (derived, by period name). sameNodes says the layout has not
+// grown since that state: the entry leaves its nodes out (about a tenth of
+// a realistic host's entry) and the reader takes them from that state.
+func EncodeEntry(dst []byte, host, kind string, l *aggregators.Layout, lists map[string][]*aggregators.Bucket, derived map[string][]int64, last *aggregators.Latest, saved time.Time, sameNodes bool) []byte {
+	doc := entryWithNodes
+	if sameNodes {
+		doc = entrySameNodes
+	}
+	return encodeDoc(dst, host, kind, l, lists, derived, last, saved, doc)
 }
 
 // What encodeDoc writes.
@@ -94,7 +98,7 @@ const (
 // encodeDoc renders a format 2 document of the given buckets per period. A
 // partial one (a journal entry) holds only what changed since the state
 // written before it, and says so.
-func encodeDoc(dst []byte, host, kind string, l *aggregators.Layout, lists map[string][]*aggregators.Bucket, last *aggregators.Latest, saved time.Time, doc int) []byte {
+func encodeDoc(dst []byte, host, kind string, l *aggregators.Layout, lists map[string][]*aggregators.Bucket, derived map[string][]int64, last *aggregators.Latest, saved time.Time, doc int) []byte {
 	dst = append(dst, `{"ringwatch":{"version":`...)
 	dst = strconv.AppendInt(dst, FormatVersion, 10)
 	dst = append(dst, `,"host":`...)
@@ -123,7 +127,7 @@ func encodeDoc(dst []byte, host, kind string, l *aggregators.Layout, lists map[s
 	}
 	dst = append(dst, '}')
 	if doc == entrySameNodes {
-		return appendPeriods(append(dst, `,"periods":{`...), l, lists)
+		return appendPeriods(append(dst, `,"periods":{`...), l, lists, derived)
 	}
 	dst = append(dst, `,"nodes":[`...)
 	for i, n := range l.Nodes {
@@ -145,15 +149,16 @@ func encodeDoc(dst []byte, host, kind string, l *aggregators.Layout, lists map[s
 		}
 		dst = append(dst, '}')
 	}
-	return appendPeriods(append(dst, `],"periods":{`...), l, lists)
+	return appendPeriods(append(dst, `],"periods":{`...), l, lists, derived)
 }
 
-// appendPeriods writes each period's buckets and closes the document.
-func appendPeriods(dst []byte, l *aggregators.Layout, lists map[string][]*aggregators.Bucket) []byte {
+// appendPeriods writes each period's buckets, and the starts of those to
+// derive, and closes the document.
+func appendPeriods(dst []byte, l *aggregators.Layout, lists map[string][]*aggregators.Bucket, derived map[string][]int64) []byte {
 	first := true
 	for _, p := range aggregators.Periods {
-		bs := lists[p.Name]
-		if len(bs) == 0 {
+		bs, ds := lists[p.Name], derived[p.Name]
+		if len(bs) == 0 && len(ds) == 0 {
 			continue
 		}
 		if !first {
@@ -162,14 +167,24 @@ func appendPeriods(dst []byte, l *aggregators.Layout, lists map[string][]*aggreg
 		first = false
 		dst = aggregators.AppendString(dst, p.Name)
 		dst = append(dst, ':')
-		dst = appendPeriod(dst, p, l, bs)
+		dst = appendPeriod(dst, p, l, bs, ds)
 	}
 	return append(dst, "}}"...)
 }
 
-func appendPeriod(dst []byte, p aggregators.Period, l *aggregators.Layout, bs []*aggregators.Bucket) []byte {
+func appendPeriod(dst []byte, p aggregators.Period, l *aggregators.Layout, bs []*aggregators.Bucket, derived []int64) []byte {
 	dst = append(dst, `{"interval":`...)
 	dst = strconv.AppendInt(dst, p.Seconds(), 10)
+	if len(derived) > 0 {
+		dst = append(dst, `,"derived":[`...)
+		for i, s := range derived {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = strconv.AppendInt(dst, s, 10)
+		}
+		dst = append(dst, ']')
+	}
 	dst = append(dst, `,"start":[`...)
 	for i, b := range bs {
 		if i > 0 {
@@ -432,6 +447,21 @@ func decodeBody(root *fastjson.Value, st *State, l *aggregators.Layout) (*State,
 			return nil, corrupt("period %s: %v", per.Name, err)
 		}
 		st.Buckets[per.Name] = bs
+		if ds := pv.GetArray("derived"); len(ds) > 0 {
+			if per == aggregators.Periods[0] || len(ds) > aggregators.Slots {
+				return nil, corrupt("period %s: %d buckets to derive", per.Name, len(ds))
+			}
+			if st.Derived == nil {
+				st.Derived = map[string][]int64{}
+			}
+			for i, d := range ds {
+				s, err := d.Int64()
+				if err != nil || s%per.Seconds() != 0 {
+					return nil, corrupt("period %s: derived %d: not a bucket start", per.Name, i)
+				}
+				st.Derived[per.Name] = append(st.Derived[per.Name], s)
+			}
+		}
 	}
 	if last := root.Get("ringwatch", "last"); last != nil && last.Type() == fastjson.TypeObject {
 		st.Last = last.MarshalTo(nil)

@@ -74,7 +74,7 @@ func journals(entries []fs.DirEntry, kind string) []string {
 
 // readEntries decodes a journal's entries until the first unreadable one
 // and hands each to use, which returns the layout the next one follows (an
-// entry may leave its nodes out: see EncodeEntrySameNodes); before is the
+// entry may leave its nodes out: see EncodeEntry); before is the
 // layout the first one follows (nil: none). torn says whether an entry was
 // unreadable (a crash while appending).
 func readEntries(data []byte, host string, k aggregators.Kind, before *aggregators.Layout, use func(*State) *aggregators.Layout) (n int, torn error) {
@@ -115,33 +115,32 @@ func readEntries(data []byte, host string, k aggregators.Kind, before *aggregato
 // apply merges a journal entry e into st (which may be nil: no file), and
 // returns st. e's nodes missing from st's layout are added after st's, so
 // that st's buckets keep their indices; e's buckets are re-indexed into the
-// merged layout and replace st's buckets of the same start.
+// merged layout and replace st's buckets of the same start. Then, period by
+// period, the buckets e names as derived are rebuilt from the period
+// before, which is complete by then.
 func apply(st, e *State) *State {
 	if st == nil {
-		e.Partial, e.Journal = false, 1
-		return e
+		st = &State{Host: e.Host, Kind: e.Kind, Layout: e.Layout, Buckets: map[string][]*aggregators.Bucket{}}
 	}
 	remap, layout := unite(st.Layout, e.Layout)
 	st.Layout = layout
-	for _, per := range aggregators.Periods {
-		news := e.Buckets[per.Name]
-		if len(news) == 0 {
+	byStart := func(a, b *aggregators.Bucket) int { return cmp.Compare(a.Start, b.Start) }
+	for i, per := range aggregators.Periods {
+		if bs := st.Buckets[per.Name]; !slices.IsSortedFunc(bs, byStart) {
+			slices.SortStableFunc(bs, byStart)
+		}
+		for _, b := range e.Buckets[per.Name] {
+			put(st, per.Name, reindex(b, remap, len(layout.Nodes)))
+		}
+		if i == 0 {
 			continue
 		}
-		byStart := map[int64]int{}
-		for i, b := range st.Buckets[per.Name] {
-			byStart[b.Start] = i
-		}
-		for _, b := range news {
-			b = reindex(b, remap, len(layout.Nodes))
-			if i, ok := byStart[b.Start]; ok {
-				st.Buckets[per.Name][i] = b
-			} else {
-				byStart[b.Start] = len(st.Buckets[per.Name])
-				st.Buckets[per.Name] = append(st.Buckets[per.Name], b)
+		fine := st.Buckets[aggregators.Periods[i-1].Name]
+		for _, start := range e.Derived[per.Name] {
+			if b := aggregators.Derive(fine, start, per.Seconds(), layout); b != nil {
+				put(st, per.Name, b)
 			}
 		}
-		slices.SortFunc(st.Buckets[per.Name], func(a, b *aggregators.Bucket) int { return int(a.Start - b.Start) })
 	}
 	if e.Last != nil && e.LastTime >= st.LastTime {
 		st.Last, st.LastTime, st.LastSeq = e.Last, e.LastTime, e.LastSeq
@@ -149,6 +148,18 @@ func apply(st, e *State) *State {
 	st.Saved = e.Saved
 	st.Journal++
 	return st
+}
+
+// put places b in st's buckets of period name, in order of start, over the
+// bucket of the same start.
+func put(st *State, name string, b *aggregators.Bucket) {
+	bs := st.Buckets[name]
+	i, found := slices.BinarySearchFunc(bs, b.Start, func(x *aggregators.Bucket, s int64) int { return cmp.Compare(x.Start, s) })
+	if found {
+		bs[i] = b
+		return
+	}
+	st.Buckets[name] = slices.Insert(bs, i, b)
 }
 
 // unite returns a layout with a's nodes at their indices, then b's nodes

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,9 +88,27 @@ func TestJournalEntriesRestoreWhatChanged(t *testing.T) {
 	if l := q.Latest("h1", "toy"); l == nil || l.Time != 3011 {
 		t.Fatalf("last sample %+v", l)
 	}
+	// The longer periods' buckets are named, not written: the 5m ring
+	// holds every one of their samples.
+	want := map[string]string{"15m": "derived [2997 3006], written []", "1h": "derived [2988], written []",
+		"1d": "derived [2592], written []", "1mo": "derived [0], written []"}
+	if got := entryPeriods(t, js[0], 0); !maps.Equal(got, want) {
+		t.Fatalf("the entry's longer periods: %v, want %v", got, want)
+	}
 	feed(t, p, "h1", 3014, 70, "")
+	feed(t, p, "h1", 2700, 40, "")          // too old for the 5m ring, not for the 15m one
 	if err := s.SnapshotAll(); err != nil { // the second entry
 		t.Fatal(err)
+	}
+	// The 15m bucket of the sample the 5m ring refused is written; the 1h
+	// bucket holding it is rebuilt from the 15m ring.
+	want = map[string]string{"15m": "derived [3006], written [2700]", "1h": "derived [2700 2988], written []",
+		"1d": "derived [2592], written []", "1mo": "derived [0], written []"}
+	if got := entryPeriods(t, js[0], 1); !maps.Equal(got, want) {
+		t.Fatalf("the second entry's longer periods: %v, want %v", got, want)
+	}
+	if q, st := reload(t, dir, "h1", nil); dump(q, "h1") != dump(p, "h1") || st.Journal != 2 {
+		t.Fatalf("file and journal (%d entries):\n%s\nbefore:\n%s", st.Journal, dump(q, "h1"), dump(p, "h1"))
 	}
 	feed(t, p, "h1", 3017, 80, "")
 	if err := s.SnapshotAll(); err != nil { // two entries: the whole file again
@@ -101,6 +120,40 @@ func TestJournalEntriesRestoreWhatChanged(t *testing.T) {
 	if q, _ := reload(t, dir, "h1", nil); dump(q, "h1") != dump(p, "h1") {
 		t.Fatalf("after the whole file:\n%s\nbefore:\n%s", dump(q, "h1"), dump(p, "h1"))
 	}
+}
+
+// entryPeriods describes the longer periods of a journal's entry i: the
+// bucket starts it names as derived and those it writes.
+func entryPeriods(t *testing.T, journal string, i int) map[string]string {
+	t.Helper()
+	f, err := os.Open(journal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec := json.NewDecoder(zr)
+	var e struct {
+		Periods map[string]struct {
+			Derived []int64 `json:"derived"`
+			Start   []int64 `json:"start"`
+		} `json:"periods"`
+	}
+	for range i + 1 {
+		if err := dec.Decode(&e); err != nil {
+			t.Fatalf("entry %d: %v", i, err)
+		}
+	}
+	out := map[string]string{}
+	for name, p := range e.Periods {
+		if name != "5m" {
+			out[name] = fmt.Sprintf("derived %v, written %v", p.Derived, p.Start)
+		}
+	}
+	return out
 }
 
 // TestJournalTornEndAndStaleEntries: an entry torn by a crash ends the

@@ -469,10 +469,9 @@ func (s *Snapshotter) write(dir *Dir, todo []*series, began time.Time, batch boo
 				u.Reset()
 				if se.full {
 					raw = encodeViews(raw[:0], u, se.host, se.kind, se.layout, se.views, se.last, began)
-				} else if se.sameNodes {
-					raw = EncodeEntrySameNodes(raw[:0], se.host, se.kind, se.layout, se.changes(u), se.last, began)
 				} else {
-					raw = EncodeEntry(raw[:0], se.host, se.kind, se.layout, se.changes(u), se.last, began)
+					lists, derived := se.changes(u)
+					raw = EncodeEntry(raw[:0], se.host, se.kind, se.layout, lists, derived, se.last, began, se.sameNodes)
 				}
 				gz.Reset()
 				r := writeResult{se: se}
@@ -529,17 +528,47 @@ func (s *Snapshotter) write(dir *Dir, todo []*series, began time.Time, batch boo
 }
 
 // changes are the buckets of each period not yet on disk, and the open
-// ones: a journal entry's content, unpacked into u's memory.
-func (se *series) changes(u *aggregators.Unpacker) map[string][]*aggregators.Bucket {
-	out := make(map[string][]*aggregators.Bucket, len(se.views))
+// ones: a journal entry's content, unpacked into u's memory. A bucket of a
+// longer period that the period before it covers (View.Covers) is not
+// written but named in derived, and rebuilt from the shorter period's
+// buckets when the journal is read: most of an entry is the open buckets of
+// the four longer periods and the few buckets they closed, each as many
+// numbers as a bucket of the 5m ring. The views were taken shortest period
+// first (changed), so a longer one holds every sample of the shorter.
+func (se *series) changes(u *aggregators.Unpacker) (lists map[string][]*aggregators.Bucket, derived map[string][]int64) {
+	return EntryContent(se.views, &se.prev, u)
+}
+
+// EntryContent is what a journal entry holds for views (by period name,
+// taken shortest period first) after prev (each period's closed buckets as
+// last written): see EncodeEntry.
+func EntryContent(views map[string]*aggregators.View, prev *[aggregators.NumPeriods][]*aggregators.Bucket, u *aggregators.Unpacker) (lists map[string][]*aggregators.Bucket, derived map[string][]int64) {
+	lists = make(map[string][]*aggregators.Bucket, len(views))
 	for i, p := range aggregators.Periods {
-		if v := se.views[p.Name]; v != nil {
-			if bs := v.Since(se.prev[i], u); len(bs) > 0 {
-				out[p.Name] = bs
+		v := views[p.Name]
+		if v == nil {
+			continue
+		}
+		var skip func(*aggregators.Bucket) bool
+		if i > 0 {
+			if fine := views[aggregators.Periods[i-1].Name]; fine != nil {
+				skip = func(b *aggregators.Bucket) bool {
+					if !fine.Covers(b.Start, p.Seconds(), b.Count) {
+						return false
+					}
+					if derived == nil {
+						derived = map[string][]int64{}
+					}
+					derived[p.Name] = append(derived[p.Name], b.Start)
+					return true
+				}
 			}
 		}
+		if bs := v.Since(prev[i], u, skip); len(bs) > 0 {
+			lists[p.Name] = bs
+		}
 	}
-	return out
+	return lists, derived
 }
 
 // dropJournals removes a series' journals once its whole file is on disk.

@@ -99,9 +99,9 @@ func BenchmarkHeapPerHost(b *testing.B) {
 //	go test -run '^$' -bench 'SnapshotFile|JournalEntry' ./cmd/ringwatch/
 func BenchmarkJournalEntry(b *testing.B) {
 	p, now := fullHost(b)
-	prev := map[string][]*aggregators.Bucket{}
-	for _, per := range aggregators.Periods {
-		prev[per.Name] = p.View(per, "snap-00001", "system_info").Closed
+	var prev [aggregators.NumPeriods][]*aggregators.Bucket
+	for i, per := range aggregators.Periods {
+		prev[i] = p.View(per, "snap-00001", "system_info").Closed
 	}
 	h := newSimHost(0, "snap", mustShape("8,4,3,6"), 1)
 	var buf []byte
@@ -111,30 +111,46 @@ func BenchmarkJournalEntry(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	lists := map[string][]*aggregators.Bucket{}
-	var layout *aggregators.Layout
-	for _, per := range aggregators.Periods {
-		v := p.View(per, "snap-00001", "system_info")
-		lists[per.Name], layout = v.Since(prev[per.Name], nil), v.Layout
+	views := map[string]*aggregators.View{}
+	for _, per := range aggregators.Periods { // shortest first, as the snapshotter takes them
+		views[per.Name] = p.View(per, "snap-00001", "system_info")
 	}
+	layout := views["5m"].Layout
 	last := p.Latest("snap-00001", "system_info")
-	// What the snapshotter writes while the layout does not grow (its
-	// nodes left out), and, for the comparison, the entry with its nodes.
+	// What the snapshotter writes: the longer periods' buckets that the
+	// period before covers named, not written, and the layout's nodes left
+	// out while it does not grow; for the comparison, every changed bucket
+	// written, and the nodes written.
+	derivedLists, derived := persistence.EntryContent(views, &prev, nil)
+	wholeLists := map[string][]*aggregators.Bucket{}
+	for i, per := range aggregators.Periods {
+		wholeLists[per.Name] = views[per.Name].Since(prev[i], nil, nil)
+	}
 	for _, c := range []struct {
-		name   string
-		encode func([]byte, string, string, *aggregators.Layout, map[string][]*aggregators.Bucket, *aggregators.Latest, time.Time) []byte
-	}{{"same-nodes", persistence.EncodeEntrySameNodes}, {"with-nodes", persistence.EncodeEntry}} {
+		name      string
+		lists     map[string][]*aggregators.Bucket
+		derived   map[string][]int64
+		sameNodes bool
+	}{
+		{"derived", derivedLists, derived, true},
+		{"every-bucket", wholeLists, nil, true},
+		{"every-bucket-with-nodes", wholeLists, nil, false},
+	} {
 		b.Run(c.name, func(b *testing.B) {
 			var entry []byte
 			var gz bytes.Buffer
 			for b.Loop() {
-				entry = c.encode(entry[:0], "snap-00001", "system_info", layout, lists, last, now)
+				entry = persistence.EncodeEntry(entry[:0], "snap-00001", "system_info", layout, c.lists, c.derived, last, now, c.sameNodes)
 				gz.Reset()
 				if err := persistence.Gzip(&gz, entry); err != nil {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64(len(lists["5m"])), "5m-buckets")
+			n := 0
+			for _, bs := range c.lists {
+				n += len(bs)
+			}
+			b.ReportMetric(float64(n), "buckets")
 			b.ReportMetric(float64(len(entry))/1024, "json-KB")
 			b.ReportMetric(float64(gz.Len())/1024, "entry-KB")
 		})
