@@ -63,15 +63,14 @@ func EncodeV2(dst []byte, host, kind string, l *aggregators.Layout, views map[st
 	return encodeViews(dst, nil, host, kind, l, views, last, saved)
 }
 
-// encodeViews is EncodeV2 unpacking closed buckets into u's memory.
+// encodeViews is EncodeV2 unpacking closed buckets into u's memory. Like a
+// journal entry, a whole file names rather than writes the buckets of a
+// longer period that the period before it holds every sample of (see
+// EntryContent): a third of the longer periods' buckets when the rings are
+// full, all of them while a host is younger than five minutes.
 func encodeViews(dst []byte, u *aggregators.Unpacker, host, kind string, l *aggregators.Layout, views map[string]*aggregators.View, last *aggregators.Latest, saved time.Time) []byte {
-	lists := make(map[string][]*aggregators.Bucket, len(views))
-	for name, v := range views {
-		if v != nil {
-			lists[name] = v.List(u)
-		}
-	}
-	return encodeDoc(dst, host, kind, l, lists, nil, last, saved, wholeFile)
+	lists, derived := EntryContent(views, &[aggregators.NumPeriods][]*aggregators.Bucket{}, u)
+	return encodeDoc(dst, host, kind, l, lists, derived, last, saved, wholeFile)
 }
 
 // EncodeEntry renders a journal entry: the buckets of each period that
@@ -473,6 +472,12 @@ func decodeBody(root *fastjson.Value, st *State, l *aggregators.Layout) (*State,
 		st.Saved = root.GetInt64("ringwatch", "saved") * 1e9
 	}
 	st.Partial = root.GetBool("ringwatch", "partial")
+	if !st.Partial && st.Derived != nil { // a whole file: its own periods give them back
+		for i := 1; i < len(aggregators.Periods); i++ {
+			derive(st, i, st.Derived[aggregators.Periods[i].Name])
+		}
+		st.Derived = nil
+	}
 	return st, nil
 }
 

@@ -124,22 +124,13 @@ func apply(st, e *State) *State {
 	}
 	remap, layout := unite(st.Layout, e.Layout)
 	st.Layout = layout
-	byStart := func(a, b *aggregators.Bucket) int { return cmp.Compare(a.Start, b.Start) }
 	for i, per := range aggregators.Periods {
-		if bs := st.Buckets[per.Name]; !slices.IsSortedFunc(bs, byStart) {
-			slices.SortStableFunc(bs, byStart)
-		}
+		sortByStart(st.Buckets[per.Name])
 		for _, b := range e.Buckets[per.Name] {
 			put(st, per.Name, reindex(b, remap, len(layout.Nodes)))
 		}
-		if i == 0 {
-			continue
-		}
-		fine := st.Buckets[aggregators.Periods[i-1].Name]
-		for _, start := range e.Derived[per.Name] {
-			if b := aggregators.Derive(fine, start, per.Seconds(), layout); b != nil {
-				put(st, per.Name, b)
-			}
+		if i > 0 {
+			derive(st, i, e.Derived[per.Name])
 		}
 	}
 	if e.Last != nil && e.LastTime >= st.LastTime {
@@ -148,6 +139,26 @@ func apply(st, e *State) *State {
 	st.Saved = e.Saved
 	st.Journal++
 	return st
+}
+
+// derive rebuilds st's buckets of period i that start at starts from its
+// buckets of the period before.
+func derive(st *State, i int, starts []int64) {
+	per, fine := aggregators.Periods[i], st.Buckets[aggregators.Periods[i-1].Name]
+	sortByStart(fine)
+	sortByStart(st.Buckets[per.Name])
+	for _, start := range starts {
+		if b := aggregators.Derive(fine, start, per.Seconds(), st.Layout); b != nil {
+			put(st, per.Name, b)
+		}
+	}
+}
+
+func sortByStart(bs []*aggregators.Bucket) {
+	byStart := func(a, b *aggregators.Bucket) int { return cmp.Compare(a.Start, b.Start) }
+	if !slices.IsSortedFunc(bs, byStart) {
+		slices.SortStableFunc(bs, byStart)
+	}
 }
 
 // put places b in st's buckets of period name, in order of start, over the

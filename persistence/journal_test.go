@@ -302,3 +302,40 @@ func TestJournalEntriesLeaveOutAnUnchangedLayout(t *testing.T) {
 		t.Fatalf("after the restart:\n%s\nlive:\n%s", dump(r, "h1"), dump(p, "h1"))
 	}
 }
+
+// TestFileNamesTheBucketsItCanRebuild: a whole file writes a longer
+// period's bucket only when the period before it no longer holds all of
+// its samples, names the others, and reads back every period as it was.
+func TestFileNamesTheBucketsItCanRebuild(t *testing.T) {
+	dir := t.TempDir()
+	p := pipeline.New([]aggregators.Kind{toy}, nil, nil, quiet)
+	for ts := int64(3000); ts < 3400; ts++ { // 400 s: more than the 5m ring holds
+		feed(t, p, "h1", ts, float64(ts%13), "")
+	}
+	if err := (&persistence.Snapshotter{Dir: dir, Interval: time.Hour, Source: p, Log: quiet}).SnapshotAll(); err != nil {
+		t.Fatal(err)
+	}
+	got := entryPeriods(t, filepath.Join(dir, "h1", "toy.json.gz"), 0)
+	// The 5m ring holds 3102 to 3399: the 15m buckets from 3105 on are
+	// its buckets merged; those before lost some of theirs from it.
+	var written, derived []int64
+	for s := int64(2997); s <= 3393; s += 9 {
+		if s < 3105 {
+			written = append(written, s)
+		} else {
+			derived = append(derived, s)
+		}
+	}
+	var hour []int64
+	for s := int64(2988); s <= 3384; s += 36 {
+		hour = append(hour, s)
+	}
+	want := map[string]string{"15m": fmt.Sprintf("derived %v, written %v", derived, written),
+		"1h": fmt.Sprintf("derived %v, written []", hour), "1d": "derived [2592], written []", "1mo": "derived [0], written []"}
+	if !maps.Equal(got, want) {
+		t.Fatalf("the file's longer periods:\n%v\nwant\n%v", got, want)
+	}
+	if q, _ := reload(t, dir, "h1", nil); dump(q, "h1") != dump(p, "h1") {
+		t.Fatalf("after reload:\n%s\nbefore:\n%s", dump(q, "h1"), dump(p, "h1"))
+	}
+}
