@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math"
 	"runtime"
+	"slices"
 	"testing"
 	"time"
 
@@ -213,7 +214,10 @@ func fullViews(p *pipeline.Pipeline) map[string]*aggregators.View {
 
 // TestSnapshotFileIsExact: a realistic host's state, every ring full,
 // written (whole numbers as deltas) and read back, gives every bucket's
-// count, sum, minimum and maximum bit for bit.
+// count, sum, minimum and maximum bit for bit; but a bucket of a longer
+// period that the file names rather than writes (rebuilt from the period
+// before) has sums that may differ in their last bits, merged from the
+// shorter buckets' sums rather than taken sample by sample.
 func TestSnapshotFileIsExact(t *testing.T) {
 	p, now := fullHost(t)
 	views := fullViews(p)
@@ -225,25 +229,40 @@ func TestSnapshotFileIsExact(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	compared := 0
+	_, derivedStarts := persistence.EntryContent(views, &[aggregators.NumPeriods][]*aggregators.Bucket{}, nil)
+	compared, derived, inexact := 0, 0, 0
 	for _, per := range aggregators.Periods {
 		want, got := views[per.Name].List(nil), st.Buckets[per.Name]
 		if len(got) != len(want) || len(want) != aggregators.Slots {
 			t.Fatalf("%s: %d buckets read, %d written", per.Name, len(got), len(want))
 		}
 		for i, b := range want {
+			rebuilt := slices.Contains(derivedStarts[per.Name], b.Start)
+			if rebuilt {
+				derived++
+			}
 			for _, n := range views["5m"].Layout.Nodes {
 				wa, wok := b.AccOf(n)
 				ga, gok := got[i].AccOf(st.Layout.Nodes[n.Index])
-				if wok != gok || (wok && (wa.N != ga.N || math.Float64bits(wa.Val) != math.Float64bits(ga.Val) ||
+				sumOK := math.Float64bits(wa.Val) == math.Float64bits(ga.Val)
+				if !sumOK && rebuilt && !n.Counter && math.Abs(wa.Val-ga.Val) <= 1e-13*math.Abs(wa.Val) {
+					sumOK = true
+					inexact++
+				}
+				if wok != gok || got[i].Count != b.Count || (wok && (wa.N != ga.N || !sumOK ||
 					math.Float64bits(wa.Min) != math.Float64bits(ga.Min) || math.Float64bits(wa.Max) != math.Float64bits(ga.Max))) {
-					t.Fatalf("%s bucket %d node %v: read %+v (%v), written %+v (%v)", per.Name, i, n.Path, ga, gok, wa, wok)
+					t.Fatalf("%s bucket %d node %v (rebuilt: %v): read %+v (%v), written %+v (%v)", per.Name, i, n.Path, rebuilt, ga, gok, wa, wok)
 				}
 				compared++
 			}
 		}
 	}
-	t.Logf("%d values compared", compared)
+	// The last third of the 15m ring, the last quarter of the 1h ring, the
+	// newest few of the 1d and 1mo rings.
+	if derived < 60 {
+		t.Fatalf("%d buckets rebuilt from a shorter period, want at least 60", derived)
+	}
+	t.Logf("%d values compared; %d buckets rebuilt, %d of their sums off in the last bits", compared, derived, inexact)
 }
 
 // BenchmarkLoadFile reads back fullHost's state file: what a restart pays
