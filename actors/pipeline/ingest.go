@@ -271,7 +271,7 @@ func (in *Ingest) handleReplayed(ctx context.Context, m *bus.Msg, ew *actors.Err
 	} else if r, err := in.take(m.Subject, m.Data, m.Header); err != nil {
 		ew.Warn("dropped message", err)
 	} else {
-		in.p.shardOf(r.host).In.Put(ctx, r) // the stream holds back what waits
+		in.p.shardOf(r.host).DeliverWait(ctx, r) // the stream holds back what waits
 	}
 	if seq == in.replayEnd {
 		in.endReplay("caught up")
@@ -313,7 +313,9 @@ func (in *Ingest) handle(m *bus.Msg, ew *actors.ErrorWindow) {
 		return
 	}
 	if r, ok := in.admitLive(m, ew); ok {
-		in.p.shardOf(r.host).In.Offer(r) // a full mailbox counts its own drops
+		// In place when nothing else waits for the ingest actor: else the
+		// shards' goroutines share the work.
+		in.p.shardOf(r.host).Deliver(r, len(in.queue) == 0) // a full mailbox counts its own drops
 	}
 }
 
@@ -328,7 +330,7 @@ func (in *Ingest) route(ctx context.Context, m *bus.Msg, ew *actors.ErrorWindow)
 
 func (in *Ingest) routeNow(ctx context.Context, m *bus.Msg, ew *actors.ErrorWindow) {
 	if r, ok := in.admitLive(m, ew); ok {
-		in.p.shardOf(r.host).In.Put(ctx, r)
+		in.p.shardOf(r.host).DeliverWait(ctx, r)
 	}
 }
 

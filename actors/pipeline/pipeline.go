@@ -277,7 +277,7 @@ func (p *Pipeline) Offer(subject string, data []byte, h bus.Header) error {
 	if err != nil {
 		return err
 	}
-	p.shardOf(r.host).In.Offer(r)
+	p.shardOf(r.host).Deliver(r, false)
 	return nil
 }
 

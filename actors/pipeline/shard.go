@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -29,8 +30,9 @@ type raw struct {
 // Shard is the actor that owns a share of the hosts (by a hash of the host
 // token): their flatteners and their rings in all five periods. It decodes
 // each sample once, keeps it as the latest, and adds it to the five periods
-// on its own goroutine, so a sample costs one hand-off from the ingest actor
-// and the shards use the machine's cores in parallel.
+// on its own goroutine, so a sample costs at most one hand-off from the
+// ingest actor (none when the shard is idle: see Deliver) and the shards use
+// the machine's cores in parallel.
 //
 // A bucket that closes is published on ringwatch.agg.<host>.<kind>.<period>
 // when somebody subscribes to it (the bus reports interest); encoding closed
@@ -56,6 +58,13 @@ type Shard struct {
 	run     atomic.Pointer[runState]
 	buf     []byte // owned: encodes closed buckets
 	ew      *actors.ErrorWindow
+
+	// mu is held by whoever works on the shard's state while Run runs: Run
+	// itself, or a sender that Deliver lets add its sample in place.
+	// pending counts the samples sent to the mailbox and not yet added.
+	mu      sync.Mutex
+	pending atomic.Int64
+	inPlace atomic.Uint64 // samples Deliver's senders added
 
 	forgets chan string // hosts to forget (see Pipeline.expire)
 
@@ -167,9 +176,11 @@ func (s *Shard) restore(j restoreJob) {
 // of everything.
 func (s *Shard) Run(ctx context.Context) error {
 	rs := &runState{asks: make(chan viewAsk), restores: make(chan restoreJob), done: make(chan struct{})}
-	s.run.Store(rs)
 	s.ew = actors.NewErrorWindow(s.Log, 30*time.Second)
+	s.run.Store(rs)
 	defer func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
 		s.ew.Flush()
 		for _, r := range s.rings {
 			r.Views()
@@ -182,23 +193,31 @@ func (s *Shard) Run(ctx context.Context) error {
 	for {
 		select {
 		case m := <-s.In.C():
-			s.Add(m, time.Now())
+			s.addQueued(m)
 		case a := <-rs.asks:
+			s.mu.Lock()
 			s.answer(a)
+			s.mu.Unlock()
 		case j := <-rs.restores:
+			s.mu.Lock()
 			s.restore(j)
+			s.mu.Unlock()
 		case host := <-s.forgets:
+			s.mu.Lock()
 			s.forget(host)
+			s.mu.Unlock()
 		case now := <-tick.C:
+			s.mu.Lock()
 			for _, r := range s.rings {
 				r.Sweep(now)
 			}
 			s.ew.Tick(now)
+			s.mu.Unlock()
 		case <-ctx.Done():
 			for {
 				select {
 				case m := <-s.In.C():
-					s.Add(m, time.Now())
+					s.addQueued(m)
 				default:
 					return nil
 				}
@@ -207,9 +226,64 @@ func (s *Shard) Run(ctx context.Context) error {
 	}
 }
 
+func (s *Shard) addQueued(m raw) {
+	s.mu.Lock()
+	s.Add(m, time.Now())
+	s.pending.Add(-1)
+	s.mu.Unlock()
+}
+
+// Deliver hands one checked sample to the shard. When inPlace allows it,
+// Run runs, nothing of the shard's waits in its mailbox and nobody works on
+// it, the sender adds the sample itself, at once: a sample then costs no
+// wake-up of the shard's goroutine, which at a few thousand samples a
+// second was one of the hub's larger costs (the scheduler's). Otherwise
+// the sample joins the mailbox behind those before it, for the shard's
+// goroutine, so that shards work in parallel when samples come faster than
+// one goroutine adds them; a full mailbox drops and counts it.
+func (s *Shard) Deliver(r raw, inPlace bool) bool {
+	if inPlace && s.addInPlace(r) {
+		return true
+	}
+	s.pending.Add(1)
+	if !s.In.Offer(r) {
+		s.pending.Add(-1)
+		return false
+	}
+	return true
+}
+
+// DeliverWait is Deliver to the mailbox, waiting for room while ctx lasts:
+// for a backlog, which the shards take in parallel.
+func (s *Shard) DeliverWait(ctx context.Context, r raw) bool {
+	s.pending.Add(1)
+	if !s.In.Put(ctx, r) {
+		s.pending.Add(-1)
+		return false
+	}
+	return true
+}
+
+// addInPlace adds r on the caller's goroutine if Deliver may (see there).
+// A sample that was sent to the mailbox counts in pending until it is
+// added, so a later one is never added before it.
+func (s *Shard) addInPlace(r raw) bool {
+	if s.pending.Load() != 0 || s.run.Load() == nil || !s.mu.TryLock() {
+		return false
+	}
+	defer s.mu.Unlock()
+	if s.pending.Load() != 0 || s.run.Load() == nil {
+		return false
+	}
+	s.Add(r, time.Now())
+	s.inPlace.Add(1)
+	return true
+}
+
 // Add decodes one sample, keeps it as its host's latest, and puts it in the
-// bucket of its timestamp in every period. Only the goroutine that owns the
-// shard calls it: Run, or a test or benchmark that drives it without Run.
+// bucket of its timestamp in every period. Only whoever owns the shard's
+// state calls it: the holder of mu while Run runs (Run, or Deliver's
+// sender), or a test or benchmark that drives it without Run.
 func (s *Shard) Add(m raw, now time.Time) {
 	key := aggregators.SeriesKey(m.host, m.kind)
 	v := &s.scratch // the rings copy what they keep

@@ -1,0 +1,86 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ringwatch/ringwatch/aggregators"
+)
+
+// TestDeliverKeepsEachHostsOrder: a sample delivered while an earlier one
+// of its shard waits in the mailbox goes behind it, never in place before
+// it; a sample delivered to an idle shard is added in place, before
+// Deliver returns. Each host sends two samples of the same second, the
+// first to the mailbox and the second in place at once: the second must be
+// each host's last value.
+func TestDeliverKeepsEachHostsOrder(t *testing.T) {
+	p := New([]aggregators.Kind{{Name: "toy", Counters: []string{"n"}}}, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, s := range p.Shards {
+		wg.Go(func() { _ = s.Run(ctx) })
+	}
+	defer func() { cancel(); wg.Wait() }()
+	for _, s := range p.Shards {
+		for deadline := time.Now().Add(5 * time.Second); !s.Running(); {
+			if time.Now().After(deadline) {
+				t.Fatal("shards not running")
+			}
+			time.Sleep(time.Millisecond) // polling for the shards' start
+		}
+	}
+	sample := func(host string, n int) raw {
+		return raw{host: host, kind: "toy", data: []byte(fmt.Sprintf(`{"timestamp":1000,"n":%d}`, n))}
+	}
+	const hosts = 200
+	for i := range hosts {
+		host := fmt.Sprintf("h%03d", i)
+		s := p.shardOf(host)
+		s.Deliver(sample(host, 1), false)
+		s.Deliver(sample(host, 2), true)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		idle := true
+		for _, s := range p.Shards {
+			idle = idle && s.pending.Load() == 0
+		}
+		if idle {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the mailboxes were not drained")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for i := range hosts {
+		host := fmt.Sprintf("h%03d", i)
+		if l := p.latestOf(host, "toy"); l == nil || !strings.Contains(string(l.Raw), `"n":2`) {
+			t.Fatalf("%s: latest %v, want the second sample", host, l)
+		}
+		v := p.shardOf(host).View(0, host, "toy")
+		b := v.List(nil)
+		n, _ := b[len(b)-1].Get(v.Layout.Lookup("n"), aggregators.Mean)
+		if n != 2 {
+			t.Fatalf("%s: the counter's last value is %v, want 2 (the second sample)", host, n)
+		}
+	}
+	// Idle now: a sample is added before Deliver returns (one may miss
+	// the shard while its clock ticks; not five).
+	s := p.shardOf("late")
+	before := s.inPlace.Load()
+	for k := range 5 {
+		s.Deliver(sample("late", 10+k), true)
+		if l := p.latestOf("late", "toy"); l != nil && strings.Contains(string(l.Raw), fmt.Sprintf(`"n":%d`, 10+k)) {
+			break
+		}
+		if k == 4 {
+			t.Fatalf("no sample delivered to an idle shard was added in place (%d in place)", s.inPlace.Load()-before)
+		}
+	}
+}
