@@ -351,7 +351,7 @@ func (in *Ingest) wait(m *bus.Msg, ew *actors.ErrorWindow) bool {
 	}
 	if in.waitingBytes+len(m.Data) > in.p.o.HoldBytes {
 		in.LoadDropped.Add(1)
-		ew.Warn("dropped message", fmt.Errorf("%s: its host's state is still loading and %d bytes of samples wait already", m.Subject, in.waitingBytes))
+		ew.Warn("dropped message", fmt.Errorf("%s: its host's state is still loading and %d bytes of samples wait already (--load-hold)", m.Subject, in.waitingBytes))
 		return true
 	}
 	if in.waiting == nil {

@@ -43,6 +43,7 @@ type Settings struct {
 	MaxHosts         int
 	HostRetention    time.Duration
 	MaxSampleBytes   int
+	LoadHoldBytes    int
 	PprofAddr        string
 	// Routes are the uptime checks from the config file's routes: key.
 	Routes []uptime.Route
@@ -254,6 +255,7 @@ func options() []option {
 		}},
 		{"buffer", "10m", "agent: how much of its samples it keeps while the hub is unreachable (older ones are dropped and counted)", dur(0, func(s *Settings) *time.Duration { return &s.Buffer })},
 		{"max-sample-bytes", "256KiB", "larger raw samples are dropped and counted (bytes, or with KiB/MiB)", size(1024, 64<<20, func(s *Settings) *int { return &s.MaxSampleBytes })},
+		{"load-hold", "512MiB", "samples of hosts whose saved state is still loading wait for it, up to this much in all; past it they are dropped and counted (state_loading)", size(1<<20, 64<<30, func(s *Settings) *int { return &s.LoadHoldBytes })},
 	}
 }
 

@@ -28,11 +28,11 @@ func TestSettingsPrecedenceFlagEnvConfigDefault(t *testing.T) {
 		s.DataDir != "./data" || s.Host != "from-config" || s.ConfigFile != cfg {
 		t.Fatalf("%+v", s)
 	}
-	if s.MaxHosts != 10000 || s.HostRetention != 720*time.Hour || s.MaxSampleBytes != 256<<10 {
-		t.Fatalf("bounds' defaults: %d hosts, %s, %d bytes", s.MaxHosts, s.HostRetention, s.MaxSampleBytes)
+	if s.MaxHosts != 10000 || s.HostRetention != 720*time.Hour || s.MaxSampleBytes != 256<<10 || s.LoadHoldBytes != 512<<20 {
+		t.Fatalf("bounds' defaults: %d hosts, %s, %d bytes, %d bytes held", s.MaxHosts, s.HostRetention, s.MaxSampleBytes, s.LoadHoldBytes)
 	}
-	s, err = parseSettings("serve", []string{"--max-sample-bytes", "1MiB"}, envOf(map[string]string{"RINGWATCH_MAX_HOSTS": "50"}), io.Discard)
-	if err != nil || s.MaxSampleBytes != 1<<20 || s.MaxHosts != 50 {
+	s, err = parseSettings("serve", []string{"--max-sample-bytes", "1MiB", "--load-hold", "2GiB"}, envOf(map[string]string{"RINGWATCH_MAX_HOSTS": "50"}), io.Discard)
+	if err != nil || s.MaxSampleBytes != 1<<20 || s.MaxHosts != 50 || s.LoadHoldBytes != 2<<30 {
 		t.Fatalf("sizes and counts: %+v %v", s, err)
 	}
 }
@@ -53,6 +53,7 @@ func TestSettingsErrorsNameTheirSource(t *testing.T) {
 		{[]string{"--max-sample-bytes", "lots"}, nil, `max-sample-bytes (from flag --max-sample-bytes): not a size`},
 		{[]string{"--max-sample-bytes", "128MiB"}, nil, `134217728 bytes is outside 1024 to 67108864`},
 		{[]string{"--max-hosts", "0"}, nil, `max-hosts (from flag --max-hosts): 0 is below the minimum of 1`},
+		{[]string{"--load-hold", "1KiB"}, nil, `load-hold (from flag --load-hold): 1024 bytes is outside 1048576 to 68719476736`},
 	} {
 		_, err := parseSettings("serve", c.args, envOf(c.env), io.Discard)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -91,7 +91,8 @@ func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (_ *
 		aggKinds[i] = k.agg
 	}
 	h.pipeline = pipeline.NewWith(pipeline.Options{MaxHosts: s.MaxHosts, OwnHost: s.Host, MaxSampleBytes: s.MaxSampleBytes, Retention: s.HostRetention,
-		Replay: s.ReplayWindow > 0,
+		HoldBytes: s.LoadHoldBytes,
+		Replay:    s.ReplayWindow > 0,
 		OnForget: func(host string, lastSeen time.Time) {
 			log.Info("forgot a host silent for longer than --host-retention", "host", host, "last_seen", lastSeen.UTC().Format(time.RFC3339))
 			h.snap.Forget(host)
