@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ringwatch/ringwatch/aggregators"
+	"github.com/ringwatch/ringwatch/bus/bustest"
 )
 
 // TestDeliverKeepsEachHostsOrder: a sample delivered while an earlier one
@@ -27,14 +28,14 @@ func TestDeliverKeepsEachHostsOrder(t *testing.T) {
 		wg.Go(func() { _ = s.Run(ctx) })
 	}
 	defer func() { cancel(); wg.Wait() }()
-	for _, s := range p.Shards {
-		for deadline := time.Now().Add(5 * time.Second); !s.Running(); {
-			if time.Now().After(deadline) {
-				t.Fatal("shards not running")
+	bustest.Eventually(t, 5*time.Second, func() error {
+		for _, s := range p.Shards {
+			if !s.Running() {
+				return fmt.Errorf("shard %d not running", s.ID)
 			}
-			time.Sleep(time.Millisecond) // polling for the shards' start
 		}
-	}
+		return nil
+	})
 	sample := func(host string, n int) raw {
 		return raw{host: host, kind: "toy", data: []byte(fmt.Sprintf(`{"timestamp":1000,"n":%d}`, n))}
 	}
@@ -45,19 +46,14 @@ func TestDeliverKeepsEachHostsOrder(t *testing.T) {
 		s.Deliver(sample(host, 1), false)
 		s.Deliver(sample(host, 2), true)
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		idle := true
+	bustest.Eventually(t, 10*time.Second, func() error {
 		for _, s := range p.Shards {
-			idle = idle && s.pending.Load() == 0
+			if n := s.pending.Load(); n != 0 {
+				return fmt.Errorf("shard %d: %d samples not added", s.ID, n)
+			}
 		}
-		if idle {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the mailboxes were not drained")
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return nil
+	})
 	for i := range hosts {
 		host := fmt.Sprintf("h%03d", i)
 		if l := p.latestOf(host, "toy"); l == nil || !strings.Contains(string(l.Raw), `"n":2`) {
