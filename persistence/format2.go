@@ -19,14 +19,14 @@ import (
 // Format 2 is columnar JSON, gzip-compressed (<kind>.json.gz; `zcat | jq`
 // reads it). One object per (host, kind):
 //
-//	{"ringwatch": {"version": 4, "host", "kind", "saved", "saved_ns", "last_seq", "last": <the last raw sample>},
+//	{"ringwatch": {"version": 5, "host", "kind", "saved", "saved_ns", "last_seq", "last": <the last raw sample>},
 //	 "nodes": [{"path": [], "type": "object"}, {"path": ["cpu_average"], "type": "number"},
 //	           {"path": ["network", "bytes_sent"], "type": "number", "counter": true}, ...],
 //	 "periods": {"5m": {"interval": 3, "start": [<bucket starts>], "count": [<samples per bucket>],
 //	                    "numbers": [{"node": 1, "sum": [...], "min": [...], "max": [...], "n": [...]}, ...],
 //	                    "present": [{"node": 0, "n": [...]}, ...],
 //	                    "literals": [{"node": 7, "values": [<raw JSON value>, ...]}, ...]},
-//	             "15m": {...}, ...}}
+//	             "15m": {"interval": 9, "derived": [<starts rebuilt from 5m>], "start": [...], ...}, ...}}
 //
 // nodes is the layout, in index order. Each period lists its buckets
 // column by column: for a number node, "sum" is the sum of its values in
