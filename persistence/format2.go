@@ -45,10 +45,10 @@ import (
 // columns were written as deltas (3: format 2 with "dsum", "dmin" and
 // "dmax"; 4: a journal entry may leave "nodes" out and say "same_nodes":
 // its layout is the one of the state written before it); FormatVersion is
-// the one written now (5: a journal entry's period may list "derived"
-// bucket starts, buckets it does not write because the period before it
-// holds all their samples, rebuilt from that period's buckets when the
-// entry is read: {"15m": {"interval": 9, "derived": [2997], "start": [], ...}}).
+// the one written now (5: a period of a file or a journal entry may list
+// "derived" bucket starts, buckets not written because the period before
+// it holds all their samples, rebuilt from that period's buckets when they
+// are read: {"15m": {"interval": 9, "derived": [2997], "start": [], ...}}).
 // All are read.
 const (
 	FormatV2      = 2

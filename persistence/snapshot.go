@@ -470,7 +470,7 @@ func (s *Snapshotter) write(dir *Dir, todo []*series, began time.Time, batch boo
 				if se.full {
 					raw = encodeViews(raw[:0], u, se.host, se.kind, se.layout, se.views, se.last, began)
 				} else {
-					lists, derived := se.changes(u)
+					lists, derived := EntryContent(se.views, &se.prev, u)
 					raw = EncodeEntry(raw[:0], se.host, se.kind, se.layout, lists, derived, se.last, began, se.sameNodes)
 				}
 				gz.Reset()
@@ -527,21 +527,16 @@ func (s *Snapshotter) write(dir *Dir, todo []*series, began time.Time, batch boo
 	return results
 }
 
-// changes are the buckets of each period not yet on disk, and the open
-// ones: a journal entry's content, unpacked into u's memory. A bucket of a
+// EntryContent is what a journal entry holds for views (by period name,
+// taken shortest period first) after prev (each period's closed buckets as
+// last written; none for a whole file): the buckets of each period not yet
+// on disk, and the open ones, unpacked into u's memory. A bucket of a
 // longer period that the period before it covers (View.Covers) is not
 // written but named in derived, and rebuilt from the shorter period's
-// buckets when the journal is read: most of an entry is the open buckets of
+// buckets when the state is read: most of an entry was the open buckets of
 // the four longer periods and the few buckets they closed, each as many
 // numbers as a bucket of the 5m ring. The views were taken shortest period
 // first (changed), so a longer one holds every sample of the shorter.
-func (se *series) changes(u *aggregators.Unpacker) (lists map[string][]*aggregators.Bucket, derived map[string][]int64) {
-	return EntryContent(se.views, &se.prev, u)
-}
-
-// EntryContent is what a journal entry holds for views (by period name,
-// taken shortest period first) after prev (each period's closed buckets as
-// last written): see EncodeEntry.
 func EntryContent(views map[string]*aggregators.View, prev *[aggregators.NumPeriods][]*aggregators.Bucket, u *aggregators.Unpacker) (lists map[string][]*aggregators.Bucket, derived map[string][]int64) {
 	lists = make(map[string][]*aggregators.Bucket, len(views))
 	for i, p := range aggregators.Periods {

@@ -245,19 +245,20 @@ func (s *Shard) Deliver(r raw, inPlace bool) bool {
 	if inPlace && s.addInPlace(r) {
 		return true
 	}
-	s.pending.Add(1)
-	if !s.In.Offer(r) {
-		s.pending.Add(-1)
-		return false
-	}
-	return true
+	return s.enqueue(s.In.Offer, r)
 }
 
 // DeliverWait is Deliver to the mailbox, waiting for room while ctx lasts:
 // for a backlog, which the shards take in parallel.
 func (s *Shard) DeliverWait(ctx context.Context, r raw) bool {
+	return s.enqueue(func(r raw) bool { return s.In.Put(ctx, r) }, r)
+}
+
+// enqueue puts r in the mailbox with put, counting it as pending until Run
+// adds it.
+func (s *Shard) enqueue(put func(raw) bool, r raw) bool {
 	s.pending.Add(1)
-	if !s.In.Put(ctx, r) {
+	if !put(r) {
 		s.pending.Add(-1)
 		return false
 	}
