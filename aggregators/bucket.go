@@ -1,7 +1,6 @@
 package aggregators
 
 import (
-	"math"
 	"slices"
 )
 
@@ -33,26 +32,6 @@ func (a *Acc) add(x float64, counter bool) {
 	if x > a.Max {
 		a.Max = x
 	}
-}
-
-// merge folds o, which covers later samples than a, into a.
-func (a *Acc) merge(o Acc, counter bool) {
-	switch {
-	case o.N == 0:
-		return
-	case a.N == 0:
-		*a = o
-		return
-	}
-	n := a.N + o.N
-	if counter {
-		a.Val = o.Val
-	} else {
-		a.Val += o.Val
-	}
-	a.Min = math.Min(a.Min, o.Min)
-	a.Max = math.Max(a.Max, o.Max)
-	a.N = n
 }
 
 // Stat selects which aggregate of a bucket to read.
@@ -113,6 +92,9 @@ type Bucket struct {
 	Lits   []Lit  // the literal nodes' last values, few and sparse
 	packed []byte // a closed bucket's accumulators, packed (see pack.go)
 	frozen bool
+	// fed: the open bucket of rings with Feed, whose samples no longer
+	// period has yet; they get them when it closes (Rings.Feed).
+	fed bool
 }
 
 // NewBucket returns an empty bucket starting at start.
@@ -192,16 +174,43 @@ func (b *Bucket) setLit(l Lit, latest bool) {
 	b.Lits = slices.Insert(b.Lits, i, l)
 }
 
-// Merge folds o (the same bucket, or a shorter one within it, holding later
-// samples) into b.
+// Merge folds o (the same bucket, or a shorter one within it) into b, as
+// if o's samples were added one by one (but for the sums' last bits). When
+// o's newest sample is older than b's, o's counters and literals do not
+// replace b's (as for a late sample, see Bucket).
 func (b *Bucket) Merge(o *Bucket, l *Layout) {
-	b.grow(len(o.Acc))
-	for i := range o.Acc {
-		b.Acc[i].merge(o.Acc[i], l.Nodes[i].Counter)
+	if o.Count == 0 {
+		return
 	}
-	b.setLits(o.Lits, true)
-	if o.Count > 0 {
-		b.newest = uint32(max(int64(b.newest), o.Start+int64(o.newest)-b.Start))
+	on := o.Start + int64(o.newest)
+	latest := b.Count == 0 || on >= b.Start+int64(b.newest)
+	b.grow(len(o.Acc))
+	acc := b.Acc[:len(o.Acc)]
+	counter := l.counter[:len(o.Acc)]
+	for i, x := range o.Acc {
+		a := &acc[i]
+		switch {
+		case x.N == 0:
+			continue
+		case a.N == 0:
+			*a = x
+			continue
+		case !counter[i]:
+			a.Val += x.Val
+		case latest:
+			a.Val = x.Val
+		}
+		a.N += x.N
+		if x.Min < a.Min {
+			a.Min = x.Min
+		}
+		if x.Max > a.Max {
+			a.Max = x.Max
+		}
+	}
+	b.setLits(o.Lits, latest)
+	if latest {
+		b.newest = uint32(max(0, on-b.Start))
 	}
 	b.Count += o.Count
 }

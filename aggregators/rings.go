@@ -40,6 +40,10 @@ type Rings struct {
 	// Closed, when set, receives every bucket that closes (on the owning
 	// goroutine, before Add or Sweep returns).
 	Closed func(host, kind string, l *Layout, b *Bucket)
+	// feed and source link the periods' rings into a chain (Chain): each
+	// takes the closed buckets of the one before instead of every sample.
+	feed   func(host, kind, key string, l *Layout, b *Bucket)
+	source *Rings
 
 	series    map[string]*series // owned
 	refs      sync.Map           // key -> *seriesRef, for readers
@@ -126,55 +130,168 @@ type Handle struct{ s *series }
 
 // AddTo is Add through h, which must be used for one (host, kind) only.
 func (r *Rings) AddTo(h *Handle, v *Values, now time.Time) error {
+	_, err := r.add(h, v, now)
+	return err
+}
+
+// add is AddTo; carried reports that v went to a bucket that passes its
+// samples on to the next period when it closes (see carries).
+func (r *Rings) add(h *Handle, v *Values, now time.Time) (carried bool, err error) {
 	if v.Time > now.Add(MaxFuture).Unix() {
-		return ErrFuture
+		return false, ErrFuture
 	}
-	s := h.s
+	s, b, newest := r.place(h, v.Key, v.Host, v.Kind, v.Layout, v.Time)
+	if b == nil {
+		return false, ErrTooOld
+	}
+	carried = r.carries(b, newest)
+	r.fold(s, b, newest, func(b *Bucket) { b.Add(v) })
+	return carried, nil
+}
+
+// carries reports whether what goes into b reaches the next period's
+// rings through r's feed, when b closes: b must be r's newest, open, and
+// either empty or fed only so far; it is marked fed. Anything else, a late
+// sample for a closed bucket or one restored from disk, goes to every
+// longer period directly.
+func (r *Rings) carries(b *Bucket, newest bool) bool {
+	if r.feed == nil || !newest || b.frozen || (b.Count > 0 && !b.fed) {
+		return false
+	}
+	b.fed = true
+	return true
+}
+
+// merge folds o, a closed bucket of a shorter period, into the bucket of
+// its start; carried as for add.
+func (r *Rings) merge(host, kind, key string, l *Layout, o *Bucket) (carried bool) {
+	var h Handle
+	s, b, newest := r.place(&h, key, host, kind, l, o.Start)
+	if b == nil {
+		return false
+	}
+	carried = r.carries(b, newest)
+	r.fold(s, b, newest, func(b *Bucket) { b.Merge(o, s.layout) })
+	return carried
+}
+
+// touch tells r that a shorter period's bucket took v and carries it: r's
+// bucket of v's time is opened (closing the one before it, as v would),
+// and readers see the change. v itself comes later, with the shorter
+// bucket, when it closes.
+func (r *Rings) touch(h *Handle, v *Values) {
+	s, b, newest := r.place(h, v.Key, v.Host, v.Kind, v.Layout, v.Time)
+	if b != nil && newest && b.Count == 0 {
+		r.reuse(b)
+	}
+	r.changed(s)
+}
+
+// place finds the series (through h) and the bucket of ts, and closes the
+// newest bucket when ts opens a newer one.
+func (r *Rings) place(h *Handle, key, host, kind string, l *Layout, ts int64) (s *series, b *Bucket, newest bool) {
+	s = h.s
 	if s == nil || s.forgotten {
-		key := v.Key
 		if key == "" {
-			key = SeriesKey(v.Host, v.Kind)
+			key = SeriesKey(host, kind)
 		}
-		s = r.get(key, v.Host, v.Kind)
+		s = r.get(key, host, kind)
 		h.s = s
 	}
-	if s.layout == nil || len(v.Layout.Nodes) >= len(s.layout.Nodes) {
-		s.layout = v.Layout
+	if s.layout == nil || len(l.Nodes) >= len(s.layout.Nodes) {
+		s.layout = l
 	}
-	b, newest, prev := s.ring.Place(v.Time)
+	b, newest, prev := s.ring.Place(ts)
 	if b == nil {
-		return ErrTooOld
+		return s, nil, false
 	}
 	if newest && b.Count == 0 {
 		s.stale = true // a new bucket may have pushed the oldest out
 	}
-	if prev != nil && !prev.frozen {
+	if prev != nil && !prev.frozen && prev.Count > 0 {
 		r.close(s, prev)
 	}
+	return s, b, newest
+}
+
+// reuse gives a new bucket the wide accumulators of one just packed.
+func (r *Rings) reuse(b *Bucket) {
 	if b.Count == 0 && b.Acc == nil && b.packed == nil && len(r.spare) > 0 {
 		b.Acc = r.spare[len(r.spare)-1] // (Add clears what it uses)
 		r.spare[len(r.spare)-1] = nil
 		r.spare = r.spare[:len(r.spare)-1]
 	}
+}
+
+// fold applies put, a sample's or a shorter bucket's, to b.
+func (r *Rings) fold(s *series, b *Bucket, newest bool, put func(*Bucket)) {
+	r.reuse(b)
 	switch {
-	case b.frozen: // a late sample for a closed bucket: correct a copy, close it again
+	case b.frozen: // late, for a closed bucket: correct a copy, close it again
 		c := b.unpack(s.layout)
 		if c == b {
 			c = b.Clone()
 		} else {
 			c.Lits = slices.Clone(c.Lits) // shared with other buckets: Add writes into it
 		}
-		c.Add(v)
+		put(c)
 		s.ring.Replace(c)
 		r.close(s, c)
-	case !newest: // a late sample for a bucket that did not exist yet
-		b.Add(v)
+	case !newest: // late, for a bucket that did not exist yet
+		put(b)
 		r.close(s, b)
 	default:
-		b.Add(v)
+		put(b)
 	}
 	r.changed(s)
-	return nil
+}
+
+// Chain links rs, one Rings per period, shortest first, each period's
+// interval dividing the next's, so that each takes the closed buckets of
+// the one before instead of every sample: a sample that goes to the open
+// bucket of the 5m ring reaches the 15m ring when that bucket closes (three
+// samples in one merge), the 1h ring when the 15m bucket closes, and so
+// on. A sample costs one bucket's work instead of five, and a longer
+// period's bucket is its shorter period's buckets merged in order, as
+// Derive rebuilds it from a state file, bit for bit. A late sample (for a
+// bucket already closed) goes to every period directly, as before, until
+// one whose open bucket carries it on. A view shows what the shorter
+// periods' open buckets carry. Add to linked rings with AddChained only.
+func Chain(rs []*Rings) {
+	for i, r := range rs[:len(rs)-1] {
+		rs[i+1].source = r
+		next := rs[i+1:]
+		r.feed = func(host, kind, key string, l *Layout, b *Bucket) {
+			for _, n := range next {
+				if n.merge(host, kind, key, l, b) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// AddChained adds v to rings that Chain linked, through hs (one Handle per
+// period, for v's series), and sets errs[i] to what period i did with it:
+// nil, ErrFuture or ErrTooOld.
+func AddChained(rs []*Rings, hs []Handle, v *Values, now time.Time, errs []error) {
+	for i, r := range rs {
+		carried, err := r.add(&hs[i], v, now)
+		errs[i] = err
+		if err == ErrFuture {
+			for j := i + 1; j < len(rs); j++ {
+				errs[j] = err
+			}
+			return
+		}
+		if carried {
+			for j := i + 1; j < len(rs); j++ {
+				rs[j].touch(&hs[j], v)
+				errs[j] = nil
+			}
+			return
+		}
+	}
 }
 
 // Sweep closes open buckets whose end is Grace in the past at now. Buckets
@@ -188,7 +305,7 @@ func (r *Rings) Sweep(now time.Time) {
 	r.nextSweep = (floorDiv(t-g, iv)+1)*iv + g // the next moment a bucket comes due
 	for _, s := range r.series {
 		b := s.ring.Newest()
-		if b == nil || b.frozen {
+		if b == nil || b.frozen || b.Count == 0 { // (empty: opened by touch, for what a shorter period carries)
 			continue
 		}
 		if now.Unix() >= b.Start+r.Period.Seconds()+int64(Grace/time.Second) {
@@ -203,6 +320,10 @@ func (r *Rings) close(s *series, b *Bucket) {
 	s.stale = true
 	if r.Closed != nil {
 		r.Closed(s.host, s.kind, s.layout, b)
+	}
+	if b.fed {
+		b.fed = false
+		r.feed(s.host, s.kind, s.key, s.layout, b)
 	}
 	wide := b.Acc
 	r.scratch = b.pack(s.layout, r.scratch)
@@ -295,15 +416,66 @@ func (r *Rings) Views() []*View {
 	return out
 }
 
+// pending is what the shorter periods' open buckets carry of key's series
+// that r has not had yet, merged (nil: nothing), and the layout to read it
+// with: the source's open bucket when fed, with what the source has not
+// had yet merged into it, as the source's bucket will be when it closes.
+func (r *Rings) pending(key string) (*Bucket, *Layout) {
+	src := r.source
+	if src == nil {
+		return nil, nil
+	}
+	var out *Bucket
+	var l *Layout
+	if ss := src.series[key]; ss != nil {
+		l = ss.layout
+		if o := ss.ring.Newest(); o != nil && o.fed && !o.frozen {
+			out = o.Clone()
+		}
+	}
+	p, pl := src.pending(key)
+	if p == nil {
+		return out, l
+	}
+	if l == nil || len(pl.Nodes) > len(l.Nodes) {
+		l = pl
+	}
+	if out == nil {
+		iv := src.Period.Seconds()
+		out = NewBucket(floorDiv(p.Start, iv) * iv)
+	}
+	out.Merge(p, l)
+	return out, l
+}
+
 // fresh returns s's view, building it if it is out of date.
 func (r *Rings) fresh(s *series) *View {
 	if v := s.ref.view.Load(); v != nil && v.Version == s.version {
 		return v
 	}
 	var open *Bucket
-	if n := s.ring.Newest(); n != nil && !n.frozen {
+	n := s.ring.Newest()
+	if n != nil && !n.frozen {
 		open = n.Clone()
-		open.frozen = true
+	}
+	if o, l := r.pending(s.key); o != nil {
+		if len(l.Nodes) > len(s.layout.Nodes) {
+			s.layout = l
+		}
+		switch start := s.ring.Start(o.Start); {
+		case open != nil && open.Start == start:
+			open.Merge(o, s.layout)
+		case open == nil && (n == nil || n.Start < start):
+			open = NewBucket(start)
+			open.Merge(o, s.layout)
+		}
+	}
+	if open != nil {
+		if open.Count == 0 {
+			open = nil // opened by touch, and nothing carried yet
+		} else {
+			open.frozen = true
+		}
 	}
 	if s.stale || s.closed == nil {
 		s.closed = s.closed[:0:0]

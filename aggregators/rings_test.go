@@ -452,3 +452,138 @@ func TestALateSampleKeepsTheLatestValues(t *testing.T) {
 		t.Fatal("Covers: the 5m ring holds exactly the 15m bucket's samples")
 	}
 }
+
+// TestChainedPeriodsMatchSampleBySample: rings that Chain links (each
+// period takes the closed buckets of the one before, not every sample) show
+// in every period what rings given every sample show: the same buckets,
+// counts, minima, maxima, counters' values and literals, and means
+// within the last bits of the sums. Samples come late now and then (some
+// too old for the 5m ring, some into a bucket already closed), the clock
+// sweeps silent stretches, views are taken while buckets are open, and the
+// chain is restored from its views halfway, its 5m bucket open.
+// A bucket that took no late sample is, bit for bit, the buckets of the
+// period before merged (Derive), as a state file's reader rebuilds it.
+func TestChainedPeriodsMatchSampleBySample(t *testing.T) {
+	f := aggregators.NewFlattener(nil, aggregators.ParsePatterns("sent"))
+	var direct, chained [aggregators.NumPeriods]*aggregators.Rings
+	for i, p := range aggregators.Periods {
+		direct[i], chained[i] = aggregators.NewRings(p), aggregators.NewRings(p)
+	}
+	aggregators.Chain(chained[:])
+	var hs [aggregators.NumPeriods]aggregators.Handle
+	rng := rand.New(rand.NewPCG(7, 8))
+	const t0 = 1_800_000_000
+	ts, sent, late, restored := int64(t0), 0, map[int64]bool{}, false
+	for n := range 4000 {
+		ts++
+		if rng.IntN(50) == 0 {
+			ts += int64(rng.IntN(100)) // silent for a while
+		}
+		at := ts
+		switch rng.IntN(40) + n/3000*40 { // none late in the last thousand
+		case 0:
+			at -= 1 + int64(rng.IntN(20)) // late, maybe into a closed 5m bucket
+		case 1:
+			at -= 400 + int64(rng.IntN(600)) // too old for the 5m ring
+		}
+		if at != ts {
+			late[at] = true
+		}
+		sent += rng.IntN(1000)
+		now := time.Unix(ts, 0)
+		v := flat(t, f, fmt.Sprintf(`{"timestamp":%d,"cpu":%v,"load":%v,"sent":%d,"dev":"d%d"}`,
+			at, rng.Float64()*100, rng.NormFloat64(), sent, rng.IntN(3)))
+		for _, r := range direct {
+			_ = r.Add(v, now)
+		}
+		var errs [aggregators.NumPeriods]error
+		aggregators.AddChained(chained[:], hs[:], v, now, errs[:])
+		if rng.IntN(7) == 0 {
+			now = now.Add(time.Duration(rng.IntN(5)) * time.Second)
+			for i := range direct {
+				direct[i].Sweep(now)
+				chained[i].Sweep(now)
+			}
+		}
+		if n%97 == 0 || n == 3999 {
+			for i, p := range aggregators.Periods {
+				compareViews(t, p.Name, direct[i].View("h1", "toy"), chained[i].View("h1", "toy"))
+			}
+		}
+		if n == 2000 && chained[0].View("h1", "toy").Open != nil {
+			// A restart: the chain is restored from its views, its 5m
+			// bucket still open, and the samples go on.
+			var again [aggregators.NumPeriods]*aggregators.Rings
+			for i, p := range aggregators.Periods {
+				v := chained[i].View("h1", "toy")
+				again[i] = aggregators.NewRings(p)
+				again[i].Restore("h1", "toy", v.Layout, v.List(nil))
+			}
+			aggregators.Chain(again[:])
+			chained, hs = again, [aggregators.NumPeriods]aggregators.Handle{}
+			restored = true
+		}
+	}
+	if !restored {
+		t.Fatal("no restart with an open 5m bucket")
+	}
+	for i, p := range aggregators.Periods[1:] {
+		fine, c, exact := chained[i].View("h1", "toy"), chained[i+1].View("h1", "toy"), 0
+		for _, b := range c.List(nil) {
+			w := p.Seconds()
+			if b.Start < fine.Closed[0].Start || anyIn(late, b.Start, w) {
+				continue
+			}
+			d := aggregators.Derive(fine.List(nil), b.Start, w, fine.Layout)
+			for _, s := range []aggregators.Stat{aggregators.Mean, aggregators.Min, aggregators.Max} {
+				got := string(aggregators.AppendSample(nil, c.Layout, b, s))
+				if want := string(aggregators.AppendSample(nil, fine.Layout, d, s)); got != want {
+					t.Fatalf("%s bucket %d: %s, its %s buckets merged: %s", p.Name, b.Start, got, aggregators.Periods[i].Name, want)
+				}
+			}
+			exact++
+		}
+		if exact == 0 && p.Name != "1mo" { // (no 1mo bucket is free of late samples)
+			t.Fatalf("%s: no bucket compared with its shorter buckets", p.Name)
+		}
+	}
+}
+
+func anyIn(at map[int64]bool, start, width int64) bool {
+	for ts := range at {
+		if ts >= start && ts < start+width {
+			return true
+		}
+	}
+	return false
+}
+
+// compareViews fails unless a and b hold the same buckets, equal but for
+// the sums' last bits.
+func compareViews(t *testing.T, period string, a, b *aggregators.View) {
+	t.Helper()
+	la, lb := a.List(nil), b.List(nil)
+	if len(la) != len(lb) || (a.Open == nil) != (b.Open == nil) {
+		t.Fatalf("%s: %d buckets (open %v), chained %d (open %v)", period, len(la), a.Open != nil, len(lb), b.Open != nil)
+	}
+	for k := range la {
+		x, y := la[k], lb[k]
+		if x.Start != y.Start || x.Count != y.Count {
+			t.Fatalf("%s bucket %d: start %d n=%d, chained start %d n=%d", period, k, x.Start, x.Count, y.Start, y.Count)
+		}
+		for _, n := range a.Layout.Nodes {
+			if n.Type != aggregators.Number {
+				if string(x.Lit(n)) != string(y.Lit(b.Layout.Lookup(n.Path...))) {
+					t.Fatalf("%s bucket %d %s: %s, chained %s", period, x.Start, n.Path, x.Lit(n), y.Lit(b.Layout.Lookup(n.Path...)))
+				}
+				continue
+			}
+			p, _ := x.AccOf(n)
+			q, _ := y.AccOf(b.Layout.Lookup(n.Path...))
+			sum := p.Val == q.Val || !n.Counter && math.Abs(p.Val-q.Val) <= 1e-12*math.Abs(p.Val)
+			if p.N != q.N || p.Min != q.Min || p.Max != q.Max || !sum {
+				t.Fatalf("%s bucket %d %s: %+v, chained %+v", period, x.Start, n.Path, p, q)
+			}
+		}
+	}
+}

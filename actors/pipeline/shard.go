@@ -116,6 +116,7 @@ func newShard(id int, p *Pipeline, pub actors.Publisher, log *slog.Logger) *Shar
 			}
 		}
 	}
+	aggregators.Chain(s.rings[:])
 	return s
 }
 
@@ -310,9 +311,13 @@ func (s *Shard) Add(m raw, now time.Time) {
 		return
 	}
 	v.Host, v.Kind, v.Key, v.Sent = m.host, m.kind, key, m.sent
-	for i, r := range s.rings {
+	// The shortest period's open bucket feeds the others when it closes
+	// (aggregators.Rings.Feed).
+	var errs [aggregators.NumPeriods]error
+	aggregators.AddChained(s.rings[:], se.rings[:], v, now, errs[:])
+	for i, err := range errs {
 		c := &s.periods[i]
-		switch r.AddTo(&se.rings[i], v, now) {
+		switch err {
 		case aggregators.ErrFuture:
 			c.future.Add(1)
 		case aggregators.ErrTooOld:
