@@ -49,7 +49,9 @@ type Rings struct {
 	refs      sync.Map           // key -> *seriesRef, for readers
 	nextSweep int64              // Unix seconds before which no open bucket can be due
 	scratch   []byte             // packing buffer
+	pend      Bucket             // pending's scratch
 	spare     [][]Acc            // wide accumulators of buckets just packed, for new ones (at most maxSpare)
+	spareLits [][]Lit            // literals of buckets just packed that share their series' (at most maxSpare)
 }
 
 // maxSpare bounds Rings.spare: a sample that opens a bucket has usually
@@ -216,10 +218,18 @@ func (r *Rings) place(h *Handle, key, host, kind string, l *Layout, ts int64) (s
 
 // reuse gives a new bucket the wide accumulators of one just packed.
 func (r *Rings) reuse(b *Bucket) {
-	if b.Count == 0 && b.Acc == nil && b.packed == nil && len(r.spare) > 0 {
+	if b.Count != 0 || b.packed != nil {
+		return
+	}
+	if b.Acc == nil && len(r.spare) > 0 {
 		b.Acc = r.spare[len(r.spare)-1] // (Add clears what it uses)
 		r.spare[len(r.spare)-1] = nil
 		r.spare = r.spare[:len(r.spare)-1]
+	}
+	if b.Lits == nil && len(r.spareLits) > 0 {
+		b.Lits = r.spareLits[len(r.spareLits)-1]
+		r.spareLits[len(r.spareLits)-1] = nil
+		r.spareLits = r.spareLits[:len(r.spareLits)-1]
 	}
 }
 
@@ -332,7 +342,11 @@ func (r *Rings) close(s *series, b *Bucket) {
 		// copies of open buckets: nobody else has these.
 		r.spare = append(r.spare, wide[:0])
 	}
+	lits := b.Lits
 	r.shareLits(s, b)
+	if len(lits) > 0 && &b.Lits[0] != &lits[0] && len(r.spareLits) < maxSpare {
+		r.spareLits = append(r.spareLits, lits[:0]) // replaced by the series' own: nobody else has them
+	}
 }
 
 // shareLits lets a packed bucket share the literals of the series' last one
@@ -420,29 +434,33 @@ func (r *Rings) Views() []*View {
 // that r has not had yet, merged (nil: nothing), and the layout to read it
 // with: the source's open bucket when fed, with what the source has not
 // had yet merged into it, as the source's bucket will be when it closes.
+// The result is only to be read, before the next call: it may be the
+// source's own bucket, or the source's scratch bucket.
 func (r *Rings) pending(key string) (*Bucket, *Layout) {
 	src := r.source
 	if src == nil {
 		return nil, nil
 	}
-	var out *Bucket
+	var own *Bucket
 	var l *Layout
 	if ss := src.series[key]; ss != nil {
 		l = ss.layout
 		if o := ss.ring.Newest(); o != nil && o.fed && !o.frozen {
-			out = o.Clone()
+			own = o
 		}
 	}
 	p, pl := src.pending(key)
 	if p == nil {
-		return out, l
+		return own, l
 	}
 	if l == nil || len(pl.Nodes) > len(l.Nodes) {
 		l = pl
 	}
-	if out == nil {
-		iv := src.Period.Seconds()
-		out = NewBucket(floorDiv(p.Start, iv) * iv)
+	out := &src.pend
+	iv := src.Period.Seconds()
+	*out = Bucket{Start: floorDiv(p.Start, iv) * iv, Acc: out.Acc[:0], Lits: out.Lits[:0]}
+	if own != nil {
+		out.Merge(own, l) // into an empty bucket: a copy
 	}
 	out.Merge(p, l)
 	return out, l
