@@ -54,6 +54,8 @@ type Flattener struct {
 	ts     float64
 	hasTS  bool
 	keyBuf []byte
+	tpl    template   // what the last full scan learned (see template)
+	rec    *recording // the template the current full scan learns (the Shared's)
 }
 
 // NewFlattener starts from layout (nil for an empty one); counters name the
@@ -72,6 +74,7 @@ func NewFlattener(layout *Layout, counters []Pattern) *Flattener {
 type Shared struct {
 	intern  map[string][]byte
 	layouts map[string]*Layout
+	rec     recording
 }
 
 // MaxShared bounds each of Shared's tables; a full table starts afresh.
@@ -133,7 +136,11 @@ func (f *Flattener) Flatten(data []byte) (*Values, error) {
 // FlattenInto is Flatten into v, whose slices it reuses: a caller that is
 // done with each sample before the next flattens without allocating.
 func (f *Flattener) FlattenInto(data []byte, v *Values) error {
+	if f.quick(data, v) {
+		return f.timestamp(v)
+	}
 	f.grow = false
+	dropped, long := f.Dropped, f.LongLiterals
 	if err := f.scan(data, v); err != nil {
 		return err
 	}
@@ -151,7 +158,18 @@ func (f *Flattener) FlattenInto(data []byte, v *Values) error {
 		}
 		f.layout = f.shared.canonical(f.layout)
 		v.Layout = f.layout
+		f.rec.tpl.layout = f.layout
 	}
+	if f.Dropped == dropped && f.LongLiterals == long {
+		f.rec.copyTo(&f.tpl) // the next sample is likely the same text with other values
+	} else {
+		f.tpl = template{}
+	}
+	return f.timestamp(v)
+}
+
+// timestamp checks the sample's timestamp and sets v.Time.
+func (f *Flattener) timestamp(v *Values) error {
 	if !f.hasTS || f.ts < 0 || f.ts > 1<<40 {
 		return ErrNoTimestamp
 	}
@@ -167,6 +185,8 @@ func (f *Flattener) scan(data []byte, v *Values) error {
 	}
 	f.vals = v
 	f.data, f.pos, f.depth, f.short, f.hasTS = data, 0, 0, false, false
+	f.rec = &f.shared.rec
+	f.rec.start(f.layout)
 	defer func() { f.data, f.vals = nil, nil }()
 	f.ws()
 	if f.pos >= len(data) || data[f.pos] != '{' {
@@ -187,6 +207,7 @@ func (f *Flattener) scan(data []byte, v *Values) error {
 	if f.pos != len(data) {
 		return f.errorf("data after the top-level object")
 	}
+	f.rec.finish(data)
 	v.Layout = f.layout
 	return nil
 }
@@ -238,6 +259,7 @@ func (f *Flattener) enter(n *Node, closing byte) (empty bool, err error) {
 	}
 	if n != nil {
 		f.vals.Num[n.Index] = 1
+		f.rec.tpl.present = append(f.rec.tpl.present, int32(n.Index))
 	}
 	f.pos++ // the opening bracket
 	f.ws()
@@ -346,6 +368,11 @@ func (f *Flattener) value(parent, c *Node, key []byte) error {
 		}
 		if c != nil {
 			f.lit(c, f.data[start:f.pos])
+			kind := slotString
+			if string(key) == "name" {
+				kind = slotName // it may key its array element: part of the shape
+			}
+			f.recordLit(start, c, kind)
 		}
 		return nil
 	case 't', 'f', 'n':
@@ -355,20 +382,37 @@ func (f *Flattener) value(parent, c *Node, key []byte) error {
 		}
 		if c != nil {
 			f.lit(c, f.data[start:f.pos])
+			f.recordLit(start, c, slotWord)
 		}
 		return nil
 	}
+	start := f.pos
 	x, err := f.number()
 	if err != nil {
 		return err
 	}
 	if parent == f.layout.Root && string(key) == "timestamp" {
 		f.ts, f.hasTS = x, true
+		node := int32(-1)
+		if c != nil {
+			node = int32(c.Index)
+		}
+		f.rec.value(f.data, start, f.pos, node, slotTimestamp, nil)
+	} else if c != nil {
+		f.rec.value(f.data, start, f.pos, int32(c.Index), slotNumber, nil)
 	}
 	if c != nil && !math.IsInf(x, 0) {
 		f.vals.Num[c.Index] = x
 	}
 	return nil
+}
+
+// recordLit records the literal value just kept for c (see lit) as a slot
+// of the template.
+func (f *Flattener) recordLit(start int, c *Node, kind slotKind) {
+	if ls := f.vals.Lits; len(ls) > 0 && ls[len(ls)-1].Index == c.Index {
+		f.rec.value(f.data, start, f.pos, int32(c.Index), kind, ls[len(ls)-1].Raw)
+	}
 }
 
 // MaxLiteral bounds a string value (as JSON text) kept in buckets: device
