@@ -673,10 +673,12 @@ func (f *Flattener) number() (float64, error) {
 	}
 	f.pos = i
 	num := d[start:i]
-	if plain && intDigits+frac <= 15 {
-		// At most 15 digits: the mantissa and the power of ten are exact in a
-		// float64, so one division is correctly rounded, as ParseFloat's own
-		// fast path does.
+	if plain && intDigits+frac <= 19 && mant <= 1<<53 && frac < len(pow10) {
+		// At most 19 digits (mant did not overflow), a mantissa of at most
+		// 2^53 and at most 22 decimals: the mantissa and the power of ten
+		// are exact in a float64, so one division is correctly rounded, as
+		// ParseFloat's own fast path does (Clinger's). Most 16-digit
+		// fractions (a shortest float64 has 15 to 17) take it too.
 		x := float64(mant) / pow10[frac]
 		if neg {
 			x = -x
@@ -699,7 +701,8 @@ func (f *Flattener) number() (float64, error) {
 // range.
 var ErrOutOfRange = errors.New("number out of float64 range")
 
-var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15}
+var pow10 = [...]float64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+	1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22}
 
 // unescape decodes a JSON string body (without quotes) that was validated.
 func unescape(dst, s []byte) []byte {

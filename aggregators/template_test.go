@@ -3,7 +3,9 @@ package aggregators
 import (
 	"bytes"
 	"math"
+	"math/rand/v2"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -139,5 +141,40 @@ func BenchmarkFlattenTemplate(b *testing.B) {
 	}
 	if f.tpl.layout == nil {
 		b.Fatal("no template")
+	}
+}
+
+// TestNumbersParseAsParseFloat: the scanner's fast path for numbers of up
+// to 19 digits with a mantissa of at most 2^53 gives ParseFloat's value, bit
+// for bit, as do the numbers past it.
+func TestNumbersParseAsParseFloat(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	f := NewFlattener(nil, nil)
+	for i := range 200000 {
+		var s string
+		switch i % 4 {
+		case 0: // a shortest float64, 15 to 17 digits
+			s = strconv.FormatFloat(rng.Float64()*math.Pow(10, float64(rng.IntN(12)-2)), 'f', -1, 64)
+		case 1: // a 2^53 neighbourhood
+			s = strconv.FormatUint(1<<53-50+rng.Uint64N(100), 10)
+			at := rng.IntN(len(s))
+			s = s[:at] + "." + s[at:]
+			if at == 0 {
+				s = "0" + s
+			}
+		case 2: // up to 21 digits
+			s = strconv.FormatUint(rng.Uint64(), 10) + strconv.Itoa(rng.IntN(100))
+			if at := rng.IntN(len(s)); at > 0 {
+				s = s[:at] + "." + s[at:]
+			}
+		case 3:
+			s = "-0.000" + strconv.FormatUint(rng.Uint64N(1<<54), 10)
+		}
+		f.data, f.pos = []byte(s), 0
+		got, err := f.number()
+		want, werr := strconv.ParseFloat(s, 64)
+		if err != nil || werr != nil || math.Float64bits(got) != math.Float64bits(want) || f.pos != len(s) {
+			t.Fatalf("%s: %v (%v), ParseFloat %v (%v)", s, got, err, want, werr)
+		}
 	}
 }
