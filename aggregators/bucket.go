@@ -92,8 +92,8 @@ type Bucket struct {
 	Lits   []Lit  // the literal nodes' last values, few and sparse
 	packed []byte // a closed bucket's accumulators, packed (see pack.go)
 	frozen bool
-	// fed: the open bucket of rings with Feed, whose samples no longer
-	// period has yet; they get them when it closes (Rings.Feed).
+	// fed: the open bucket of a chained ring (Chain), whose samples the
+	// longer periods get when it closes.
 	fed bool
 }
 

@@ -54,8 +54,7 @@ type Flattener struct {
 	ts     float64
 	hasTS  bool
 	keyBuf []byte
-	tpl    template   // what the last full scan learned (see template)
-	rec    *recording // the template the current full scan learns (the Shared's)
+	tpl    template // what the last full scan learned (see template)
 }
 
 // NewFlattener starts from layout (nil for an empty one); counters name the
@@ -74,7 +73,7 @@ func NewFlattener(layout *Layout, counters []Pattern) *Flattener {
 type Shared struct {
 	intern  map[string][]byte
 	layouts map[string]*Layout
-	rec     recording
+	rec     recording // the template the current full scan learns
 }
 
 // MaxShared bounds each of Shared's tables; a full table starts afresh.
@@ -158,10 +157,10 @@ func (f *Flattener) FlattenInto(data []byte, v *Values) error {
 		}
 		f.layout = f.shared.canonical(f.layout)
 		v.Layout = f.layout
-		f.rec.tpl.layout = f.layout
+		f.shared.rec.tpl.layout = f.layout
 	}
 	if f.Dropped == dropped && f.LongLiterals == long {
-		f.rec.copyTo(&f.tpl) // the next sample is likely the same text with other values
+		f.shared.rec.copyTo(&f.tpl) // the next sample is likely the same text with other values
 	} else {
 		f.tpl = template{}
 	}
@@ -185,8 +184,7 @@ func (f *Flattener) scan(data []byte, v *Values) error {
 	}
 	f.vals = v
 	f.data, f.pos, f.depth, f.short, f.hasTS = data, 0, 0, false, false
-	f.rec = &f.shared.rec
-	f.rec.start(f.layout)
+	f.shared.rec.start(f.layout)
 	defer func() { f.data, f.vals = nil, nil }()
 	f.ws()
 	if f.pos >= len(data) || data[f.pos] != '{' {
@@ -207,7 +205,7 @@ func (f *Flattener) scan(data []byte, v *Values) error {
 	if f.pos != len(data) {
 		return f.errorf("data after the top-level object")
 	}
-	f.rec.finish(data)
+	f.shared.rec.finish(data)
 	v.Layout = f.layout
 	return nil
 }
@@ -259,7 +257,7 @@ func (f *Flattener) enter(n *Node, closing byte) (empty bool, err error) {
 	}
 	if n != nil {
 		f.vals.Num[n.Index] = 1
-		f.rec.tpl.present = append(f.rec.tpl.present, int32(n.Index))
+		f.shared.rec.tpl.present = append(f.shared.rec.tpl.present, int32(n.Index))
 	}
 	f.pos++ // the opening bracket
 	f.ws()
@@ -397,9 +395,9 @@ func (f *Flattener) value(parent, c *Node, key []byte) error {
 		if c != nil {
 			node = int32(c.Index)
 		}
-		f.rec.value(f.data, start, f.pos, node, slotTimestamp, nil)
+		f.shared.rec.value(f.data, start, f.pos, node, slotTimestamp, nil)
 	} else if c != nil {
-		f.rec.value(f.data, start, f.pos, int32(c.Index), slotNumber, nil)
+		f.shared.rec.value(f.data, start, f.pos, int32(c.Index), slotNumber, nil)
 	}
 	if c != nil && !math.IsInf(x, 0) {
 		f.vals.Num[c.Index] = x
@@ -411,7 +409,7 @@ func (f *Flattener) value(parent, c *Node, key []byte) error {
 // of the template.
 func (f *Flattener) recordLit(start int, c *Node, kind slotKind) {
 	if ls := f.vals.Lits; len(ls) > 0 && ls[len(ls)-1].Index == c.Index {
-		f.rec.value(f.data, start, f.pos, int32(c.Index), kind, ls[len(ls)-1].Raw)
+		f.shared.rec.value(f.data, start, f.pos, int32(c.Index), kind, ls[len(ls)-1].Raw)
 	}
 }
 

@@ -183,8 +183,8 @@ func (r *Rings) merge(host, kind, key string, l *Layout, o *Bucket) (carried boo
 // bucket, when it closes.
 func (r *Rings) touch(h *Handle, v *Values) {
 	s, b, newest := r.place(h, v.Key, v.Host, v.Kind, v.Layout, v.Time)
-	if b != nil && newest && b.Count == 0 {
-		r.reuse(b)
+	if b != nil && newest {
+		r.reuse(b) // (only an empty bucket)
 	}
 	r.changed(s)
 }

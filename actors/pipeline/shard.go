@@ -311,8 +311,8 @@ func (s *Shard) Add(m raw, now time.Time) {
 		return
 	}
 	v.Host, v.Kind, v.Key, v.Sent = m.host, m.kind, key, m.sent
-	// The shortest period's open bucket feeds the others when it closes
-	// (aggregators.Rings.Feed).
+	// Each period's rings take the closed buckets of the period before
+	// (aggregators.Chain).
 	var errs [aggregators.NumPeriods]error
 	aggregators.AddChained(s.rings[:], se.rings[:], v, now, errs[:])
 	for i, err := range errs {
