@@ -2,6 +2,7 @@ package aggregators
 
 import (
 	"encoding/binary"
+	"hash/maphash"
 	"math"
 )
 
@@ -205,6 +206,28 @@ func (b *Bucket) unpackInto(w *Bucket, l *Layout) *Bucket {
 		src = readAcc(src, a, counter[i])
 	}
 	return w
+}
+
+// Fingerprint writes what identifies a closed bucket's content into h (its
+// start, counts, packed accumulators and literals) and reports true; a
+// wide bucket (open, or not yet packed) has none, and reports false.
+func (b *Bucket) Fingerprint(h *maphash.Hash) bool {
+	if b.packed == nil {
+		return false
+	}
+	var head [16]byte
+	binary.LittleEndian.PutUint64(head[:], uint64(b.Start))
+	binary.LittleEndian.PutUint32(head[8:], b.Count)
+	binary.LittleEndian.PutUint32(head[12:], b.newest)
+	h.Write(head[:])
+	h.Write(b.packed)
+	for _, l := range b.Lits {
+		binary.LittleEndian.PutUint64(head[:], uint64(l.Index))
+		binary.LittleEndian.PutUint64(head[8:], uint64(len(l.Raw)))
+		h.Write(head[:])
+		h.Write(l.Raw)
+	}
+	return true
 }
 
 // PackedBytes is the size of b's packed accumulators (0 while wide).

@@ -112,6 +112,10 @@ type Unpacker struct {
 // Reset takes back everything lent.
 func (u *Unpacker) Reset() { u.used = 0 }
 
+// Unpack returns b with wide accumulators (on layout l): b itself when it
+// is wide, else a copy in u's memory.
+func (u *Unpacker) Unpack(b *Bucket, l *Layout) *Bucket { return u.unpack(b, l) }
+
 func (u *Unpacker) unpack(b *Bucket, l *Layout) *Bucket {
 	if u == nil || b.packed == nil {
 		return b.unpack(l)

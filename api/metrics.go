@@ -104,6 +104,7 @@ var (
 	dSnapLastBytes   = desc("snapshot_last_bytes", "Bytes the last snapshot pass wrote.")
 	dSnapLastSuccess = desc("snapshot_last_success_timestamp_seconds", "Unix time of the last snapshot pass that wrote every file it had to; 0 before the first.")
 	dSnapRefused     = desc("snapshot_refused_total", "State paths refused for being symbolic links or leading outside the data folder.")
+	dSnapCopied      = desc("snapshot_parts_copied_total", "Parts of whole state files copied from the file before them, not encoded again.")
 
 	dWSClients = desc("websocket_clients", "Open WebSockets.")
 	dWSClosed  = desc("websocket_closed_total", "WebSockets the hub closed, by reason: slow (did not read), silent (sent nothing, not even a pong).", "reason")
@@ -206,6 +207,7 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 		gauge(dSnapLastBytes, float64(sn.LastBytes))
 		gauge(dSnapLastSuccess, float64(sn.LastSuccess))
 		counter(dSnapRefused, sn.Refused)
+		counter(dSnapCopied, sn.PartsCopied)
 	}
 	gauge(dWSClients, float64(st.WebSockets.Clients))
 	counter(dWSClosed, st.WebSockets.ClosedSlow, "slow")

@@ -95,7 +95,7 @@ func decodeKindAfter(data []byte, host string, k aggregators.Kind, before *aggre
 	if root.Type() != fastjson.TypeObject {
 		return nil, corrupt("top level is not an object")
 	}
-	if v := root.GetInt("ringwatch", "version"); v == FormatV2 || v == FormatV3 || v == FormatVersion {
+	if v := root.GetInt("ringwatch", "version"); v >= FormatV2 && v <= FormatVersion {
 		return decodeV2(root, host, kind, before)
 	}
 	periods := root.Get("entries")

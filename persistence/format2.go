@@ -48,12 +48,13 @@ import (
 // the one written now (5: a period of a file or a journal entry may list
 // "derived" bucket starts, buckets not written because the period before
 // it holds all their samples, rebuilt from that period's buckets when they
-// are read: {"15m": {"interval": 9, "derived": [2997], "start": [], ...}}).
+// are read: {"15m": {"interval": 9, "derived": [2997], "start": [], ...}};
+// 6: a whole file writes the longer periods in "parts", see fileWriter).
 // All are read.
 const (
 	FormatV2      = 2
 	FormatV3      = 3
-	FormatVersion = 5
+	FormatVersion = 6
 )
 
 var nodeTypeNames = [...]string{aggregators.Object: "object", aggregators.Array: "array", aggregators.Number: "number", aggregators.Literal: "literal"}
@@ -98,6 +99,13 @@ const (
 // partial one (a journal entry) holds only what changed since the state
 // written before it, and says so.
 func encodeDoc(dst []byte, host, kind string, l *aggregators.Layout, lists map[string][]*aggregators.Bucket, derived map[string][]int64, last *aggregators.Latest, saved time.Time, doc int) []byte {
+	dst = appendHead(dst, host, kind, l, last, saved, doc)
+	return appendPeriods(dst, l, lists, derived)
+}
+
+// appendHead writes a document's header and nodes, up to and with the
+// opening of its "periods" object.
+func appendHead(dst []byte, host, kind string, l *aggregators.Layout, last *aggregators.Latest, saved time.Time, doc int) []byte {
 	dst = append(dst, `{"ringwatch":{"version":`...)
 	dst = strconv.AppendInt(dst, FormatVersion, 10)
 	dst = append(dst, `,"host":`...)
@@ -126,7 +134,7 @@ func encodeDoc(dst []byte, host, kind string, l *aggregators.Layout, lists map[s
 	}
 	dst = append(dst, '}')
 	if doc == entrySameNodes {
-		return appendPeriods(append(dst, `,"periods":{`...), l, lists, derived)
+		return append(dst, `,"periods":{`...)
 	}
 	dst = append(dst, `,"nodes":[`...)
 	for i, n := range l.Nodes {
@@ -148,7 +156,7 @@ func encodeDoc(dst []byte, host, kind string, l *aggregators.Layout, lists map[s
 		}
 		dst = append(dst, '}')
 	}
-	return appendPeriods(append(dst, `],"periods":{`...), l, lists, derived)
+	return append(dst, `],"periods":{`...)
 }
 
 // appendPeriods writes each period's buckets, and the starts of those to
@@ -172,6 +180,13 @@ func appendPeriods(dst []byte, l *aggregators.Layout, lists map[string][]*aggreg
 }
 
 func appendPeriod(dst []byte, p aggregators.Period, l *aggregators.Layout, bs []*aggregators.Bucket, derived []int64) []byte {
+	dst = appendBuckets(append(appendPeriodHead(dst, p, derived), ','), l, bs)
+	return append(dst, '}')
+}
+
+// appendPeriodHead opens a period's object: its interval and the buckets
+// to derive.
+func appendPeriodHead(dst []byte, p aggregators.Period, derived []int64) []byte {
 	dst = append(dst, `{"interval":`...)
 	dst = strconv.AppendInt(dst, p.Seconds(), 10)
 	if len(derived) > 0 {
@@ -184,7 +199,13 @@ func appendPeriod(dst []byte, p aggregators.Period, l *aggregators.Layout, bs []
 		}
 		dst = append(dst, ']')
 	}
-	dst = append(dst, `,"start":[`...)
+	return dst
+}
+
+// appendBuckets writes the members of a period's object (or of one of its
+// parts) that hold the buckets bs: "start" to "literals".
+func appendBuckets(dst []byte, l *aggregators.Layout, bs []*aggregators.Bucket) []byte {
+	dst = append(dst, `"start":[`...)
 	for i, b := range bs {
 		if i > 0 {
 			dst = append(dst, ',')
@@ -282,7 +303,7 @@ func appendPeriod(dst []byte, p aggregators.Period, l *aggregators.Layout, bs []
 		}
 		dst = append(dst, "]}"...)
 	}
-	return append(dst, "]}"...)
+	return append(dst, ']')
 }
 
 // maxDelta bounds the whole numbers written as deltas: every one up to 2^53
@@ -481,7 +502,28 @@ func decodeBody(root *fastjson.Value, st *State, l *aggregators.Layout) (*State,
 	return st, nil
 }
 
+// decodePeriod reads a period's buckets: its own, then those of its parts
+// in order (a whole file since format 6 writes the longer periods in
+// parts; see fileWriter).
 func decodePeriod(pv *fastjson.Value, l *aggregators.Layout) ([]*aggregators.Bucket, error) {
+	bs, err := decodeBuckets(pv, l)
+	if err != nil {
+		return nil, err
+	}
+	for i, part := range pv.GetArray("parts") {
+		if part.Type() != fastjson.TypeObject {
+			return nil, fmt.Errorf("part %d: not an object", i)
+		}
+		more, err := decodeBuckets(part, l)
+		if err != nil {
+			return nil, fmt.Errorf("part %d: %v", i, err)
+		}
+		bs = append(bs, more...)
+	}
+	return bs, nil
+}
+
+func decodeBuckets(pv *fastjson.Value, l *aggregators.Layout) ([]*aggregators.Bucket, error) {
 	starts, counts := pv.GetArray("start"), pv.GetArray("count")
 	if len(counts) != len(starts) {
 		return nil, fmt.Errorf("%d starts and %d counts", len(starts), len(counts))

@@ -142,6 +142,7 @@ type writtenAs struct {
 	closed  [aggregators.NumPeriods][]*aggregators.Bucket
 	entries int
 	nodes   int
+	file    *fileIndex // where the last whole file put its parts (nil: not written by this run)
 }
 
 // Loaded names a (host, kind) loaded from disk, and how many journal
@@ -251,6 +252,9 @@ type Stats struct {
 	// Refused counts paths refused for being symbolic links or leading
 	// outside the data folder.
 	Refused uint64 `json:"refused"`
+	// PartsCopied counts the parts of whole files copied from the file
+	// before them rather than encoded again (see fileWriter).
+	PartsCopied uint64 `json:"parts_copied"`
 }
 
 // Stats reads the snapshotter's figures; safe from any goroutine.
@@ -323,6 +327,7 @@ type series struct {
 	full            bool // write the whole file (else a journal entry)
 	sameNodes       bool // an entry on the layout of the write before it
 	prev            [aggregators.NumPeriods][]*aggregators.Bucket
+	file            *fileIndex // the last whole file's parts
 }
 
 // SnapshotAll writes every (host, kind) that changed, in parallel, and
@@ -365,12 +370,12 @@ func (s *Snapshotter) snapshot(due func(key string) bool, batch bool) error {
 	// if the process is killed before the pass ends (changed puts the
 	// series never written, then the longest unwritten, first).
 	var first error
-	var writes, failures, total, journal uint64
+	var writes, failures, total, journal, copied uint64
 	for _, se := range todo {
 		w, ok := s.written[se.key]
 		se.full = !ok || w.entries >= s.baseEvery()
 		se.sameNodes = !se.full && w.nodes > 0 && se.layout != nil && len(se.layout.Nodes) == w.nodes
-		se.prev = w.closed
+		se.prev, se.file = w.closed, w.file
 	}
 	for len(todo) > 0 {
 		n := min(len(todo), finalChunk)
@@ -396,7 +401,7 @@ func (s *Snapshotter) snapshot(due func(key string) bool, batch bool) error {
 			}
 			writes++
 			total += uint64(r.bytes)
-			w := writtenAs{sig: r.se.sig, at: began.UnixNano(), entries: s.written[r.se.key].entries + 1}
+			w := writtenAs{sig: r.se.sig, at: began.UnixNano(), entries: s.written[r.se.key].entries + 1, file: r.se.file}
 			if r.se.layout != nil {
 				w.nodes = len(r.se.layout.Nodes)
 			}
@@ -406,7 +411,8 @@ func (s *Snapshotter) snapshot(due func(key string) bool, batch bool) error {
 				}
 			}
 			if r.se.full {
-				w.entries = 0
+				w.entries, w.file = 0, r.file
+				copied += uint64(r.copied)
 				s.dropJournals(dir, r.se.host, r.se.kind)
 				if !s.migrated[r.se.key] { // the format 1 file this one replaces
 					s.migrated[r.se.key] = true
@@ -420,6 +426,11 @@ func (s *Snapshotter) snapshot(due func(key string) bool, batch bool) error {
 		todo = todo[n:]
 	}
 	s.count(began, writes, failures, total, journal, first)
+	if copied > 0 {
+		s.mu.Lock()
+		s.stats.PartsCopied += copied
+		s.mu.Unlock()
+	}
 	if first != nil {
 		s.Log.Error("snapshot failed", "failed", failures, "written", writes, "first_error", first)
 	}
@@ -434,10 +445,12 @@ var unpackers = sync.Pool{New: func() any { return new(aggregators.Unpacker) }}
 const finalChunk = 256
 
 type writeResult struct {
-	se    *series
-	tmp   string
-	bytes int
-	err   error
+	se     *series
+	tmp    string
+	bytes  int
+	err    error
+	file   *fileIndex // a whole file's parts
+	copied int        // how many of them it copied from the file before
 }
 
 // write encodes and writes todo. batch writes every file to a temporary
@@ -467,17 +480,22 @@ func (s *Snapshotter) write(dir *Dir, todo []*series, began time.Time, batch boo
 				}
 				se := todo[i]
 				u.Reset()
+				gz.Reset()
+				r := writeResult{se: se}
+				name := path.Join(se.host, se.kind+Ext)
 				if se.full {
-					raw = encodeViews(raw[:0], u, se.host, se.kind, se.layout, se.views, se.last, began)
+					var old []byte
+					if se.file != nil {
+						old, _ = dir.ReadFile(name, int64(se.file.size)) // (none, or another: every part is encoded)
+					}
+					r.file, raw, r.copied, r.err = encodeFile(&gz, raw, u, se.host, se.kind, se.layout, se.views, se.last, began, old, se.file)
 				} else {
 					lists, derived := EntryContent(se.views, &se.prev, u)
 					raw = EncodeEntry(raw[:0], se.host, se.kind, se.layout, lists, derived, se.last, began, se.sameNodes)
+					r.err = Gzip(&gz, raw)
 				}
-				gz.Reset()
-				r := writeResult{se: se}
-				if r.err = Gzip(&gz, raw); r.err == nil {
+				if r.err == nil {
 					if r.err = dir.MkdirHost(se.host); r.err == nil {
-						name := path.Join(se.host, se.kind+Ext)
 						switch {
 						case !se.full:
 							r.err = dir.Append(journalName(se.host, se.kind, s.boot), gz.Bytes())
@@ -544,22 +562,7 @@ func EntryContent(views map[string]*aggregators.View, prev *[aggregators.NumPeri
 		if v == nil {
 			continue
 		}
-		var skip func(*aggregators.Bucket) bool
-		if i > 0 {
-			if fine := views[aggregators.Periods[i-1].Name]; fine != nil {
-				skip = func(b *aggregators.Bucket) bool {
-					if !fine.Covers(b.Start, p.Seconds(), b.Count) {
-						return false
-					}
-					if derived == nil {
-						derived = map[string][]int64{}
-					}
-					derived[p.Name] = append(derived[p.Name], b.Start)
-					return true
-				}
-			}
-		}
-		if bs := v.Since(prev[i], u, skip); len(bs) > 0 {
+		if bs := v.Since(prev[i], u, coveredSkip(views, i, &derived)); len(bs) > 0 {
 			lists[p.Name] = bs
 		}
 	}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
+	"io"
 	"math"
 	"runtime"
 	"slices"
@@ -183,24 +185,61 @@ func mustShape(s string) *shape {
 }
 
 // BenchmarkSnapshotFile encodes and compresses the state file of one
-// realistic host with every ring full (three samples per bucket): what every
-// host costs once per --snapshot-interval.
+// realistic host with every ring full (three samples per bucket), as the
+// snapshotter writes it: what every host costs once per two
+// --snapshot-interval. "first" is a file with none before it (the first
+// after a start); "10min-later" the next one, after ten more minutes of
+// samples, which copies from the file before the parts of the longer
+// periods that did not change.
 //
 //	go test -run '^$' -bench SnapshotFile ./cmd/ringwatch/
 func BenchmarkSnapshotFile(b *testing.B) {
 	p, now := fullHost(b)
 	views := fullViews(p)
-	var file []byte
-	var gz bytes.Buffer
-	for b.Loop() {
-		file = persistence.EncodeV2(file[:0], "snap-00001", "system_info", views["5m"].Layout, views, nil, now)
-		gz.Reset()
-		if err := persistence.Gzip(&gz, file); err != nil {
+	b.Run("first", func(b *testing.B) {
+		var file []byte
+		for b.Loop() {
+			var enc persistence.FileEncoder
+			var err error
+			if file, _, err = enc.Encode("snap-00001", "system_info", views["5m"].Layout, views, nil, now); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(len(file))/1024, "file-KB")
+	})
+	b.Run("10min-later", func(b *testing.B) {
+		var enc persistence.FileEncoder
+		if _, _, err := enc.Encode("snap-00001", "system_info", views["5m"].Layout, views, nil, now); err != nil {
 			b.Fatal(err)
 		}
+		later := tenMinutesLater(b, p, now)
+		next := fullViews(p)
+		var file []byte
+		var copied int
+		for b.Loop() {
+			prev := enc // each round copies from the same file before
+			var err error
+			if file, copied, err = prev.Encode("snap-00001", "system_info", next["5m"].Layout, next, nil, later); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(len(file))/1024, "file-KB")
+		b.ReportMetric(float64(copied), "parts-copied")
+	})
+}
+
+// tenMinutesLater gives fullHost's host ten more minutes of samples, one a
+// second, and returns the time after them.
+func tenMinutesLater(tb testing.TB, p *pipeline.Pipeline, now time.Time) time.Time {
+	h := newSimHost(0, "snap", mustShape("8,4,3,6"), 2)
+	var buf []byte
+	for ts := now.Unix(); ts < now.Unix()+600; ts++ {
+		buf = h.appendSample(buf[:0], ts)
+		if err := p.IngestNow(h.subject, buf, bus.Header{}, time.Unix(ts, 0)); err != nil {
+			tb.Fatal(err)
+		}
 	}
-	b.ReportMetric(float64(len(file))/1024, "json-KB")
-	b.ReportMetric(float64(gz.Len())/1024, "file-KB")
+	return now.Add(600 * time.Second)
 }
 
 // fullViews are the five periods of fullHost's host.
@@ -213,25 +252,73 @@ func fullViews(p *pipeline.Pipeline) map[string]*aggregators.View {
 }
 
 // TestSnapshotFileIsExact: a realistic host's state, every ring full,
-// written (whole numbers as deltas) and read back, gives every bucket's
-// count, sum, minimum and maximum bit for bit, those of a longer period
-// that the file names rather than writes (rebuilt from the period before)
-// too: the rings build a longer period's bucket by merging the shorter
-// period's buckets, in the order the reader merges them
-// (aggregators.Chain).
+// written as the snapshotter writes it (whole numbers as deltas, the longer
+// periods in parts) and read back, gives every bucket's count, sum, minimum
+// and maximum bit for bit, those of a longer period that the file names
+// rather than writes (rebuilt from the period before) too: the rings build
+// a longer period's bucket by merging the shorter period's buckets, in the
+// order the reader merges them (aggregators.Chain). So does the next file,
+// ten minutes of samples later, which copies the parts that did not change
+// from the file before.
 func TestSnapshotFileIsExact(t *testing.T) {
 	p, now := fullHost(t)
 	views := fullViews(p)
-	file := persistence.EncodeV2(nil, "snap-00001", "system_info", views["5m"].Layout, views, nil, now)
-	if !bytes.Contains(file, []byte(`"dsum":[`)) || !bytes.Contains(file, []byte(`"sum":[`)) {
-		t.Fatal("the file should hold both whole-number (delta) and fractional columns")
+	var enc persistence.FileEncoder
+	file, copied, err := enc.Encode("snap-00001", "system_info", views["5m"].Layout, views, nil, now)
+	if err != nil || copied != 0 {
+		t.Fatalf("first file: %d parts copied, %v", copied, err)
 	}
+	text := gunzipAll(t, file)
+	if !bytes.Contains(text, []byte(`"dsum":[`)) || !bytes.Contains(text, []byte(`"sum":[`)) || !bytes.Contains(text, []byte(`"parts":[{"start":[`)) {
+		t.Fatal("the file should hold whole-number (delta) and fractional columns, and parts")
+	}
+	compared, derived := compareFile(t, file, views)
+	// The last third of the 15m ring, the last quarter of the 1h ring, the
+	// newest few of the 1d and 1mo rings.
+	if derived < 60 {
+		t.Fatalf("%d buckets rebuilt from a shorter period, want at least 60", derived)
+	}
+	t.Logf("%d values compared; %d buckets rebuilt", compared, derived)
+
+	later := tenMinutesLater(t, p, now)
+	views = fullViews(p)
+	file, copied, err = enc.Encode("snap-00001", "system_info", views["5m"].Layout, views, nil, later)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Of the 1h ring's eight parts the middle five, of the 1d ring's five
+	// and the 1mo ring's three all but the newest.
+	if copied < 9 {
+		t.Fatalf("%d parts copied from the file before, want at least 9", copied)
+	}
+	compared, derived = compareFile(t, file, views)
+	t.Logf("ten minutes later, %d parts copied: %d values compared; %d buckets rebuilt", copied, compared, derived)
+}
+
+// gunzipAll is a gzip file's text, every member of it.
+func gunzipAll(t *testing.T, gz []byte) []byte {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return text
+}
+
+// compareFile reads a state file back and compares every value of every
+// bucket with views, bit for bit; it returns how many values it compared
+// and how many buckets the file had rebuilt from a shorter period.
+func compareFile(t *testing.T, file []byte, views map[string]*aggregators.View) (compared, derived int) {
+	t.Helper()
 	st, err := persistence.Decode(file, "snap-00001", "system_info", systeminfo.Counters)
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, derivedStarts := persistence.EntryContent(views, &[aggregators.NumPeriods][]*aggregators.Bucket{}, nil)
-	compared, derived := 0, 0
 	for _, per := range aggregators.Periods {
 		want, got := views[per.Name].List(nil), st.Buckets[per.Name]
 		if len(got) != len(want) || len(want) != aggregators.Slots {
@@ -246,7 +333,7 @@ func TestSnapshotFileIsExact(t *testing.T) {
 				wa, wok := b.AccOf(n)
 				ga, gok := got[i].AccOf(st.Layout.Nodes[n.Index])
 				sumOK := math.Float64bits(wa.Val) == math.Float64bits(ga.Val)
-				if wok != gok || got[i].Count != b.Count || (wok && (wa.N != ga.N || !sumOK ||
+				if wok != gok || got[i].Start != b.Start || got[i].Count != b.Count || (wok && (wa.N != ga.N || !sumOK ||
 					math.Float64bits(wa.Min) != math.Float64bits(ga.Min) || math.Float64bits(wa.Max) != math.Float64bits(ga.Max))) {
 					t.Fatalf("%s bucket %d node %v (rebuilt: %v): read %+v (%v), written %+v (%v)", per.Name, i, n.Path, rebuilt, ga, gok, wa, wok)
 				}
@@ -254,12 +341,7 @@ func TestSnapshotFileIsExact(t *testing.T) {
 			}
 		}
 	}
-	// The last third of the 15m ring, the last quarter of the 1h ring, the
-	// newest few of the 1d and 1mo rings.
-	if derived < 60 {
-		t.Fatalf("%d buckets rebuilt from a shorter period, want at least 60", derived)
-	}
-	t.Logf("%d values compared; %d buckets rebuilt", compared, derived)
+	return compared, derived
 }
 
 // BenchmarkLoadFile reads back fullHost's state file: what a restart pays
