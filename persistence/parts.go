@@ -63,6 +63,7 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // compressed with whatever follows it up to the next part.
 type fileWriter struct {
 	out    *bytes.Buffer
+	base   int // where the file begins in out
 	text   []byte
 	old    []byte     // the file before, or nil
 	prev   *fileIndex // where its parts are, or nil
@@ -116,7 +117,7 @@ func (w *fileWriter) part(period int, span int64, bs []*aggregators.Bucket, l *a
 	if w.err != nil {
 		return wide
 	}
-	off := w.out.Len()
+	off := w.out.Len() - w.base
 	var m []byte
 	if sealed {
 		m = w.reusable(period, span, sum)
@@ -133,19 +134,19 @@ func (w *fileWriter) part(period int, span int64, bs []*aggregators.Bucket, l *a
 		w.flush()
 	}
 	if sealed && w.err == nil {
-		m := w.out.Bytes()[off:]
+		m := w.out.Bytes()[w.base+off:]
 		w.next.parts = append(w.next.parts, partRef{period: period, span: span, sum: sum, off: off, n: len(m), crc: crc32.Checksum(m, castagnoli)})
 	}
 	return wide
 }
 
-// encodeFile writes the whole file of one series into out, compressed,
+// encodeFile writes the whole file of one series at the end of out, compressed,
 // copying the unchanged parts of old (the file before, written as prev
 // says; nil: encode everything). raw is scratch memory for the text, and
 // is returned for the next call; so is the index of the file written.
 func encodeFile(out *bytes.Buffer, raw []byte, u *aggregators.Unpacker, host, kind string, l *aggregators.Layout, views map[string]*aggregators.View, last *aggregators.Latest, saved time.Time, old []byte, prev *fileIndex) (*fileIndex, []byte, int, error) {
 	own, derived := fileContent(views)
-	w := &fileWriter{out: out, text: appendHead(raw[:0], host, kind, l, last, saved, wholeFile)}
+	w := &fileWriter{out: out, base: out.Len(), text: appendHead(raw[:0], host, kind, l, last, saved, wholeFile)}
 	if l != nil {
 		w.next.nodes = len(l.Nodes)
 	}
@@ -191,8 +192,9 @@ func encodeFile(out *bytes.Buffer, raw []byte, u *aggregators.Unpacker, host, ki
 	if w.err != nil {
 		return nil, raw, 0, w.err
 	}
-	w.next.size = out.Len()
-	return &w.next, raw, w.copied, nil
+	w.next.size = out.Len() - w.base
+	idx := w.next // not &w.next: that would keep w, the file before and its own index alive
+	return &idx, raw, w.copied, nil
 }
 
 // fileContent is what a whole file holds of views: each period's buckets
