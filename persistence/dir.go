@@ -97,51 +97,6 @@ func (d *Dir) MkdirHost(host string) error {
 	return nil
 }
 
-// WriteFile replaces name with data atomically: a temporary file in the same
-// folder, synced, renamed over name, and the folder synced. A crash at any
-// moment leaves the old file or the new one.
-func (d *Dir) WriteFile(name string, data []byte) (err error) {
-	if _, err := d.real(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	dir, base := path.Split(name)
-	tmp := path.Join(dir, "."+base+tempMarker+strconv.Itoa(os.Getpid())+"-"+strconv.FormatUint(d.tmp.Add(1), 10))
-	f, err := d.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return fmt.Errorf("persistence: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = d.root.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return fmt.Errorf("persistence: write %s: %w", tmp, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("persistence: sync %s: %w", tmp, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("persistence: close %s: %w", tmp, err)
-	}
-	if err = d.root.Rename(tmp, name); err != nil {
-		return fmt.Errorf("persistence: rename %s: %w", tmp, err)
-	}
-	if dir == "" {
-		dir = "."
-	}
-	df, err := d.root.Open(dir)
-	if err != nil {
-		return fmt.Errorf("persistence: open %s: %w", dir, err)
-	}
-	defer df.Close()
-	if err = df.Sync(); err != nil {
-		return fmt.Errorf("persistence: sync %s: %w", dir, err)
-	}
-	return nil
-}
-
 // WriteTemp writes data to a new temporary file beside name, without
 // syncing it, for a batch that syncs once (Sync) and renames each (Rename).
 func (d *Dir) WriteTemp(name string, data []byte) (tmp string, err error) {

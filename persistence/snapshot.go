@@ -453,9 +453,11 @@ type writeResult struct {
 	copied int        // how many of them it copied from the file before
 }
 
-// write encodes and writes todo. batch writes every file to a temporary
-// name in parallel, then syncs the file system once, renames, and syncs
-// once more; otherwise each file is written and synced on its own.
+// write encodes and writes todo: journal entries are appended, whole files
+// written to temporary names; then the file system is synced once, the
+// files renamed into place, and the file system synced once more (two
+// syncs per pass, not two per file: a pass of new hosts writes dozens of
+// first files). batch writes in parallel.
 func (s *Snapshotter) write(dir *Dir, todo []*series, began time.Time, batch bool) []writeResult {
 	results := make([]writeResult, len(todo))
 	workers := s.Workers
@@ -499,10 +501,8 @@ func (s *Snapshotter) write(dir *Dir, todo []*series, began time.Time, batch boo
 						switch {
 						case !se.full:
 							r.err = dir.Append(journalName(se.host, se.kind, s.boot), gz.Bytes())
-						case batch:
-							r.tmp, r.err = dir.WriteTemp(name, gz.Bytes())
 						default:
-							r.err = dir.WriteFile(name, gz.Bytes())
+							r.tmp, r.err = dir.WriteTemp(name, gz.Bytes())
 						}
 					}
 				}
@@ -520,15 +520,16 @@ func (s *Snapshotter) write(dir *Dir, todo []*series, began time.Time, batch boo
 		}
 	}
 	// Journal entries are appended without a sync each: one sync of the
-	// file system makes them all durable (and, in a batch, the temporary
-	// files before their renames).
+	// file system makes them all durable, and the temporary files before
+	// their renames.
 	appended := slices.ContainsFunc(results, func(r writeResult) bool { return r.err == nil && !r.se.full })
-	if batch || appended {
+	files := slices.ContainsFunc(results, func(r writeResult) bool { return r.tmp != "" })
+	if batch || appended || files {
 		if err := dir.Sync(); err != nil {
 			failAll(err)
 		}
 	}
-	if !batch {
+	if !batch && !files {
 		return results
 	}
 	for i, r := range results {
