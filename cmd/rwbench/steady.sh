@@ -1,0 +1,43 @@
+#!/bin/bash
+# Usage: steady.sh OLD-BINARY NEW-BINARY
+#
+# Two hubs side by side (two builds of ringwatch), each with 2,000
+# full hosts (loadgen --backfill) at 1 Hz; after 15 minutes, each hub's CPU
+# per sample over 10 minutes: one whole-file rewrite per host and 19 to 20
+# journal entries, at full rings.
+set -u
+declare -A BIN=([old]=${1:?old binary} [new]=${2:?new binary})
+rm -rf /tmp/steady-old /tmp/steady-new
+declare -A NATS=([old]=127.0.0.1:14301 [new]=127.0.0.1:14302) HTTP=([old]=127.0.0.1:18301 [new]=127.0.0.1:18302)
+declare -A PID LPID
+for s in old new; do
+  ${BIN[$s]} serve --data-dir /tmp/steady-$s --host hub-$s --nats-addr ${NATS[$s]} --nats-insecure --http-addr ${HTTP[$s]} --snapshot-interval 5m >/tmp/steady-$s.log 2>&1 &
+  PID[$s]=$!
+done
+for s in old new; do
+  until curl -sf http://${HTTP[$s]}/healthz >/dev/null; do sleep 0.5; done
+done
+for s in old new; do
+  ${BIN[new]} loadgen --bus nats://${NATS[$s]} --hosts 2000 --shape 8,4,3,6 --duration 27m --churn 0 --backfill --conns 4 >/tmp/steady-lg-$s.log 2>&1 &
+  LPID[$s]=$!
+done
+start=$(date +%s)
+sleep $((15*60))
+snap() { # side -> "ticks received rss"
+  local t=$(awk '{print $14+$15}' /proc/${PID[$1]}/stat)
+  local r=$(curl -s http://${HTTP[$1]}/api/v1/stats | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["pipeline"]["received"], json.dumps(d.get("snapshots",{})))')
+  local rss=$(awk '/VmRSS/{print $2}' /proc/${PID[$1]}/status)
+  echo "$t $r RSS=$rss"
+}
+declare -A A B
+for s in old new; do A[$s]=$(snap $s); echo "$s at 15m: ${A[$s]}"; done
+sleep $((10*60))
+for s in old new; do B[$s]=$(snap $s); echo "$s at 25m: ${B[$s]}"; done
+for s in old new; do
+  read t0 r0 _ <<<"${A[$s]}"; read t1 r1 _ <<<"${B[$s]}"
+  python3 -c "print('$s: %d samples, %.1f µs of CPU per sample' % ($r1-$r0, ($t1-$t0)/100/($r1-$r0)*1e6))"
+done
+for s in old new; do kill ${LPID[$s]} 2>/dev/null; kill -TERM ${PID[$s]}; done
+wait
+for s in old new; do tail -3 /tmp/steady-lg-$s.log; grep -c . /tmp/steady-$s.log; done
+echo finished
