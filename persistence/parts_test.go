@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -144,6 +145,25 @@ func TestEveryFormatVersionLoads(t *testing.T) {
 		q.Restore(st.Host, st.Kind, st.Layout, st.Buckets, st.Last, st.LastTime)
 		if got, want := dump(q, "h1"), dump(p, "h1"); got != want {
 			t.Fatalf("version %d read as:\n%s\nwant:\n%s", v, got, want)
+		}
+	}
+}
+
+// TestPartsThatAreNotObjectsAreCorrupt: a period's parts are period-shaped
+// objects ({} holds no bucket); anything else makes the file corrupt (set
+// aside by the loader), not a panic or a silent gap.
+func TestPartsThatAreNotObjectsAreCorrupt(t *testing.T) {
+	doc := func(parts string) []byte {
+		return []byte(`{"ringwatch":{"version":6,"host":"h1","kind":"toy","saved":1},"nodes":[{"path":[],"type":"object"},{"path":["cpu"],"type":"number"}],` +
+			`"periods":{"1h":{"interval":36,"parts":[` + parts + `]}}}`)
+	}
+	st, err := persistence.Decode(doc(`{"start":[36],"count":[2],"numbers":[{"node":1,"sum":[3]}]},{}`), "h1", "toy", nil)
+	if err != nil || len(st.Buckets["1h"]) != 1 || st.Buckets["1h"][0].Count != 2 {
+		t.Fatalf("a part and the empty one that ends the list: %+v, %v", st, err)
+	}
+	for _, bad := range []string{`1`, `{},null`, `{"start":[36],"count":[]}`} {
+		if _, err := persistence.Decode(doc(bad), "h1", "toy", nil); err == nil || !strings.Contains(err.Error(), "part") {
+			t.Errorf("parts [%s]: %v, want an error naming the part", bad, err)
 		}
 	}
 }
