@@ -125,3 +125,39 @@ func TestSilentHostsAreForgotten(t *testing.T) {
 		t.Fatal("a host that keeps publishing was forgotten")
 	}
 }
+
+// TestRestoredHostsAreNotExpiredAsTheyRestore: a host restored while the
+// retention's pass runs (the ingest actor expires at its start, while the
+// state loads) is kept, not taken for one silent since 1970 in the moment
+// between its entry and its time.
+func TestRestoredHostsAreNotExpiredAsTheyRestore(t *testing.T) {
+	p := pipeline.New([]aggregators.Kind{{Name: "toy"}}, nil, nil, bustest.Quiet())
+	f := aggregators.NewFlattener(nil, nil)
+	v, err := f.Flatten(toySample(3000, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := aggregators.NewBucket(2997)
+	b.Add(v)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				p.Expire(time.Now())
+			}
+		}
+	})
+	const hosts = 3000
+	for i := range hosts {
+		p.Restore(fmt.Sprintf("h%d", i), "toy", f.Layout(), map[string][]*aggregators.Bucket{"5m": {b}}, nil, 0)
+	}
+	close(stop)
+	wg.Wait()
+	if st := p.Stats(); st.Hosts != hosts || st.Forgotten != 0 {
+		t.Fatalf("%d hosts kept and %d forgotten of %d restored", st.Hosts, st.Forgotten, hosts)
+	}
+}

@@ -391,7 +391,12 @@ func (p *Pipeline) Restore(host, kind string, l *aggregators.Layout, buckets map
 	if seen <= 0 {
 		seen = time.Now().Unix()
 	}
-	e, loaded := p.hosts.LoadOrStore(host, &hostEntry{})
+	// The entry goes in already seen: one stored first and seen after
+	// could meet Expire in between, as silent since 1970, and be forgotten
+	// right after it was restored.
+	fresh := &hostEntry{}
+	fresh.lastSeen.Store(seen)
+	e, loaded := p.hosts.LoadOrStore(host, fresh)
 	if !loaded {
 		p.nHosts.Add(1)
 	}
