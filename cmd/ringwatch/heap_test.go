@@ -287,10 +287,12 @@ func TestSnapshotFileIsExact(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Of the 1h ring's eight parts the middle five, of the 1d ring's five
-	// and the 1mo ring's three all but the newest.
-	if copied < 9 {
-		t.Fatalf("%d parts copied from the file before, want at least 9", copied)
+	// How many depends on where now falls against the parts' spans (11 or
+	// 12 here, most often); at least the 1h ring's parts that hold only
+	// buckets older than 15 minutes and younger than 50 both times: 2,100 s
+	// of 36-s buckets in spans of 360 s, four whatever the alignment.
+	if copied < 4 {
+		t.Fatalf("%d parts copied from the file before, want at least 4", copied)
 	}
 	compared, derived = compareFile(t, file, views)
 	t.Logf("ten minutes later, %d parts copied: %d values compared; %d buckets rebuilt", copied, compared, derived)
