@@ -24,6 +24,9 @@ func NewRing(intervalSeconds int64) *Ring {
 // Start is the start of the bucket that holds ts.
 func (r *Ring) Start(ts int64) int64 { return floorDiv(ts, r.interval) * r.interval }
 
+// FloorDiv is a divided by b, rounded down (toward -inf for negative a).
+func FloorDiv(a, b int64) int64 { return floorDiv(a, b) }
+
 func floorDiv(a, b int64) int64 {
 	q := a / b
 	if a%b != 0 && (a < 0) != (b < 0) {

@@ -176,9 +176,9 @@ func encodeFile(out *bytes.Buffer, raw []byte, u *aggregators.Unpacker, host, ki
 		w.text = append(appendPeriodHead(w.text, p, ds), `,"parts":[`...)
 		width := p.Seconds() * partBuckets[i]
 		for len(bs) > 0 {
-			span := floorDiv(bs[0].Start, width)
+			span := aggregators.FloorDiv(bs[0].Start, width)
 			n := 1
-			for n < len(bs) && floorDiv(bs[n].Start, width) == span {
+			for n < len(bs) && aggregators.FloorDiv(bs[n].Start, width) == span {
 				n++
 			}
 			wide = w.part(i, span, bs[:n], l, u, wide)
@@ -241,14 +241,6 @@ func coveredSkip(views map[string]*aggregators.View, i int, derived *map[string]
 		(*derived)[p.Name] = append((*derived)[p.Name], b.Start)
 		return true
 	}
-}
-
-func floorDiv(a, b int64) int64 {
-	q := a / b
-	if a%b != 0 && (a < 0) != (b < 0) {
-		q--
-	}
-	return q
 }
 
 // FileEncoder encodes the whole files of one series one after another as
