@@ -32,10 +32,12 @@ type State struct {
 	// Saved is when the file was written (Unix nanoseconds; 0 if unknown);
 	// Partial marks a journal entry, which holds only what changed since
 	// the state written before it. Journal is how many journal entries
-	// were applied on top of the file when it was loaded.
-	Saved   int64
-	Partial bool
-	Journal int
+	// were applied on top of the file when it was loaded; FileBytes and
+	// JournalBytes, the bytes of the file and of its journals as read.
+	Saved                   int64
+	Partial                 bool
+	Journal                 int
+	FileBytes, JournalBytes int
 	// Derived, in a journal entry, names by period the buckets to rebuild
 	// from the period before it (see EncodeEntry); apply rebuilds them.
 	Derived map[string][]int64

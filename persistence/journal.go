@@ -249,6 +249,7 @@ func applyJournals(d *Dir, st *State, host string, k aggregators.Kind, log *slog
 	if err != nil {
 		return st, false
 	}
+	read := 0
 	for _, name := range journals(entries, k.Name) {
 		found = true
 		data, err := d.ReadFile(path.Join(host, name), MaxFileSize)
@@ -258,6 +259,7 @@ func applyJournals(d *Dir, st *State, host string, k aggregators.Kind, log *slog
 			}
 			continue
 		}
+		read += len(data)
 		var before *aggregators.Layout
 		if st != nil {
 			before = st.Layout
@@ -272,6 +274,9 @@ func applyJournals(d *Dir, st *State, host string, k aggregators.Kind, log *slog
 			log.Warn("journal ends with an unreadable entry (a write cut short); the entries before it were used",
 				"file", filepath.Join(d.Name(), host, name), "entries", n, "err", torn)
 		}
+	}
+	if st != nil {
+		st.JournalBytes += read
 	}
 	return st, found
 }

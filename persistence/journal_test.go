@@ -52,6 +52,21 @@ func journalFiles(t *testing.T, dir, host string) []string {
 	return js
 }
 
+// untilRewritten calls write until host's whole file is written again (its
+// journal gone), which must take at most most entries and a file, and
+// returns how many entries came before it.
+func untilRewritten(t *testing.T, dir, host string, most int, write func()) int {
+	t.Helper()
+	for n := 0; n <= most; n++ {
+		write()
+		if len(journalFiles(t, dir, host)) == 0 {
+			return n
+		}
+	}
+	t.Fatalf("the whole file was not written again after %d journal entries: %v", most, journalFiles(t, dir, host))
+	return 0
+}
+
 // TestJournalEntriesRestoreWhatChanged: after the whole file, what changes
 // (buckets that close, a late sample correcting a closed bucket, a new key)
 // is appended as journal entries; loading the file and its journal gives
@@ -63,7 +78,8 @@ func TestJournalEntriesRestoreWhatChanged(t *testing.T) {
 	for ts := int64(3000); ts < 3010; ts++ {
 		feed(t, p, "h1", ts, float64(ts%7), "")
 	}
-	// Interval 1 s: an entry every second, the whole file every 2 entries.
+	// Interval 1 s: an entry every second, the whole file again after 2
+	// entries at least (once the journal is as large as the file).
 	s := &persistence.Snapshotter{Dir: dir, Interval: time.Second, Source: p, Log: quiet}
 	if err := s.SnapshotAll(); err != nil {
 		t.Fatal(err)
@@ -111,7 +127,7 @@ func TestJournalEntriesRestoreWhatChanged(t *testing.T) {
 		t.Fatalf("file and journal (%d entries):\n%s\nbefore:\n%s", st.Journal, dump(q, "h1"), dump(p, "h1"))
 	}
 	feed(t, p, "h1", 3017, 80, "")
-	if err := s.SnapshotAll(); err != nil { // two entries: the whole file again
+	if err := s.SnapshotAll(); err != nil { // two entries, larger than the file: the whole file again
 		t.Fatal(err)
 	}
 	if js := journalFiles(t, dir, "h1"); len(js) != 0 {
@@ -337,5 +353,83 @@ func TestFileNamesTheBucketsItCanRebuild(t *testing.T) {
 	}
 	if q, _ := reload(t, dir, "h1", nil); dump(q, "h1") != dump(p, "h1") {
 		t.Fatalf("after reload:\n%s\nbefore:\n%s", dump(q, "h1"), dump(p, "h1"))
+	}
+}
+
+// TestWholeFileIsWrittenAgainOnceItsJournalIsAsLarge: a series' whole file
+// is written again once its journal holds as many bytes as the file, after
+// two intervals' worth of entries at least and six at most. A long history
+// with small entries waits for the six; a young series, whose entries soon
+// outweigh its file, is written again after two; a restarted hub, seeded
+// with the bytes it loaded, counts the journal on where the run before it
+// left off.
+func TestWholeFileIsWrittenAgainOnceItsJournalIsAsLarge(t *testing.T) {
+	dir := t.TempDir()
+	p := pipeline.New([]aggregators.Kind{toy}, nil, nil, quiet)
+	ts := map[string]int64{"old": 100000, "young": 100000}
+	more := func(host string, seconds int64) {
+		for end := ts[host] + seconds; ts[host] < end; ts[host] += 3 {
+			feed(t, p, host, ts[host], float64(ts[host]%97)/7, "")
+		}
+	}
+	size := func(name string) int64 {
+		t.Helper()
+		var n int64
+		ms, _ := filepath.Glob(filepath.Join(dir, name))
+		for _, m := range ms {
+			fi, err := os.Stat(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += fi.Size()
+		}
+		return n
+	}
+	// Interval 1 s: an entry a second; the whole file again after 2 to 6.
+	s := &persistence.Snapshotter{Dir: dir, Interval: time.Second, Source: p, Log: quiet}
+	write := func(s *persistence.Snapshotter) {
+		t.Helper()
+		if err := s.SnapshotAll(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	more("old", 30*86400) // a month: a file far larger than an entry of 6 s
+	more("young", 30)
+	write(s)
+	for i := range 3 {
+		more("old", 6)
+		more("young", 30)
+		write(s)
+		if js := journalFiles(t, dir, "young"); i < 2 && len(js) == 0 || i == 2 && len(js) != 0 {
+			t.Fatalf("after %d entries, young's journal %v (file %d bytes): want its whole file after 2",
+				i+1, js, size("young/toy.json.gz"))
+		}
+	}
+	file, journal := size("old/toy.json.gz"), size("old/toy.journal-*.json.gz")
+	if len(journalFiles(t, dir, "old")) != 1 || journal >= file {
+		t.Fatalf("old's journal: %d bytes after 3 entries, its file %d: want it kept, and smaller", journal, file)
+	}
+
+	// A restart, seeded with what was loaded: three more entries, then the
+	// file (six in all), not the file at once.
+	states := persistence.LoadAll(dir, "hub", []aggregators.Kind{toy}, quiet)
+	s2 := &persistence.Snapshotter{Dir: dir, Interval: time.Second, Source: p, Log: quiet}
+	for _, st := range states {
+		views, last := p.Restored(st.Host, st.Kind)
+		if st.Host == "old" && (st.Journal != 3 || int64(st.FileBytes) != file || int64(st.JournalBytes) != journal) {
+			t.Fatalf("loaded %d entries, %d and %d bytes; want 3, %d and %d", st.Journal, st.FileBytes, st.JournalBytes, file, journal)
+		}
+		s2.SeedWith(persistence.Loaded{Host: st.Host, Kind: st.Kind, Entries: st.Journal, FileBytes: st.FileBytes, JournalBytes: st.JournalBytes}, views, last)
+	}
+	n := untilRewritten(t, dir, "old", 3, func() { more("old", 6); write(s2) })
+	if n != 3 {
+		t.Fatalf("the whole file after %d more entries, want 3 (six in all)", n)
+	}
+	q := pipeline.New([]aggregators.Kind{toy}, nil, nil, quiet)
+	for _, st := range persistence.LoadAll(dir, "hub", []aggregators.Kind{toy}, quiet) {
+		q.Restore(st.Host, st.Kind, st.Layout, st.Buckets, st.Last, st.LastTime)
+	}
+	if dump(q, "old") != dump(p, "old") {
+		t.Fatalf("after the file was written again:\n%s\nlive:\n%s", dump(q, "old"), dump(p, "old"))
 	}
 }

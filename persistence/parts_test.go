@@ -27,7 +27,8 @@ func TestWholeFilesCopyThePartsThatDidNotChange(t *testing.T) {
 			feed(t, p, "h1", ts, float64(ts%97)/7, "")
 		}
 	}
-	// Interval 1 s: an entry every second, the whole file every 2 entries.
+	// Interval 1 s: an entry every second, the whole file again after 2
+	// to 6 entries.
 	s := &persistence.Snapshotter{Dir: dir, Interval: time.Second, Source: p, Log: quiet}
 	write := func() {
 		t.Helper()
@@ -40,13 +41,7 @@ func TestWholeFilesCopyThePartsThatDidNotChange(t *testing.T) {
 	if got := s.Stats().PartsCopied; got != 0 {
 		t.Fatalf("the first file copied %d parts", got)
 	}
-	for range 3 { // two journal entries, then the whole file: ten minutes on
-		more(200)
-		write()
-	}
-	if js := journalFiles(t, dir, "h1"); len(js) != 0 {
-		t.Fatalf("journals left: the whole file was not written again: %v", js)
-	}
+	untilRewritten(t, dir, "h1", 6, func() { more(100); write() }) // at most ten minutes on
 	copied := s.Stats().PartsCopied
 	if copied < 4 { // the 1h ring's older parts and the 1d ring's oldest
 		t.Fatalf("%d parts copied from the file before, want at least 4", copied)
@@ -72,10 +67,7 @@ func TestWholeFilesCopyThePartsThatDidNotChange(t *testing.T) {
 	if err := os.WriteFile(name, file, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for range 3 {
-		more(36)
-		write()
-	}
+	untilRewritten(t, dir, "h1", 6, func() { more(36); write() })
 	if got := s.Stats().PartsCopied; got != copied {
 		t.Fatalf("%d parts copied from a file changed under the snapshotter", got-copied)
 	}

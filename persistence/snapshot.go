@@ -68,7 +68,11 @@ func readState(d *Dir, name, host string, k aggregators.Kind) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
-	return DecodeKind(data, host, k)
+	st, err := DecodeKind(data, host, k)
+	if st != nil {
+		st.FileBytes = len(data)
+	}
+	return st, err
 }
 
 // LoadAll loads every state file under dir for the given kinds (see
@@ -134,22 +138,27 @@ type Snapshotter struct {
 
 // writtenAs is what the last write of a series wrote (its signature), when
 // (Unix nanoseconds), the closed buckets of each period that are on disk,
-// how many journal entries followed its file, and how many nodes its
-// layout had (a layout only grows: the same number is the same layout).
+// how many journal entries followed its file and their bytes, the file's
+// bytes, and how many nodes its layout had (a layout only grows: the same
+// number is the same layout).
 type writtenAs struct {
-	sig     string
-	at      int64
-	closed  [aggregators.NumPeriods][]*aggregators.Bucket
-	entries int
-	nodes   int
-	file    *fileIndex // where the last whole file put its parts (nil: not written by this run)
+	sig          string
+	at           int64
+	closed       [aggregators.NumPeriods][]*aggregators.Bucket
+	entries      int
+	journalBytes int
+	fileBytes    int
+	nodes        int
+	file         *fileIndex // where the last whole file put its parts (nil: not written by this run)
 }
 
-// Loaded names a (host, kind) loaded from disk, and how many journal
-// entries followed its file.
+// Loaded names a (host, kind) loaded from disk, how many journal entries
+// followed its file, and the bytes of both (State.FileBytes,
+// State.JournalBytes; zero if unknown).
 type Loaded struct {
-	Host, Kind string
-	Entries    int
+	Host, Kind              string
+	Entries                 int
+	FileBytes, JournalBytes int
 }
 
 // SeedWith tells the snapshotter, before or while it runs, what the loaded
@@ -162,7 +171,7 @@ type Loaded struct {
 func (s *Snapshotter) SeedWith(ld Loaded, views []*aggregators.View, last *aggregators.Latest) {
 	key := aggregators.SeriesKey(ld.Host, ld.Kind)
 	se := &series{key: key, host: ld.Host, kind: ld.Kind, views: map[string]*aggregators.View{}, last: last}
-	w := writtenAs{at: time.Now().UnixNano(), entries: ld.Entries}
+	w := writtenAs{at: time.Now().UnixNano(), entries: ld.Entries, fileBytes: ld.FileBytes, journalBytes: ld.JournalBytes}
 	for i, p := range aggregators.Periods {
 		if i < len(views) && views[i] != nil {
 			v := views[i]
@@ -272,7 +281,7 @@ func (s *Snapshotter) Stats() Stats {
 // Run writes snapshots until ctx is done, then writes the final one. The
 // series are spread over the journal's cadence (JournalEvery): every second
 // the series whose turn it is, if they changed, get a journal entry, or
-// their whole file when it is due (see BaseEvery). No pass holds up ingest
+// their whole file when it is due (see rewriteDue). No pass holds up ingest
 // or the disk at once, a crash loses at most one cadence of changes, and
 // the final pass has at most one cadence of changes per series to write.
 func (s *Snapshotter) Run(ctx context.Context) error {
@@ -302,10 +311,25 @@ func (s *Snapshotter) journalEvery() time.Duration {
 	return min(max(s.Interval/10, min(s.Interval, time.Second)), 30*time.Second)
 }
 
-// baseEvery is how many journal entries a series gets before its whole
-// file is written again: the file is at most two intervals old.
+// baseEvery is how many journal entries a series gets at least before its
+// whole file is written again: two intervals' worth.
 func (s *Snapshotter) baseEvery() int {
 	return max(int(2*s.Interval/s.journalEvery()), 1)
+}
+
+// maxEntries is how many journal entries a series gets at most before its
+// whole file is written again: six intervals' worth.
+func (s *Snapshotter) maxEntries() int { return 3 * s.baseEvery() }
+
+// rewriteDue says whether a series' next write is its whole file again:
+// once its journal holds as many bytes as the file (so reading the state
+// back costs at most about twice the file alone), after two intervals'
+// worth of entries at least and six at most. A full host's file is about
+// 33 entries' worth: written every 16 to 17 minutes at the default
+// interval, not every 10, with a fifth fewer bytes written in all; a young
+// host's small file, after two intervals, as before.
+func (s *Snapshotter) rewriteDue(w writtenAs) bool {
+	return w.entries >= s.maxEntries() || (w.entries >= s.baseEvery() && w.journalBytes >= w.fileBytes)
 }
 
 // slotOf spreads series over slots: FNV-1a of the key.
@@ -373,7 +397,7 @@ func (s *Snapshotter) snapshot(due func(key string) bool, batch bool) error {
 	var writes, failures, total, journal, copied uint64
 	for _, se := range todo {
 		w, ok := s.written[se.key]
-		se.full = !ok || w.entries >= s.baseEvery()
+		se.full = !ok || s.rewriteDue(w)
 		se.sameNodes = !se.full && w.nodes > 0 && se.layout != nil && len(se.layout.Nodes) == w.nodes
 		se.prev, se.file = w.closed, w.file
 	}
@@ -394,14 +418,16 @@ func (s *Snapshotter) snapshot(due func(key string) bool, batch bool) error {
 				if w, ok := s.written[r.se.key]; ok && !r.se.full {
 					// A failed append may have left a torn entry, which
 					// would hide every later one: the whole file next.
-					w.entries = s.baseEvery()
+					w.entries = s.maxEntries()
 					s.written[r.se.key] = w
 				}
 				continue
 			}
 			writes++
 			total += uint64(r.bytes)
-			w := writtenAs{sig: r.se.sig, at: began.UnixNano(), entries: s.written[r.se.key].entries + 1, file: r.se.file}
+			before := s.written[r.se.key]
+			w := writtenAs{sig: r.se.sig, at: began.UnixNano(), entries: before.entries + 1, file: r.se.file,
+				journalBytes: before.journalBytes + r.bytes, fileBytes: before.fileBytes}
 			if r.se.layout != nil {
 				w.nodes = len(r.se.layout.Nodes)
 			}
@@ -411,7 +437,7 @@ func (s *Snapshotter) snapshot(due func(key string) bool, batch bool) error {
 				}
 			}
 			if r.se.full {
-				w.entries, w.file = 0, r.file
+				w.entries, w.file, w.journalBytes, w.fileBytes = 0, r.file, 0, r.bytes
 				copied += uint64(r.copied)
 				s.dropJournals(dir, r.se.host, r.se.kind)
 				if !s.migrated[r.se.key] { // the format 1 file this one replaces

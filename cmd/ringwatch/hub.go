@@ -126,7 +126,8 @@ func startHub(ctx context.Context, s Settings, ks []kind, log *slog.Logger) (_ *
 		// is a journal entry of what changed. Its samples wait until the
 		// host is loaded, so this is the state as loaded.
 		views, last := h.pipeline.Restored(st.Host, st.Kind)
-		h.snap.SeedWith(persistence.Loaded{Host: st.Host, Kind: st.Kind, Entries: st.Journal}, views, last)
+		h.snap.SeedWith(persistence.Loaded{Host: st.Host, Kind: st.Kind, Entries: st.Journal,
+			FileBytes: st.FileBytes, JournalBytes: st.JournalBytes}, views, last)
 		if st.Host != s.Host || st.Last == nil {
 			return
 		}
