@@ -1,11 +1,13 @@
 #!/bin/bash
-# Usage: steady.sh OLD-BINARY NEW-BINARY
+# Usage: [START=15] [WINDOW=10] steady.sh OLD-BINARY NEW-BINARY
 #
 # Two hubs side by side (two builds of ringwatch), each with 2,000
-# full hosts (loadgen --backfill) at 1 Hz; after 15 minutes, each hub's CPU
-# per sample over 10 minutes: one whole-file rewrite per host and 19 to 20
-# journal entries, at full rings.
+# full hosts (loadgen --backfill) at 1 Hz; after START minutes, each hub's
+# CPU per sample over WINDOW minutes, at full rings. Each host's whole-file
+# rewrites come in a wave (every 10 minutes before 2026-12-05, about every
+# 16.5 after), so a window should hold several.
 set -u
+START=${START:-15} WINDOW=${WINDOW:-10}
 declare -A BIN=([old]=${1:?old binary} [new]=${2:?new binary})
 rm -rf /tmp/steady-old /tmp/steady-new
 declare -A NATS=([old]=127.0.0.1:14301 [new]=127.0.0.1:14302) HTTP=([old]=127.0.0.1:18301 [new]=127.0.0.1:18302)
@@ -18,11 +20,11 @@ for s in old new; do
   until curl -sf http://${HTTP[$s]}/healthz >/dev/null; do sleep 0.5; done
 done
 for s in old new; do
-  ${BIN[new]} loadgen --bus nats://${NATS[$s]} --hosts 2000 --shape 8,4,3,6 --duration 27m --churn 0 --backfill --conns 4 >/tmp/steady-lg-$s.log 2>&1 &
+  ${BIN[new]} loadgen --bus nats://${NATS[$s]} --hosts 2000 --shape 8,4,3,6 --duration $((START+WINDOW+2))m --churn 0 --backfill --conns 4 >/tmp/steady-lg-$s.log 2>&1 &
   LPID[$s]=$!
 done
 start=$(date +%s)
-sleep $((15*60))
+sleep $((START*60))
 snap() { # side -> "ticks received rss"
   local t=$(awk '{print $14+$15}' /proc/${PID[$1]}/stat)
   local r=$(curl -s http://${HTTP[$1]}/api/v1/stats | python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["pipeline"]["received"], json.dumps(d.get("snapshots",{})))')
@@ -30,9 +32,9 @@ snap() { # side -> "ticks received rss"
   echo "$t $r RSS=$rss"
 }
 declare -A A B
-for s in old new; do A[$s]=$(snap $s); echo "$s at 15m: ${A[$s]}"; done
-sleep $((10*60))
-for s in old new; do B[$s]=$(snap $s); echo "$s at 25m: ${B[$s]}"; done
+for s in old new; do A[$s]=$(snap $s); echo "$s at ${START}m: ${A[$s]}"; done
+sleep $((WINDOW*60))
+for s in old new; do B[$s]=$(snap $s); echo "$s at $((START+WINDOW))m: ${B[$s]}"; done
 for s in old new; do
   read t0 r0 _ <<<"${A[$s]}"; read t1 r1 _ <<<"${B[$s]}"
   python3 -c "print('$s: %d samples, %.1f µs of CPU per sample' % ($r1-$r0, ($t1-$t0)/100/($r1-$r0)*1e6))"
