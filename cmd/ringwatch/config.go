@@ -233,7 +233,7 @@ func options() []option {
 			s.ReplayWindow = d
 			return nil
 		}},
-		{"replay-max-bytes", "1GiB", "the most the replay stream keeps on disk, oldest samples dropped first", size(1<<20, 1<<40, func(s *Settings) *int { return &s.ReplayMaxBytes })},
+		{"replay-max-bytes", "1GiB", "the most the replay stream keeps on disk, oldest samples dropped first", size(1<<20, min(1<<40, math.MaxInt), func(s *Settings) *int { return &s.ReplayMaxBytes })},
 		{"nkey-seed", "", "agent: file holding the agent's nkey seed (from ringwatch agent-key)", str(func(s *Settings) *string { return &s.Creds.NkeySeed })},
 		{"user", "", "agent: user name on the hub's bus (with --password-file)", str(func(s *Settings) *string { return &s.Creds.User })},
 		{"password-file", "", "agent: file holding --user's password", str(func(s *Settings) *string { return &s.Creds.PasswordFile })},
@@ -255,7 +255,7 @@ func options() []option {
 		}},
 		{"buffer", "10m", "agent: how much of its samples it keeps while the hub is unreachable (older ones are dropped and counted)", dur(0, func(s *Settings) *time.Duration { return &s.Buffer })},
 		{"max-sample-bytes", "256KiB", "larger raw samples are dropped and counted (bytes, or with KiB/MiB)", size(1024, 64<<20, func(s *Settings) *int { return &s.MaxSampleBytes })},
-		{"load-hold", "512MiB", "samples of hosts whose saved state is still loading wait for it, up to this much in all; past it they are dropped and counted (state_loading)", size(1<<20, 64<<30, func(s *Settings) *int { return &s.LoadHoldBytes })},
+		{"load-hold", "512MiB", "samples of hosts whose saved state is still loading wait for it, up to this much in all; past it they are dropped and counted (state_loading)", size(1<<20, min(64<<30, math.MaxInt), func(s *Settings) *int { return &s.LoadHoldBytes })},
 	}
 }
 

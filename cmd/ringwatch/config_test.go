@@ -31,8 +31,8 @@ func TestSettingsPrecedenceFlagEnvConfigDefault(t *testing.T) {
 	if s.MaxHosts != 10000 || s.HostRetention != 720*time.Hour || s.MaxSampleBytes != 256<<10 || s.LoadHoldBytes != 512<<20 {
 		t.Fatalf("bounds' defaults: %d hosts, %s, %d bytes, %d bytes held", s.MaxHosts, s.HostRetention, s.MaxSampleBytes, s.LoadHoldBytes)
 	}
-	s, err = parseSettings("serve", []string{"--max-sample-bytes", "1MiB", "--load-hold", "2GiB"}, envOf(map[string]string{"RINGWATCH_MAX_HOSTS": "50"}), io.Discard)
-	if err != nil || s.MaxSampleBytes != 1<<20 || s.MaxHosts != 50 || s.LoadHoldBytes != 2<<30 {
+	s, err = parseSettings("serve", []string{"--max-sample-bytes", "1MiB", "--load-hold", "1536MiB"}, envOf(map[string]string{"RINGWATCH_MAX_HOSTS": "50"}), io.Discard)
+	if err != nil || s.MaxSampleBytes != 1<<20 || s.MaxHosts != 50 || s.LoadHoldBytes != 1536<<20 {
 		t.Fatalf("sizes and counts: %+v %v", s, err)
 	}
 }

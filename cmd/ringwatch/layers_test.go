@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -58,5 +59,20 @@ func TestImportsRunOneWay(t *testing.T) {
 	}
 	if edges < 20 {
 		t.Fatalf("only %d edges inside the module: go list output not understood:\n%s", edges, out)
+	}
+}
+
+// TestBuildsFor32BitMachines type-checks the module, tests included, for
+// 32-bit ARM (a Raspberry Pi running a 32-bit system, where an agent is
+// often wanted), where an int holds 32 bits: a constant such as 1<<40 that
+// reaches an int fails the build there and nowhere else.
+func TestBuildsFor32BitMachines(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compiles the module and its dependencies for another architecture; -short skips it")
+	}
+	cmd := exec.Command("go", "vet", module+"/...")
+	cmd.Env = append(os.Environ(), "GOARCH=arm", "GOARM=7", "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("GOARCH=arm go vet: %v\n%s", err, out)
 	}
 }
