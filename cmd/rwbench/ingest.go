@@ -44,6 +44,7 @@ func ingestMain(args []string) int {
 	floorTCP := fs.Bool("floor-tcp", false, "the floor's subscriber connects over loopback TCP (not the issue's floor: for comparison)")
 	skipHub := fs.Bool("no-hub", false, "measure the floor only")
 	extra := fs.String("hub-args", "", "more arguments for the hub, space-separated")
+	backfill := fs.Bool("backfill", false, "fill every ring of the hub's hosts first (loadgen --backfill), to measure at full rings, where whole files are rewritten: give -warmup time for it (12m for 2,000 hosts) and a -window that holds a rewrite of every host (20m)")
 	_ = fs.Parse(args)
 	if *bin == "" {
 		fmt.Fprintln(os.Stderr, "rwbench ingest: -bin is required")
@@ -55,6 +56,9 @@ func ingestMain(args []string) int {
 			"--churn", "0", "--json"}
 		if apiURL != "" {
 			a = append(a, "--api", apiURL)
+			if *backfill { // the floor only counts: its load starts live
+				a = append(a, "--backfill")
+			}
 		}
 		cmd := exec.Command(*bin, a...)
 		cmd.Stderr = os.Stderr
@@ -181,6 +185,11 @@ func ingestMain(args []string) int {
 	}
 	fmt.Printf("publish-to-ring latency over the window: p50 <= %s, p99 <= %s, max <= %s; during %d snapshot passes: p99 <= %s\n",
 		bound(lat.Quantile(0.5)), bound(lat.Quantile(0.99)), bound(lat.Quantile(1)), passes, bound(during.Quantile(0.99)))
+	if a, b := first.Snapshots, last.Snapshots; a != nil && b != nil {
+		entries := b.JournalEntries - a.JournalEntries
+		fmt.Printf("state written over the window: %d whole files (%d parts copied), %d journal entries, %.1f MB\n",
+			b.Writes-a.Writes-entries, b.PartsCopied-a.PartsCopied, entries, float64(b.BytesWritten-a.BytesWritten)/1e6)
+	}
 	_ = lg.Wait()
 	for report.Scan() {
 		fmt.Println("loadgen:", report.Text())
