@@ -5,8 +5,11 @@ import (
 	"compress/gzip"
 	"io"
 	"math"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 	"weak"
@@ -361,6 +364,60 @@ func BenchmarkLoadFile(b *testing.B) {
 		if _, err := persistence.Decode(file, "snap-00001", "system_info", systeminfo.Counters); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkLoadHost reads back fullHost's state as a restart does
+// (persistence.LoadAll: read, gunzip, decode, apply the journal): "file",
+// right after its whole file; "file+journal", with the longest journal the
+// snapshotter lets grow before it writes the file again (as many bytes as
+// the file; entries of 30 s of samples, as at the default interval);
+// "file+20", with 20 entries, the longest before that rule.
+//
+//	go test -run '^$' -bench LoadHost ./cmd/ringwatch/
+func BenchmarkLoadHost(b *testing.B) {
+	p, now := fullHost(b)
+	live, dir := b.TempDir(), b.TempDir()
+	s := &persistence.Snapshotter{Dir: live, Interval: 5 * time.Minute, Source: p, Log: bustest.Quiet()}
+	h := newSimHost(0, "snap", mustShape("8,4,3,6"), 2)
+	var buf []byte
+	ts, entries, kept := now.Unix(), 0, 0
+	for {
+		if err := s.SnapshotAll(); err != nil {
+			b.Fatal(err)
+		}
+		js, _ := filepath.Glob(filepath.Join(live, "snap-00001", "*.journal-*"))
+		if entries > 0 && len(js) == 0 {
+			break // the whole file again: dir holds the state just before
+		}
+		if err := os.CopyFS(filepath.Join(dir, strconv.Itoa(entries)), os.DirFS(live)); err != nil {
+			b.Fatal(err)
+		}
+		kept = entries
+		if entries++; entries > 100 {
+			b.Fatal("the whole file was never written again")
+		}
+		for end := ts + 30; ts < end; ts++ {
+			buf = h.appendSample(buf[:0], ts)
+			if err := p.IngestNow(h.subject, buf, bus.Header{}, time.Unix(ts, 0)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	for _, c := range []struct {
+		name    string
+		entries int
+	}{{"file", 0}, {"file+20", 20}, {"file+journal", kept}} {
+		b.Run(c.name, func(b *testing.B) {
+			from := filepath.Join(dir, strconv.Itoa(c.entries))
+			for b.Loop() {
+				st := persistence.LoadAll(from, "hub", []aggregators.Kind{systeminfo.Kind()}, bustest.Quiet())
+				if len(st) != 1 || st[0].Journal != c.entries {
+					b.Fatalf("loaded %d states, %+v", len(st), st)
+				}
+			}
+			b.ReportMetric(float64(c.entries), "entries")
+		})
 	}
 }
 
