@@ -324,10 +324,10 @@ func (s *Snapshotter) maxEntries() int { return 3 * s.baseEvery() }
 // rewriteDue says whether a series' next write is its whole file again:
 // once its journal holds as many bytes as the file (so reading the state
 // back costs at most about twice the file alone), after two intervals'
-// worth of entries at least and six at most. A full host's file is about
-// 33 entries' worth: written every 16 to 17 minutes at the default
-// interval, not every 10, with a fifth fewer bytes written in all; a young
-// host's small file, after two intervals, as before.
+// worth of entries at least and six at most. A full host's file is worth
+// 33 or 34 entries: written about every 17 minutes at the default
+// interval, not every 10, with about a quarter fewer bytes written in all;
+// a young host's small file, after two intervals, as before.
 func (s *Snapshotter) rewriteDue(w writtenAs) bool {
 	return w.entries >= s.maxEntries() || (w.entries >= s.baseEvery() && w.journalBytes >= w.fileBytes)
 }
