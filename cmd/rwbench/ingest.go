@@ -44,7 +44,7 @@ func ingestMain(args []string) int {
 	floorTCP := fs.Bool("floor-tcp", false, "the floor's subscriber connects over loopback TCP (not the issue's floor: for comparison)")
 	skipHub := fs.Bool("no-hub", false, "measure the floor only")
 	extra := fs.String("hub-args", "", "more arguments for the hub, space-separated")
-	backfill := fs.Bool("backfill", false, "fill every ring of the hub's hosts first (loadgen --backfill), to measure at full rings, where whole files are rewritten: give -warmup time for it (12m for 2,000 hosts) and a -window that holds a rewrite of every host (20m)")
+	backfill := fs.Bool("backfill", false, "fill every ring of the hub's hosts first (loadgen --backfill), to measure at full rings, where whole files are rewritten: give -warmup time for it (12m for 2,000 hosts) and a -window that holds one rewrite of every host (17m)")
 	_ = fs.Parse(args)
 	if *bin == "" {
 		fmt.Fprintln(os.Stderr, "rwbench ingest: -bin is required")
