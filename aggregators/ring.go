@@ -22,12 +22,10 @@ func NewRing(intervalSeconds int64) *Ring {
 }
 
 // Start is the start of the bucket that holds ts.
-func (r *Ring) Start(ts int64) int64 { return floorDiv(ts, r.interval) * r.interval }
+func (r *Ring) Start(ts int64) int64 { return FloorDiv(ts, r.interval) * r.interval }
 
 // FloorDiv is a divided by b, rounded down (toward -inf for negative a).
-func FloorDiv(a, b int64) int64 { return floorDiv(a, b) }
-
-func floorDiv(a, b int64) int64 {
+func FloorDiv(a, b int64) int64 {
 	q := a / b
 	if a%b != 0 && (a < 0) != (b < 0) {
 		q--
@@ -40,7 +38,7 @@ func floorDiv(a, b int64) int64 {
 // is the ring's newest; prev is the bucket that was newest before, when a new
 // newest bucket was created.
 func (r *Ring) Place(ts int64) (b *Bucket, newest bool, prev *Bucket) {
-	k := floorDiv(ts, r.interval)
+	k := FloorDiv(ts, r.interval)
 	if !r.empty && k <= r.newest-Slots {
 		return nil, false, nil
 	}
@@ -62,7 +60,7 @@ func (r *Ring) Place(ts int64) (b *Bucket, newest bool, prev *Bucket) {
 
 // Replace puts b (a modified copy of the bucket with the same start) in its slot.
 func (r *Ring) Replace(b *Bucket) {
-	k := floorDiv(b.Start, r.interval)
+	k := FloorDiv(b.Start, r.interval)
 	slot := &r.slots[mod(k, Slots)]
 	if *slot != nil && (*slot).Start == b.Start {
 		*slot = b

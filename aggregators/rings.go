@@ -312,7 +312,7 @@ func (r *Rings) Sweep(now time.Time) {
 	if t < r.nextSweep && r.nextSweep-t <= iv+g { // (a clock set back sweeps at once)
 		return
 	}
-	r.nextSweep = (floorDiv(t-g, iv)+1)*iv + g // the next moment a bucket comes due
+	r.nextSweep = (FloorDiv(t-g, iv)+1)*iv + g // the next moment a bucket comes due
 	for _, s := range r.series {
 		b := s.ring.Newest()
 		if b == nil || b.frozen || b.Count == 0 { // (empty: opened by touch, for what a shorter period carries)
@@ -458,7 +458,7 @@ func (r *Rings) pending(key string) (*Bucket, *Layout) {
 	}
 	out := &src.pend
 	iv := src.Period.Seconds()
-	*out = Bucket{Start: floorDiv(p.Start, iv) * iv, Acc: out.Acc[:0], Lits: out.Lits[:0]}
+	*out = Bucket{Start: FloorDiv(p.Start, iv) * iv, Acc: out.Acc[:0], Lits: out.Lits[:0]}
 	if own != nil {
 		out.Merge(own, l) // into an empty bucket: a copy
 	}
