@@ -89,6 +89,27 @@ func (r *Ring) Buckets() []*Bucket {
 	return out
 }
 
+// Frozen returns the closed (frozen) buckets, oldest first, in a list of
+// their exact length: a view keeps it until the next bucket closes.
+func (r *Ring) Frozen() []*Bucket {
+	if r.empty {
+		return nil
+	}
+	n := 0
+	for k := r.newest - Slots + 1; k <= r.newest; k++ {
+		if b := r.slots[mod(k, Slots)]; b != nil && b.Start == k*r.interval && b.frozen {
+			n++
+		}
+	}
+	out := make([]*Bucket, 0, n)
+	for k := r.newest - Slots + 1; k <= r.newest; k++ {
+		if b := r.slots[mod(k, Slots)]; b != nil && b.Start == k*r.interval && b.frozen {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
 func mod(a, m int64) int64 {
 	x := a % m
 	if x < 0 {

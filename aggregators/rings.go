@@ -496,12 +496,7 @@ func (r *Rings) fresh(s *series) *View {
 		}
 	}
 	if s.stale || s.closed == nil {
-		s.closed = s.closed[:0:0]
-		for _, b := range s.ring.Buckets() {
-			if b.frozen {
-				s.closed = append(s.closed, b)
-			}
-		}
+		s.closed = s.ring.Frozen()
 		s.stale = false
 	}
 	v := &View{Host: s.host, Kind: s.kind, Period: r.Period, Layout: s.layout, Closed: s.closed, Open: open, Version: s.version}

@@ -3,6 +3,7 @@ package bus_test
 import (
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,6 +28,24 @@ func TestTokenMakesOneSubjectToken(t *testing.T) {
 	long := bus.Token(string(make([]byte, 200)))
 	if len(long) != bus.MaxTokenLen {
 		t.Errorf("a 200-byte name became %d bytes, want %d", len(long), bus.MaxTokenLen)
+	}
+}
+
+// ValidToken is what ingest asks of every sample's host: it must accept
+// exactly the names Token leaves as they are, and allocate nothing.
+func TestValidTokenAcceptsWhatTokenLeavesAsItIs(t *testing.T) {
+	names := []string{"", "web-01", "Web-01", "db_2", "a.b", "a b", "ümlaut", "x\x00", "unknown", "-", "_",
+		strings.Repeat("a", bus.MaxTokenLen), strings.Repeat("a", bus.MaxTokenLen+1), "load-00001", "ok\xff"}
+	for c := 0; c < 256; c++ {
+		names = append(names, "h"+string(rune(c)), "h"+string([]byte{byte(c)}))
+	}
+	for _, s := range names {
+		if got, want := bus.ValidToken(s), s != "" && bus.Token(s) == s; got != want {
+			t.Errorf("ValidToken(%q) = %v, want %v", s, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { bus.ValidToken("load-00001") }); n != 0 {
+		t.Errorf("ValidToken allocates %v times a call, want 0", n)
 	}
 }
 

@@ -290,9 +290,9 @@ func (p *Pipeline) Kind(name string) (aggregators.Kind, bool) {
 // store keeps l as the latest sample of its (host, kind) unless the one
 // kept is newer: a late sample (an agent's buffer sent after an outage)
 // goes into its buckets but does not replace a newer latest. Only the
-// series' shard, or the restore before it runs, stores a series.
-func (p *Pipeline) store(l *aggregators.Latest) {
-	k := aggregators.SeriesKey(l.Host, l.Kind)
+// series' shard, or the restore before it runs, stores a series. k is
+// aggregators.SeriesKey(l.Host, l.Kind), which the shard has made already.
+func (p *Pipeline) store(k string, l *aggregators.Latest) {
 	ptr, ok := p.latest.Load(k)
 	if !ok {
 		ptr, _ = p.latest.LoadOrStore(k, new(atomic.Pointer[aggregators.Latest]))

@@ -157,7 +157,8 @@ func (s *Shard) restoreNow(j restoreJob) {
 func (s *Shard) restore(j restoreJob) {
 	k := s.p.kinds[j.kind]
 	l := s.shared.Canonical(j.layout)
-	s.series[aggregators.SeriesKey(j.host, j.kind)] = &shardSeries{f: aggregators.NewFlattener(l, aggregators.ParsePatterns(k.Counters...)).
+	key := aggregators.SeriesKey(j.host, j.kind)
+	s.series[key] = &shardSeries{f: aggregators.NewFlattener(l, aggregators.ParsePatterns(k.Counters...)).
 		WithLimit(k.MaxSeries).WithShared(s.shared)}
 	for i, per := range aggregators.Periods {
 		if bs := j.buckets[per.Name]; len(bs) > 0 {
@@ -165,7 +166,7 @@ func (s *Shard) restore(j restoreJob) {
 		}
 	}
 	if j.last != nil {
-		s.p.store(j.last)
+		s.p.store(key, j.last)
 	}
 	if j.done != nil {
 		close(j.done)
@@ -337,7 +338,7 @@ func (s *Shard) Add(m raw, now time.Time) {
 	if k := s.p.kinds[m.kind]; k.Merge != nil {
 		s.addPart(l, v, k.Merge)
 	}
-	s.p.store(l)
+	s.p.store(key, l)
 }
 
 // MaxParts bounds the parts of one partial sample.
