@@ -364,17 +364,36 @@ func appendColumn(dst []byte, bs []*aggregators.Bucket, n *aggregators.Node, fie
 	return append(dst, ']')
 }
 
-// gzipWriters are reused: a compressor's state is most of a megabyte.
-var gzipWriters = sync.Pool{New: func() any {
-	zw, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
+// gzipWriters and entryWriters are reused: a compressor's state is most of
+// a megabyte.
+var (
+	gzipWriters  = sync.Pool{New: func() any { return newGzipWriter(gzip.BestSpeed) }}
+	entryWriters = sync.Pool{New: func() any { return newGzipWriter(gzip.HuffmanOnly) }}
+)
+
+func newGzipWriter(level int) *gzip.Writer {
+	zw, _ := gzip.NewWriterLevel(io.Discard, level)
 	return zw
-}}
+}
 
 // Gzip compresses a file's contents; gzip's fastest level, since
 // snapshots are written far more often than read.
-func Gzip(dst *bytes.Buffer, data []byte) error {
-	zw := gzipWriters.Get().(*gzip.Writer)
-	defer gzipWriters.Put(zw)
+func Gzip(dst *bytes.Buffer, data []byte) error { return gzipWith(&gzipWriters, dst, data) }
+
+// GzipEntry compresses a journal entry with Huffman coding alone, without
+// looking for repeats: on an entry of a full host (38 KB of JSON, mostly
+// the digits of numbers, where repeats are few) about 2.5 times as fast as
+// gzip's fastest level, for about 1.5 times the bytes (21 KB against 14).
+// Entries are what the snapshotter writes most (every host, every 30 s at
+// the default interval), and they live only until the whole file is
+// written again, so their speed matters more than their size; the rule for
+// that rewrite allows for their size (see Snapshotter.rewriteDue).
+// Any gzip reader reads them (zcat).
+func GzipEntry(dst *bytes.Buffer, data []byte) error { return gzipWith(&entryWriters, dst, data) }
+
+func gzipWith(pool *sync.Pool, dst *bytes.Buffer, data []byte) error {
+	zw := pool.Get().(*gzip.Writer)
+	defer pool.Put(zw)
 	zw.Reset(dst)
 	if _, err := zw.Write(data); err != nil {
 		return err

@@ -52,6 +52,21 @@ func journalFiles(t *testing.T, dir, host string) []string {
 	return js
 }
 
+// bytesOf is the size of the files pattern matches, in all.
+func bytesOf(t *testing.T, pattern string) int64 {
+	t.Helper()
+	var n int64
+	ms, _ := filepath.Glob(pattern)
+	for _, m := range ms {
+		fi, err := os.Stat(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += fi.Size()
+	}
+	return n
+}
+
 // untilRewritten calls write until host's whole file is written again (its
 // journal gone), which must take at most most entries and a file, and
 // returns how many entries came before it.
@@ -79,7 +94,7 @@ func TestJournalEntriesRestoreWhatChanged(t *testing.T) {
 		feed(t, p, "h1", ts, float64(ts%7), "")
 	}
 	// Interval 1 s: an entry every second, the whole file again after 2
-	// entries at least (once the journal is as large as the file).
+	// entries at least (once the journal holds 1.5 times the file's bytes).
 	s := &persistence.Snapshotter{Dir: dir, Interval: time.Second, Source: p, Log: quiet}
 	if err := s.SnapshotAll(); err != nil {
 		t.Fatal(err)
@@ -357,12 +372,60 @@ func TestFileNamesTheBucketsItCanRebuild(t *testing.T) {
 }
 
 // TestWholeFileIsWrittenAgainOnceItsJournalIsAsLarge: a series' whole file
-// is written again once its journal holds as many bytes as the file, after
+// is written again once its journal holds about as much JSON as the file
+// (1.5 times its bytes: TestJournalGrowsToOneAndAHalfFiles), after
 // two intervals' worth of entries at least and six at most. A long history
 // with small entries waits for the six; a young series, whose entries soon
 // outweigh its file, is written again after two; a restarted hub, seeded
 // with the bytes it loaded, counts the journal on where the run before it
 // left off.
+// TestJournalGrowsToOneAndAHalfFiles: entries are compressed with Huffman
+// coding alone (about 1.5 times the bytes of the file's compression for
+// the same JSON), so the whole file is written again once the journal
+// holds 1.5 times the file's bytes, not as soon as it holds as many. An
+// hour-old series with entries of 4 minutes of samples passes the file's
+// bytes after three entries and 1.5 times them after four.
+func TestJournalGrowsToOneAndAHalfFiles(t *testing.T) {
+	dir := t.TempDir()
+	p := pipeline.New([]aggregators.Kind{toy}, nil, nil, quiet)
+	ts := int64(100000)
+	more := func(seconds int64) {
+		for end := ts + seconds; ts < end; ts += 3 {
+			feed(t, p, "mid", ts, float64(ts%97)/7, "")
+		}
+	}
+	size := func(pattern string) int64 { return bytesOf(t, filepath.Join(dir, "mid", pattern)) }
+	// Interval 1 s: the whole file again after 2 to 6 entries.
+	s := &persistence.Snapshotter{Dir: dir, Interval: time.Second, Source: p, Log: quiet}
+	more(3600)
+	if err := s.SnapshotAll(); err != nil {
+		t.Fatal(err)
+	}
+	kept := false // an entry appended to a journal as large as the file
+	for entries := 0; ; entries++ {
+		file, journal := size("toy.json.gz"), size("toy.journal-*.json.gz")
+		more(240)
+		if err := s.SnapshotAll(); err != nil {
+			t.Fatal(err)
+		}
+		rewritten := size("toy.journal-*.json.gz") == 0
+		switch due := entries >= 2 && 2*journal >= 3*file; {
+		case rewritten != due:
+			t.Fatalf("after %d entries (journal %d bytes, file %d): rewritten %v, want %v", entries, journal, file, rewritten, due)
+		case rewritten:
+			if !kept {
+				t.Fatalf("the file was written again after %d entries, before its journal (%d bytes) outgrew it (%d)", entries, journal, file)
+			}
+			return
+		case journal >= file:
+			kept = true
+		}
+		if entries > 6 {
+			t.Fatalf("no whole file after %d entries", entries)
+		}
+	}
+}
+
 func TestWholeFileIsWrittenAgainOnceItsJournalIsAsLarge(t *testing.T) {
 	dir := t.TempDir()
 	p := pipeline.New([]aggregators.Kind{toy}, nil, nil, quiet)
@@ -372,19 +435,7 @@ func TestWholeFileIsWrittenAgainOnceItsJournalIsAsLarge(t *testing.T) {
 			feed(t, p, host, ts[host], float64(ts[host]%97)/7, "")
 		}
 	}
-	size := func(name string) int64 {
-		t.Helper()
-		var n int64
-		ms, _ := filepath.Glob(filepath.Join(dir, name))
-		for _, m := range ms {
-			fi, err := os.Stat(m)
-			if err != nil {
-				t.Fatal(err)
-			}
-			n += fi.Size()
-		}
-		return n
-	}
+	size := func(pattern string) int64 { return bytesOf(t, filepath.Join(dir, pattern)) }
 	// Interval 1 s: an entry a second; the whole file again after 2 to 6.
 	s := &persistence.Snapshotter{Dir: dir, Interval: time.Second, Source: p, Log: quiet}
 	write := func(s *persistence.Snapshotter) {

@@ -322,14 +322,16 @@ func (s *Snapshotter) baseEvery() int {
 func (s *Snapshotter) maxEntries() int { return 3 * s.baseEvery() }
 
 // rewriteDue says whether a series' next write is its whole file again:
-// once its journal holds as many bytes as the file (so reading the state
-// back costs at most about twice the file alone), after two intervals'
-// worth of entries at least and six at most. A full host's file is worth
-// 33 or 34 entries: written about every 17 minutes at the default
-// interval, not every 10, with about a quarter fewer bytes written in all;
-// a young host's small file, after two intervals, as before.
+// once its journal holds about as much JSON as the file (so reading the
+// state back costs at most about twice the file alone), after two
+// intervals' worth of entries at least and six at most. Entries are
+// compressed with Huffman coding alone (GzipEntry), which leaves about 1.5
+// times the bytes of the file's compression for the same JSON, so the
+// journal may grow to 1.5 times the file's bytes. A full host's file is
+// worth 33 or 34 entries: written about every 17 minutes at the default
+// interval; a young host's small file, after two intervals.
 func (s *Snapshotter) rewriteDue(w writtenAs) bool {
-	return w.entries >= s.maxEntries() || (w.entries >= s.baseEvery() && w.journalBytes >= w.fileBytes)
+	return w.entries >= s.maxEntries() || (w.entries >= s.baseEvery() && 2*w.journalBytes >= 3*w.fileBytes)
 }
 
 // slotOf spreads series over slots: FNV-1a of the key.
@@ -520,7 +522,7 @@ func (s *Snapshotter) write(dir *Dir, todo []*series, began time.Time, batch boo
 				} else {
 					lists, derived := EntryContent(se.views, &se.prev, u)
 					raw = EncodeEntry(raw[:0], se.host, se.kind, se.layout, lists, derived, se.last, began, se.sameNodes)
-					r.err = Gzip(&gz, raw)
+					r.err = GzipEntry(&gz, raw)
 				}
 				if r.err == nil {
 					if r.err = dir.MkdirHost(se.host); r.err == nil {
