@@ -287,21 +287,28 @@ func (p *Pipeline) Kind(name string) (aggregators.Kind, bool) {
 	return k, ok
 }
 
-// store keeps l as the latest sample of its (host, kind) unless the one
-// kept is newer: a late sample (an agent's buffer sent after an outage)
-// goes into its buckets but does not replace a newer latest. Only the
-// series' shard, or the restore before it runs, stores a series. k is
-// aggregators.SeriesKey(l.Host, l.Kind), which the shard has made already.
-func (p *Pipeline) store(k string, l *aggregators.Latest) {
+// latestSlot is where the latest sample of the series with key k
+// (aggregators.SeriesKey) is kept, made on first use. A shard keeps its
+// series' slots, so that a sample costs no lookup in a map of every
+// series; forgetting a host drops its slots, and the shard's series with
+// them (Expire).
+func (p *Pipeline) latestSlot(k string) *atomic.Pointer[aggregators.Latest] {
 	ptr, ok := p.latest.Load(k)
 	if !ok {
 		ptr, _ = p.latest.LoadOrStore(k, new(atomic.Pointer[aggregators.Latest]))
 	}
-	cur := ptr.(*atomic.Pointer[aggregators.Latest])
-	if old := cur.Load(); old != nil && old.Time > l.Time {
+	return ptr.(*atomic.Pointer[aggregators.Latest])
+}
+
+// keep stores l in slot unless the one kept is newer: a late sample (an
+// agent's buffer sent after an outage) goes into its buckets but does not
+// replace a newer latest. Only the series' shard, or the restore before it
+// runs, stores a series.
+func keep(slot *atomic.Pointer[aggregators.Latest], l *aggregators.Latest) {
+	if old := slot.Load(); old != nil && old.Time > l.Time {
 		return
 	}
-	cur.Store(l)
+	slot.Store(l)
 }
 
 // Latest returns the newest sample of host's kind, or nil. A host whose

@@ -123,8 +123,9 @@ func newShard(id int, p *Pipeline, pub actors.Publisher, log *slog.Logger) *Shar
 // shardSeries is what a shard keeps of one (host, kind) besides its rings:
 // its flattener, and where its series are in each period's rings.
 type shardSeries struct {
-	f     *aggregators.Flattener
-	rings [aggregators.NumPeriods]aggregators.Handle
+	f      *aggregators.Flattener
+	rings  [aggregators.NumPeriods]aggregators.Handle
+	latest *atomic.Pointer[aggregators.Latest] // its slot (Pipeline.latestSlot); nil until the first sample
 }
 
 func (s *Shard) seriesOf(key, kind string) *shardSeries {
@@ -158,15 +159,17 @@ func (s *Shard) restore(j restoreJob) {
 	k := s.p.kinds[j.kind]
 	l := s.shared.Canonical(j.layout)
 	key := aggregators.SeriesKey(j.host, j.kind)
-	s.series[key] = &shardSeries{f: aggregators.NewFlattener(l, aggregators.ParsePatterns(k.Counters...)).
+	se := &shardSeries{f: aggregators.NewFlattener(l, aggregators.ParsePatterns(k.Counters...)).
 		WithLimit(k.MaxSeries).WithShared(s.shared)}
+	s.series[key] = se
 	for i, per := range aggregators.Periods {
 		if bs := j.buckets[per.Name]; len(bs) > 0 {
 			s.rings[i].Restore(j.host, j.kind, l, bs)
 		}
 	}
 	if j.last != nil {
-		s.p.store(key, j.last)
+		se.latest = s.p.latestSlot(key)
+		keep(se.latest, j.last)
 	}
 	if j.done != nil {
 		close(j.done)
@@ -338,7 +341,10 @@ func (s *Shard) Add(m raw, now time.Time) {
 	if k := s.p.kinds[m.kind]; k.Merge != nil {
 		s.addPart(l, v, k.Merge)
 	}
-	s.p.store(key, l)
+	if se.latest == nil {
+		se.latest = s.p.latestSlot(key)
+	}
+	keep(se.latest, l)
 }
 
 // MaxParts bounds the parts of one partial sample.
