@@ -381,9 +381,11 @@ func newGzipWriter(level int) *gzip.Writer {
 func Gzip(dst *bytes.Buffer, data []byte) error { return gzipWith(&gzipWriters, dst, data) }
 
 // GzipEntry compresses a journal entry with Huffman coding alone, without
-// looking for repeats: on an entry of a full host (38 KB of JSON, mostly
-// the digits of numbers, where repeats are few) about 2.5 times as fast as
-// gzip's fastest level, for about 1.5 times the bytes (21 KB against 14).
+// looking for repeats: an entry of a full host (38 KB of JSON, mostly the
+// digits of numbers, where repeats are few) is then encoded and compressed
+// in 0.19 ms instead of 0.25 at gzip's fastest level, for about 1.5 times
+// the bytes (21 KB against 14; BenchmarkJournalEntry, derived and
+// derived-fastest-level).
 // Entries are what the snapshotter writes most (every host, every 30 s at
 // the default interval), and they live only until the whole file is
 // written again, so their speed matters more than their size; the rule for
