@@ -75,16 +75,26 @@ func (r *Ring) Newest() *Bucket {
 	return r.slots[mod(r.newest, Slots)]
 }
 
+// live yields the live buckets, oldest first.
+func (r *Ring) live(yield func(*Bucket) bool) {
+	if r.empty {
+		return
+	}
+	for k := r.newest - Slots + 1; k <= r.newest; k++ {
+		if b := r.slots[mod(k, Slots)]; b != nil && b.Start == k*r.interval && !yield(b) {
+			return
+		}
+	}
+}
+
 // Buckets returns the live buckets, oldest first.
 func (r *Ring) Buckets() []*Bucket {
 	if r.empty {
 		return nil
 	}
 	out := make([]*Bucket, 0, Slots)
-	for k := r.newest - Slots + 1; k <= r.newest; k++ {
-		if b := r.slots[mod(k, Slots)]; b != nil && b.Start == k*r.interval {
-			out = append(out, b)
-		}
+	for b := range r.live {
+		out = append(out, b)
 	}
 	return out
 }
@@ -96,14 +106,14 @@ func (r *Ring) Frozen() []*Bucket {
 		return nil
 	}
 	n := 0
-	for k := r.newest - Slots + 1; k <= r.newest; k++ {
-		if b := r.slots[mod(k, Slots)]; b != nil && b.Start == k*r.interval && b.frozen {
+	for b := range r.live {
+		if b.frozen {
 			n++
 		}
 	}
 	out := make([]*Bucket, 0, n)
-	for k := r.newest - Slots + 1; k <= r.newest; k++ {
-		if b := r.slots[mod(k, Slots)]; b != nil && b.Start == k*r.interval && b.frozen {
+	for b := range r.live {
+		if b.frozen {
 			out = append(out, b)
 		}
 	}

@@ -16,10 +16,9 @@ const MaxTokenLen = 64
 func Token(name string) string {
 	var b strings.Builder
 	for _, r := range strings.ToLower(name) {
-		switch {
-		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-', r == '_':
-			b.WriteRune(r)
-		default:
+		if r < 0x80 && tokenByte(byte(r)) {
+			b.WriteByte(byte(r))
+		} else {
 			b.WriteByte('-')
 		}
 		if b.Len() >= MaxTokenLen {
@@ -40,11 +39,16 @@ func ValidToken(s string) bool {
 		return false
 	}
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+		if !tokenByte(s[i]) {
 			return false
 		}
 	}
 	return true
+}
+
+// tokenByte says whether c may stand in a token as it is: a-z 0-9 - _.
+func tokenByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_'
 }
 
 // Raw is the subject of host's raw samples of kind.
