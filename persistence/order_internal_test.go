@@ -15,7 +15,7 @@ func (s ringsSource) Views() []*aggregators.View { return s.r.Views() }
 func (s ringsSource) View(p aggregators.Period, host, kind string) *aggregators.View {
 	return s.r.View(host, kind)
 }
-func (s ringsSource) AllLatest() []*aggregators.Latest { return nil }
+func (s ringsSource) RangeLatest(func(*aggregators.Latest) bool) {}
 
 // TestFinalPassWritesTheLeastRecentFirst: the final pass writes the hub's
 // own host first, then the series never written, then those written longest

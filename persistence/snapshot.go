@@ -102,8 +102,9 @@ type Source interface {
 	Views() []*aggregators.View
 	// View returns one (period, host, kind)'s current view, or nil.
 	View(period aggregators.Period, host, kind string) *aggregators.View
-	// AllLatest returns the newest raw sample of every (host, kind).
-	AllLatest() []*aggregators.Latest
+	// RangeLatest yields the newest raw sample of every (host, kind), in
+	// any order.
+	RangeLatest(yield func(*aggregators.Latest) bool)
 }
 
 // Ext is a state file's extension: format 2, gzip-compressed.
@@ -626,11 +627,11 @@ func (s *Snapshotter) changed(due func(key string) bool) []*series {
 		for _, v := range s.Source.Views() {
 			get(v.Host, v.Kind).views[v.Period.Name] = v
 		}
-		for _, l := range s.Source.AllLatest() {
+		for l := range s.Source.RangeLatest {
 			get(l.Host, l.Kind).last = l
 		}
 	} else {
-		for _, l := range s.Source.AllLatest() {
+		for l := range s.Source.RangeLatest {
 			if !due(aggregators.SeriesKey(l.Host, l.Kind)) {
 				continue
 			}

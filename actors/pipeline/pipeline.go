@@ -330,12 +330,9 @@ func (p *Pipeline) latestOf(host, kind string) *aggregators.Latest {
 // AllLatest lists the newest sample of every (host, kind), sorted by host and kind.
 func (p *Pipeline) AllLatest() []*aggregators.Latest {
 	var out []*aggregators.Latest
-	p.latest.Range(func(_, ptr any) bool {
-		if l := ptr.(*atomic.Pointer[aggregators.Latest]).Load(); l != nil {
-			out = append(out, l)
-		}
-		return true
-	})
+	for l := range p.RangeLatest {
+		out = append(out, l)
+	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Host != out[j].Host {
 			return out[i].Host < out[j].Host
@@ -343,6 +340,18 @@ func (p *Pipeline) AllLatest() []*aggregators.Latest {
 		return out[i].Kind < out[j].Kind
 	})
 	return out
+}
+
+// RangeLatest yields the newest sample of every (host, kind), in no
+// particular order: for a caller that visits each (the snapshotter, every
+// second) and has no use for AllLatest's list and sorting.
+func (p *Pipeline) RangeLatest(yield func(*aggregators.Latest) bool) {
+	p.latest.Range(func(_, ptr any) bool {
+		if l := ptr.(*atomic.Pointer[aggregators.Latest]).Load(); l != nil {
+			return yield(l)
+		}
+		return true
+	})
 }
 
 // View returns host's kind over period, or nil. A host whose saved state
