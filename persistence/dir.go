@@ -8,8 +8,10 @@ import (
 	"os"
 	"path"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -26,6 +28,24 @@ type Dir struct {
 	// Refused counts refused operations.
 	Refused atomic.Uint64
 	tmp     atomic.Uint64
+
+	// Journals stay open between appends (see Append), at most
+	// maxAppenders of them.
+	appendMu     sync.Mutex
+	appenders    map[string]*os.File
+	maxAppenders int
+}
+
+// maxAppenders bounds the journals a Dir keeps open: at most 4,096, and at
+// most a quarter of the process's limit on open files, so that sockets
+// and the other files always have room. Past it, a journal is opened and
+// closed for each entry, as all were before.
+func maxAppenders() int {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		return 0
+	}
+	return int(min(4096, lim.Cur/4))
 }
 
 // ErrRefused is returned for a path that is a symbolic link, or that leads
@@ -41,11 +61,14 @@ func OpenDir(dir string, log *slog.Logger) (*Dir, error) {
 	if err != nil {
 		return nil, fmt.Errorf("persistence: %w", err)
 	}
-	return &Dir{root: r, log: log}, nil
+	return &Dir{root: r, log: log, appenders: map[string]*os.File{}, maxAppenders: maxAppenders()}, nil
 }
 
-// Close releases the folder.
-func (d *Dir) Close() error { return d.root.Close() }
+// Close releases the folder and the journals it kept open.
+func (d *Dir) Close() error {
+	d.closeAppenders(func(string) bool { return true })
+	return d.root.Close()
+}
 
 // Name is the folder's path.
 func (d *Dir) Name() string { return d.root.Name() }
@@ -124,22 +147,99 @@ func (d *Dir) WriteTemp(name string, data []byte) (tmp string, err error) {
 // Append adds data at the end of name, creating it if need be, without
 // syncing (Sync makes a batch durable). A crash may leave a torn end, which
 // the journal's reader stops at.
+//
+// The file stays open for the next append to it (up to maxAppenders
+// files), until Remove or RemoveAll removes it or Close: every host's
+// journal gets an entry every cadence, and opening it again each time
+// (checking the path within the folder, then opening it through each
+// folder on the way) cost more than writing the entry. A kept file that
+// was removed behind the hub's back (no link left) is opened anew, as it
+// would have been.
 func (d *Dir) Append(name string, data []byte) error {
-	if _, err := d.real(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
+	f, kept := d.appender(name)
+	if f == nil {
+		if _, err := d.real(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		var err error
+		if f, err = d.root.OpenFile(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err != nil {
+			return fmt.Errorf("persistence: %w", err)
+		}
+		kept = d.keep(name, f)
 	}
-	f, err := d.root.OpenFile(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		return fmt.Errorf("persistence: %w", err)
-	}
-	if _, err = f.Write(data); err != nil {
-		_ = f.Close()
+	if _, err := f.Write(data); err != nil {
+		if kept {
+			d.closeAppender(name)
+		} else {
+			_ = f.Close()
+		}
 		return fmt.Errorf("persistence: append %s: %w", name, err)
 	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("persistence: close %s: %w", name, err)
+	if !kept {
+		if err := f.Close(); err != nil {
+			return fmt.Errorf("persistence: close %s: %w", name, err)
+		}
 	}
 	return nil
+}
+
+// appender is name's kept journal, if it is still linked in the folder;
+// one that is not is closed and forgotten.
+func (d *Dir) appender(name string) (*os.File, bool) {
+	d.appendMu.Lock()
+	f := d.appenders[name]
+	d.appendMu.Unlock()
+	if f == nil {
+		return nil, false
+	}
+	if fi, err := f.Stat(); err == nil {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink > 0 {
+			return f, true
+		}
+	}
+	d.closeAppender(name)
+	return nil, false
+}
+
+// keep keeps f open as name's journal if there is room.
+func (d *Dir) keep(name string, f *os.File) bool {
+	d.appendMu.Lock()
+	defer d.appendMu.Unlock()
+	if len(d.appenders) >= d.maxAppenders {
+		return false
+	}
+	d.appenders[name] = f
+	return true
+}
+
+// closeAppender closes and forgets name's kept journal, if any.
+func (d *Dir) closeAppender(name string) {
+	d.appendMu.Lock()
+	defer d.appendMu.Unlock()
+	if f := d.appenders[name]; f != nil {
+		_ = f.Close()
+		delete(d.appenders, name)
+	}
+}
+
+// closeAppenders closes and forgets the kept journals whose names drop
+// accepts.
+func (d *Dir) closeAppenders(drop func(name string) bool) {
+	d.appendMu.Lock()
+	defer d.appendMu.Unlock()
+	for n, f := range d.appenders {
+		if drop(n) {
+			_ = f.Close()
+			delete(d.appenders, n)
+		}
+	}
+}
+
+// OpenJournals is how many journals d keeps open.
+func (d *Dir) OpenJournals() int {
+	d.appendMu.Lock()
+	defer d.appendMu.Unlock()
+	return len(d.appenders)
 }
 
 // Sync flushes the whole file system the folder is on (syncfs(2)): one
@@ -184,8 +284,11 @@ func (d *Dir) ReadDir(name string) ([]fs.DirEntry, error) {
 // Rename renames within the folder.
 func (d *Dir) Rename(from, to string) error { return d.root.Rename(from, to) }
 
-// Remove removes a file.
-func (d *Dir) Remove(name string) error { return d.root.Remove(name) }
+// Remove removes a file (closing it first if it is a kept journal).
+func (d *Dir) Remove(name string) error {
+	d.closeAppender(name)
+	return d.root.Remove(name)
+}
 
 // RemoveAll removes a host's folder and what it holds; a symbolic link in
 // its place is refused.
@@ -196,5 +299,6 @@ func (d *Dir) RemoveAll(name string) error {
 		}
 		return err
 	}
+	d.closeAppenders(func(n string) bool { return strings.HasPrefix(n, name+"/") })
 	return d.root.RemoveAll(name)
 }
