@@ -467,6 +467,81 @@ func (r *Rings) pending(key string) (*Bucket, *Layout) {
 }
 
 // fresh returns s's view, building it if it is out of date.
+// pendingShape is the start and count of what pending(key) would merge,
+// without merging it: ok is false when there is nothing.
+func (r *Rings) pendingShape(key string) (start int64, count uint32, ok bool) {
+	src := r.source
+	if src == nil {
+		return 0, 0, false
+	}
+	var own *Bucket
+	if ss := src.series[key]; ss != nil {
+		if o := ss.ring.Newest(); o != nil && o.fed && !o.frozen {
+			own = o
+		}
+	}
+	pStart, pCount, pok := src.pendingShape(key)
+	switch {
+	case !pok && own == nil:
+		return 0, 0, false
+	case !pok:
+		return own.Start, own.Count, true
+	}
+	iv := src.Period.Seconds()
+	start, count = FloorDiv(pStart, iv)*iv, pCount
+	if own != nil {
+		count += own.Count
+	}
+	return start, count, true
+}
+
+// openShape is the start and count of the open bucket fresh would build
+// for s (ok false: none), without copying or merging any accumulator.
+func (r *Rings) openShape(s *series) (start int64, count uint32, ok bool) {
+	n := s.ring.Newest()
+	open := n != nil && !n.frozen
+	if open {
+		start, count = n.Start, n.Count
+	}
+	if pStart, pCount, pok := r.pendingShape(s.key); pok {
+		switch st := s.ring.Start(pStart); {
+		case open && start == st:
+			count += pCount
+		case !open && (n == nil || n.Start < st):
+			start, count, open = st, pCount, true
+		}
+	}
+	return start, count, open && count > 0
+}
+
+// LeanView is View for a writer that names, rather than writes, a bucket
+// whose samples the shorter period's view fine holds every one of (see
+// View.Covers): when fine covers the open bucket, the view's Open carries
+// only its start and count, and OpenDerived says so. A writer that keeps
+// each period's state this way (the snapshotter's journal entries and
+// files) saves copying and merging the open buckets of the longer periods,
+// which the shorter period covers nearly always. Such a view is not
+// cached, nor returned to anyone else.
+func (r *Rings) LeanView(host, kind string, fine *View) *View {
+	s := r.series[SeriesKey(host, kind)]
+	if s == nil {
+		return nil
+	}
+	if v := s.ref.view.Load(); v != nil && v.Version == s.version {
+		return v
+	}
+	start, count, ok := r.openShape(s)
+	if !ok || fine == nil || !fine.Covers(start, r.Period.Seconds(), count) {
+		return r.fresh(s)
+	}
+	if s.stale || s.closed == nil {
+		s.closed = s.ring.Frozen()
+		s.stale = false
+	}
+	return &View{Host: s.host, Kind: s.kind, Period: r.Period, Layout: s.layout, Closed: s.closed, Version: s.version,
+		Open: &Bucket{Start: start, Count: count, frozen: true}, OpenDerived: true}
+}
+
 func (r *Rings) fresh(s *series) *View {
 	if v := s.ref.view.Load(); v != nil && v.Version == s.version {
 		return v

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -474,6 +475,7 @@ func TestChainedPeriodsMatchSampleBySample(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	const t0 = 1_800_000_000
 	ts, sent, late, restored := int64(t0), 0, map[int64]bool{}, false
+	leanNamed := 0
 	for n := range 4000 {
 		ts++
 		if rng.IntN(50) == 0 {
@@ -506,6 +508,7 @@ func TestChainedPeriodsMatchSampleBySample(t *testing.T) {
 			}
 		}
 		if n%97 == 0 || n == 3999 {
+			checkLeanViews(t, chained[:], &leanNamed)
 			for i, p := range aggregators.Periods {
 				compareViews(t, p.Name, direct[i].View("h1", "toy"), chained[i].View("h1", "toy"))
 			}
@@ -527,6 +530,9 @@ func TestChainedPeriodsMatchSampleBySample(t *testing.T) {
 	if !restored {
 		t.Fatal("no restart with an open 5m bucket")
 	}
+	if leanNamed == 0 {
+		t.Fatal("lean views: no open bucket named")
+	}
 	for i, p := range aggregators.Periods[1:] {
 		fine, c, exact := chained[i].View("h1", "toy"), chained[i+1].View("h1", "toy"), 0
 		for _, b := range c.List(nil) {
@@ -546,6 +552,71 @@ func TestChainedPeriodsMatchSampleBySample(t *testing.T) {
 		if exact == 0 && p.Name != "1mo" { // (no 1mo bucket is free of late samples)
 			t.Fatalf("%s: no bucket compared with its shorter buckets", p.Name)
 		}
+	}
+}
+
+// checkLeanViews fails unless the lean views of rs (LeanView, each period
+// with the one before it) hold what the full views do: the same closed
+// buckets, and either the same open bucket, or one that the period before
+// covers, named by its start and count. It counts the open buckets named.
+func checkLeanViews(t *testing.T, rs []*aggregators.Rings, named *int) {
+	t.Helper()
+	lean := []*aggregators.View{rs[0].View("h1", "toy")}
+	cached := []*aggregators.View{nil}
+	for _, r := range rs[1:] {
+		v, _ := r.Cached("h1", "toy") // a view still current is all a lean view can be
+		cached = append(cached, v)
+		lean = append(lean, r.LeanView("h1", "toy", lean[len(lean)-1]))
+	}
+	for i, r := range rs[1:] {
+		l, full, fine, p := lean[i+1], r.View("h1", "toy"), lean[i], aggregators.Periods[i+1]
+		if !slices.Equal(l.Closed, full.Closed) {
+			t.Fatalf("%s: the lean view's closed buckets differ from the view's", p.Name)
+		}
+		if (l.Open == nil) != (full.Open == nil) || l.Open != nil && (l.Open.Start != full.Open.Start || l.Open.Count != full.Open.Count) {
+			t.Fatalf("%s: lean open bucket %+v, the view's %+v", p.Name, l.Open, full.Open)
+		}
+		covered := full.Open != nil && fine.Covers(full.Open.Start, p.Seconds(), full.Open.Count)
+		switch {
+		case l.OpenDerived && !covered:
+			t.Fatalf("%s: open bucket %d named, but the %s view does not cover it", p.Name, full.Open.Start, aggregators.Periods[i].Name)
+		case l.OpenDerived:
+			*named++
+		case covered && l != cached[i+1]:
+			t.Fatalf("%s: open bucket %d copied whole, though the %s view covers it", p.Name, full.Open.Start, aggregators.Periods[i].Name)
+		}
+	}
+}
+
+// TestLeanViewKeepsAnOpenBucketTheShorterPeriodLacks: a longer period's
+// open bucket holding samples that the period before it does not (restored
+// from a file that had them, such as GoDoxy's, whose periods were kept
+// apart) comes whole in a lean view, accumulators and all.
+func TestLeanViewKeepsAnOpenBucketTheShorterPeriodLacks(t *testing.T) {
+	f := aggregators.NewFlattener(nil, nil)
+	const ts = 1_800_000_005
+	restored := func(p aggregators.Period, at int64) *aggregators.View {
+		r := aggregators.NewRings(p)
+		if err := r.Add(flat(t, f, fmt.Sprintf(`{"timestamp":%d,"cpu":12.5}`, at)), time.Unix(ts, 0)); err != nil {
+			t.Fatal(err)
+		}
+		return r.View("h1", "toy")
+	}
+	var rs [aggregators.NumPeriods]*aggregators.Rings
+	for i, p := range aggregators.Periods {
+		rs[i] = aggregators.NewRings(p)
+	}
+	aggregators.Chain(rs[:])
+	fine, open := restored(aggregators.Periods[0], ts-100), restored(aggregators.Periods[1], ts)
+	rs[0].Restore("h1", "toy", fine.Layout, fine.List(nil))
+	rs[1].Restore("h1", "toy", open.Layout, open.List(nil))
+	lean := rs[1].LeanView("h1", "toy", rs[0].View("h1", "toy"))
+	if lean.OpenDerived || lean.Open == nil {
+		t.Fatalf("lean view: open %+v, derived %v; want the open bucket whole", lean.Open, lean.OpenDerived)
+	}
+	got := string(aggregators.AppendSample(nil, lean.Layout, lean.Open, aggregators.Mean))
+	if want := string(aggregators.AppendSample(nil, open.Layout, open.Open, aggregators.Mean)); got != want {
+		t.Fatalf("lean view's open bucket: %s, want %s", got, want)
 	}
 }
 

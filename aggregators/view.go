@@ -15,6 +15,10 @@ type View struct {
 	Closed     []*Bucket // oldest first; shared, never modified
 	Open       *Bucket   // the newest bucket while it is open, else nil
 	Version    uint64    // grows with every change
+	// OpenDerived marks a view from Rings.LeanView whose Open holds only
+	// the open bucket's start and count, its samples all in the shorter
+	// period's view it was built with: to be named, never read.
+	OpenDerived bool
 }
 
 // Len is the number of buckets.
@@ -56,8 +60,13 @@ func (v *View) Since(prev []*Bucket, u *Unpacker, skip func(*Bucket) bool) []*Bu
 		}
 		out = append(out, u.unpack(b, v.Layout))
 	}
-	if v.Open != nil && (skip == nil || !skip(v.Open)) {
-		out = append(out, v.Open)
+	if o := v.Open; o != nil {
+		// An open bucket of a lean view is covered by the shorter period
+		// by construction (Rings.LeanView), so skip names it; it is never
+		// written, as it holds no accumulators.
+		if named := skip != nil && skip(o); !named && !v.OpenDerived {
+			out = append(out, o)
+		}
 	}
 	return out
 }

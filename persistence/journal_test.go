@@ -88,6 +88,16 @@ func untilRewritten(t *testing.T, dir, host string, most int, write func()) int 
 // back every period as it was; writing the whole file again removes the
 // journal.
 func TestJournalEntriesRestoreWhatChanged(t *testing.T) {
+	// Once as the final pass writes (every view whole), once as Run's
+	// passes do (lean views: the longer periods' open buckets named
+	// without being copied): the same entries.
+	for name, write := range map[string]func(*persistence.Snapshotter) error{
+		"final-pass": (*persistence.Snapshotter).SnapshotAll, "every-second": persistence.SnapshotDue} {
+		t.Run(name, func(t *testing.T) { journalEntriesRestoreWhatChanged(t, write) })
+	}
+}
+
+func journalEntriesRestoreWhatChanged(t *testing.T, write func(*persistence.Snapshotter) error) {
 	dir := t.TempDir()
 	p := pipeline.New([]aggregators.Kind{toy}, nil, nil, quiet)
 	for ts := int64(3000); ts < 3010; ts++ {
@@ -96,7 +106,7 @@ func TestJournalEntriesRestoreWhatChanged(t *testing.T) {
 	// Interval 1 s: an entry every second, the whole file again after 2
 	// entries at least (once the journal holds 1.5 times the file's bytes).
 	s := &persistence.Snapshotter{Dir: dir, Interval: time.Second, Source: p, Log: quiet}
-	if err := s.SnapshotAll(); err != nil {
+	if err := write(s); err != nil {
 		t.Fatal(err)
 	}
 	if js := journalFiles(t, dir, "h1"); len(js) != 0 {
@@ -105,7 +115,7 @@ func TestJournalEntriesRestoreWhatChanged(t *testing.T) {
 	feed(t, p, "h1", 3010, 50, `,"fan":{"rpm":1200}`) // a new key: the layout grows
 	feed(t, p, "h1", 3011, 60, "")
 	feed(t, p, "h1", 3001, 99, "") // late: corrects a closed 5m bucket
-	if err := s.SnapshotAll(); err != nil {
+	if err := write(s); err != nil {
 		t.Fatal(err)
 	}
 	js := journalFiles(t, dir, "h1")
@@ -127,8 +137,8 @@ func TestJournalEntriesRestoreWhatChanged(t *testing.T) {
 		t.Fatalf("the entry's longer periods: %v, want %v", got, want)
 	}
 	feed(t, p, "h1", 3014, 70, "")
-	feed(t, p, "h1", 2700, 40, "")          // too old for the 5m ring, not for the 15m one
-	if err := s.SnapshotAll(); err != nil { // the second entry
+	feed(t, p, "h1", 2700, 40, "")   // too old for the 5m ring, not for the 15m one
+	if err := write(s); err != nil { // the second entry
 		t.Fatal(err)
 	}
 	// The 15m bucket of the sample the 5m ring refused is written; the 1h
@@ -142,7 +152,7 @@ func TestJournalEntriesRestoreWhatChanged(t *testing.T) {
 		t.Fatalf("file and journal (%d entries):\n%s\nbefore:\n%s", st.Journal, dump(q, "h1"), dump(p, "h1"))
 	}
 	feed(t, p, "h1", 3017, 80, "")
-	if err := s.SnapshotAll(); err != nil { // two entries, larger than the file: the whole file again
+	if err := write(s); err != nil { // two entries, larger than the file: the whole file again
 		t.Fatal(err)
 	}
 	if js := journalFiles(t, dir, "h1"); len(js) != 0 {

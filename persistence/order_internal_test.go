@@ -12,8 +12,8 @@ import (
 type ringsSource struct{ r *aggregators.Rings }
 
 func (s ringsSource) Views() []*aggregators.View { return s.r.Views() }
-func (s ringsSource) View(p aggregators.Period, host, kind string) *aggregators.View {
-	return s.r.View(host, kind)
+func (s ringsSource) LeanViews(host, kind string) []*aggregators.View {
+	return []*aggregators.View{s.r.View(host, kind)}
 }
 func (s ringsSource) RangeLatest(func(*aggregators.Latest) bool) {}
 

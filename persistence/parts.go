@@ -212,8 +212,8 @@ func fileContent(views map[string]*aggregators.View) (own [aggregators.NumPeriod
 				own[i] = append(own[i], b)
 			}
 		}
-		if v.Open != nil && (skip == nil || !skip(v.Open)) {
-			own[i] = append(own[i], v.Open)
+		if o := v.Open; o != nil && !(skip != nil && skip(o)) && !v.OpenDerived { // as in View.Since
+			own[i] = append(own[i], o)
 		}
 	}
 	return own, derived

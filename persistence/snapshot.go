@@ -100,8 +100,11 @@ func removeTemps(d *Dir, host string, log *slog.Logger) {
 type Source interface {
 	// Views returns a current view of every (period, host, kind).
 	Views() []*aggregators.View
-	// View returns one (period, host, kind)'s current view, or nil.
-	View(period aggregators.Period, host, kind string) *aggregators.View
+	// LeanViews returns one (host, kind)'s current views, one per period
+	// in aggregators.Periods' order (nil where it has none); a longer
+	// period's open bucket that the period before it covers may be only
+	// named (View.OpenDerived).
+	LeanViews(host, kind string) []*aggregators.View
 	// RangeLatest yields the newest raw sample of every (host, kind), in
 	// any order.
 	RangeLatest(yield func(*aggregators.Latest) bool)
@@ -637,9 +640,9 @@ func (s *Snapshotter) changed(due func(key string) bool) []*series {
 			}
 			se := get(l.Host, l.Kind)
 			se.last = l
-			for _, per := range aggregators.Periods {
-				if v := s.Source.View(per, l.Host, l.Kind); v != nil {
-					se.views[per.Name] = v
+			for i, v := range s.Source.LeanViews(l.Host, l.Kind) {
+				if v != nil {
+					se.views[aggregators.Periods[i].Name] = v
 				}
 			}
 		}

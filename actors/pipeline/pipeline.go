@@ -366,6 +366,14 @@ func (p *Pipeline) View(period aggregators.Period, host, kind string) *aggregato
 	return nil
 }
 
+// LeanViews returns host's kind's current views, one per period in
+// aggregators.Periods' order (nil where it has none), for the snapshotter:
+// see Shard.LeanViews.
+func (p *Pipeline) LeanViews(host, kind string) []*aggregators.View {
+	p.await(host)
+	return p.shardOf(host).LeanViews(host, kind)
+}
+
 // Views returns a current view of every (period, host, kind).
 func (p *Pipeline) Views() []*aggregators.View {
 	var out []*aggregators.View

@@ -98,7 +98,7 @@ type restoreJob struct {
 }
 
 type viewAsk struct {
-	period     int    // index in aggregators.Periods; -1: every period
+	period     int    // index in aggregators.Periods; -1: every period; leanAsk: one series' lean views
 	host, kind string // one series, or every series when both are empty
 	reply      chan []*aggregators.View
 }
@@ -427,6 +427,32 @@ func (s *Shard) View(i int, host, kind string) *aggregators.View {
 	return s.rings[i].View(host, kind)
 }
 
+// leanAsk asks Run for one series' views of every period, as LeanViews.
+const leanAsk = -2
+
+// LeanViews returns the current views of host's kind, one per period
+// (nil where it has none), for a writer of its state: built at once, and
+// each longer period's open bucket only named where the period before it
+// covers it (aggregators.Rings.LeanView).
+func (s *Shard) LeanViews(host, kind string) []*aggregators.View {
+	if vs, ok := s.ask(viewAsk{period: leanAsk, host: host, kind: kind}); ok {
+		return vs
+	}
+	return s.leanViews(host, kind)
+}
+
+func (s *Shard) leanViews(host, kind string) []*aggregators.View {
+	out := make([]*aggregators.View, len(s.rings))
+	for i, r := range s.rings {
+		if i == 0 {
+			out[i] = r.View(host, kind)
+		} else {
+			out[i] = r.LeanView(host, kind, out[i-1])
+		}
+	}
+	return out
+}
+
 // Views returns a current view of every (period, host, kind) of the shard.
 func (s *Shard) Views() []*aggregators.View {
 	if vs, ok := s.ask(viewAsk{period: -1}); ok {
@@ -472,8 +498,12 @@ func (s *Shard) ask(a viewAsk) ([]*aggregators.View, bool) {
 }
 
 func (s *Shard) answer(a viewAsk) {
-	if a.period < 0 {
+	switch a.period {
+	case -1:
 		a.reply <- s.allViews()
+		return
+	case leanAsk:
+		a.reply <- s.leanViews(a.host, a.kind)
 		return
 	}
 	if v := s.rings[a.period].View(a.host, a.kind); v != nil {
