@@ -3,10 +3,12 @@ package persistence
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -258,6 +260,12 @@ func (d *Dir) Sync() error {
 
 // ReadFile reads name, a real file of at most limit bytes.
 func (d *Dir) ReadFile(name string, limit int64) ([]byte, error) {
+	return d.ReadFileInto(name, limit, nil)
+}
+
+// ReadFileInto is ReadFile reading into buf's memory (from its start) when
+// it is large enough: for a writer that reads a file of each host in turn.
+func (d *Dir) ReadFileInto(name string, limit int64, buf []byte) ([]byte, error) {
 	fi, err := d.real(name)
 	if err != nil {
 		return nil, err
@@ -268,7 +276,24 @@ func (d *Dir) ReadFile(name string, limit int64) ([]byte, error) {
 	if fi.Size() > limit {
 		return nil, corrupt("%d bytes is over the %d byte limit", fi.Size(), limit)
 	}
-	return d.root.ReadFile(name)
+	f, err := d.root.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	buf = slices.Grow(buf[:0], int(fi.Size())+1) // one more: EOF without growing
+	for {
+		n, err := f.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		switch {
+		case err == io.EOF:
+			return buf, nil
+		case err != nil:
+			return nil, err
+		case len(buf) == cap(buf): // the file grew since
+			buf = slices.Grow(buf, 4096)
+		}
+	}
 }
 
 // ReadDir lists a folder of the state folder ("." for the top).

@@ -3,19 +3,28 @@ package persistence
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ringwatch/ringwatch/bus/bustest"
 )
 
-// openFiles counts the process's open file descriptors.
-func openFiles(t *testing.T) int {
+// openFiles counts the process's open file descriptors on root or what it
+// holds.
+func openFiles(t *testing.T, root string) int {
 	t.Helper()
 	fds, err := os.ReadDir("/proc/self/fd")
 	if err != nil {
 		t.Skip("no /proc/self/fd:", err)
 	}
-	return len(fds)
+	n := 0
+	for _, fd := range fds {
+		target, err := os.Readlink(filepath.Join("/proc/self/fd", fd.Name()))
+		if err == nil && (target == root || strings.HasPrefix(target, root+"/")) {
+			n++
+		}
+	}
+	return n
 }
 
 // TestJournalsStayOpenWithinTheirBound: a journal stays open between
@@ -24,7 +33,6 @@ func openFiles(t *testing.T) int {
 // Remove, RemoveAll and Close release what they held.
 func TestJournalsStayOpenWithinTheirBound(t *testing.T) {
 	root := t.TempDir()
-	before := openFiles(t)
 	d, err := OpenDir(root, bustest.Quiet())
 	if err != nil {
 		t.Fatal(err)
@@ -55,8 +63,8 @@ func TestJournalsStayOpenWithinTheirBound(t *testing.T) {
 	if n := d.OpenJournals(); n != 2 {
 		t.Errorf("%d journals open, want 2 (the bound)", n)
 	}
-	if n := openFiles(t) - before; n != 3 { // the folder and two journals
-		t.Errorf("%d more files open than before the folder, want 3", n)
+	if n := openFiles(t, root); n != 3 { // the folder and two journals
+		t.Errorf("%d files open in the folder, want 3 (itself and two journals)", n)
 	}
 	for name, want := range map[string]string{"a/x": "14", "a/y": "2", "a/z": "35"} {
 		if got := content(name); got != want {
@@ -88,7 +96,34 @@ func TestJournalsStayOpenWithinTheirBound(t *testing.T) {
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if n := openFiles(t) - before; n != 0 {
-		t.Errorf("%d more files open after Close than before the folder, want 0", n)
+	if n := openFiles(t, root); n != 0 {
+		t.Errorf("%d files open in the folder after Close, want 0", n)
+	}
+}
+
+// TestReadFileIntoReusesItsBuffer: a file is read whole into the buffer
+// given when it is large enough, into a larger one when not, and refused
+// over the limit.
+func TestReadFileIntoReusesItsBuffer(t *testing.T) {
+	root := t.TempDir()
+	want := strings.Repeat("0123456789", 1000)
+	if err := os.WriteFile(filepath.Join(root, "f"), []byte(want), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := OpenDir(root, bustest.Quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	big := make([]byte, 5, 20000)
+	got, err := d.ReadFileInto("f", 1<<20, big)
+	if err != nil || string(got) != want || &got[0] != &big[:1][0] {
+		t.Fatalf("read into a large buffer: %d bytes, err %v, same memory %v", len(got), err, err == nil && &got[0] == &big[:1][0])
+	}
+	if got, err = d.ReadFileInto("f", 1<<20, make([]byte, 0, 10)); err != nil || string(got) != want {
+		t.Fatalf("read into a small buffer: %d bytes, err %v", len(got), err)
+	}
+	if _, err = d.ReadFileInto("f", 100, big); err == nil {
+		t.Fatal("a file over the limit was read")
 	}
 }

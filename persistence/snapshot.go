@@ -469,9 +469,20 @@ func (s *Snapshotter) snapshot(due func(key string) bool, batch bool) error {
 	return first
 }
 
-// unpackers lend the writers wide buckets to encode from, so that a pass
-// allocates them once, not once per host.
-var unpackers = sync.Pool{New: func() any { return new(aggregators.Unpacker) }}
+// writerMemory is what a writer encodes into and reads with, lent from
+// pass to pass (writers): wide buckets to encode from, the JSON, its
+// compressed bytes and the file before, for copying its unchanged parts. A
+// whole file of a full host takes a few megabytes of them, which a writer
+// allocating its own each pass (every second) made a third of a fleet
+// hub's allocation while whole files were being written again.
+type writerMemory struct {
+	u   aggregators.Unpacker
+	raw []byte
+	gz  bytes.Buffer
+	old []byte
+}
+
+var writers = sync.Pool{New: func() any { return new(writerMemory) }}
 
 // finalChunk is how many files the final pass writes between two commits.
 const finalChunk = 256
@@ -503,10 +514,10 @@ func (s *Snapshotter) write(dir *Dir, todo []*series, began time.Time, batch boo
 	var wg sync.WaitGroup
 	for range min(workers, max(len(todo), 1)) {
 		wg.Go(func() {
-			var raw []byte
-			var gz bytes.Buffer
-			u := unpackers.Get().(*aggregators.Unpacker)
-			defer unpackers.Put(u)
+			m := writers.Get().(*writerMemory)
+			defer writers.Put(m)
+			raw, gz, u := m.raw, &m.gz, &m.u
+			defer func() { m.raw = raw }()
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= len(todo) {
@@ -520,13 +531,16 @@ func (s *Snapshotter) write(dir *Dir, todo []*series, began time.Time, batch boo
 				if se.full {
 					var old []byte
 					if se.file != nil {
-						old, _ = dir.ReadFile(name, int64(se.file.size)) // (none, or another: every part is encoded)
+						var err error
+						if old, err = dir.ReadFileInto(name, int64(se.file.size), m.old); err == nil { // (none, or another: every part is encoded)
+							m.old = old
+						}
 					}
-					r.file, raw, r.copied, r.err = encodeFile(&gz, raw, u, se.host, se.kind, se.layout, se.views, se.last, began, old, se.file)
+					r.file, raw, r.copied, r.err = encodeFile(gz, raw, u, se.host, se.kind, se.layout, se.views, se.last, began, old, se.file)
 				} else {
 					lists, derived := EntryContent(se.views, &se.prev, u)
 					raw = EncodeEntry(raw[:0], se.host, se.kind, se.layout, lists, derived, se.last, began, se.sameNodes)
-					r.err = GzipEntry(&gz, raw)
+					r.err = GzipEntry(gz, raw)
 				}
 				if r.err == nil {
 					if r.err = dir.MkdirHost(se.host); r.err == nil {
