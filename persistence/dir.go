@@ -146,8 +146,8 @@ func (d *Dir) WriteTemp(name string, data []byte) (tmp string, err error) {
 	return tmp, nil
 }
 
-// Append adds data at the end of name, creating it if need be, without
-// syncing (Sync makes a batch durable). A crash may leave a torn end, which
+// Append adds data at the end of name, creating it and its folder
+// (MkdirHost) if need be, without syncing (Sync makes a batch durable). A crash may leave a torn end, which
 // the journal's reader stops at.
 //
 // The file stays open for the next append to it (up to maxAppenders
@@ -160,6 +160,9 @@ func (d *Dir) WriteTemp(name string, data []byte) (tmp string, err error) {
 func (d *Dir) Append(name string, data []byte) error {
 	f, kept := d.appender(name)
 	if f == nil {
+		if err := d.MkdirHost(path.Dir(name)); err != nil {
+			return err
+		}
 		if _, err := d.real(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return err
 		}

@@ -79,6 +79,18 @@ func TestJournalsStayOpenWithinTheirBound(t *testing.T) {
 	if got := content("a/x"); got != "6" {
 		t.Errorf("a/x, removed behind the Dir's back, holds %q after the next append, want %q", got, "6")
 	}
+	if err := os.RemoveAll(filepath.Join(root, "c")); err != nil {
+		t.Fatal(err)
+	}
+	appendTo("c/w", "8") // a journal in a host folder not made yet: Append makes it
+	appendTo("c/w", "9")
+	if err := os.RemoveAll(filepath.Join(root, "c")); err != nil { // the folder, behind the Dir's back
+		t.Fatal(err)
+	}
+	appendTo("c/w", "10")
+	if got := content("c/w"); got != "10" {
+		t.Errorf("c/w, its folder removed behind the Dir's back, holds %q after the next append, want %q", got, "10")
+	}
 
 	if err := d.Remove("a/y"); err != nil {
 		t.Fatal(err)

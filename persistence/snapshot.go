@@ -542,14 +542,13 @@ func (s *Snapshotter) write(dir *Dir, todo []*series, began time.Time, batch boo
 					raw = EncodeEntry(raw[:0], se.host, se.kind, se.layout, lists, derived, se.last, began, se.sameNodes)
 					r.err = GzipEntry(gz, raw)
 				}
-				if r.err == nil {
+				switch {
+				case r.err != nil:
+				case !se.full: // (Append makes the host's folder if it opens the journal)
+					r.err = dir.Append(journalName(se.host, se.kind, s.boot), gz.Bytes())
+				default:
 					if r.err = dir.MkdirHost(se.host); r.err == nil {
-						switch {
-						case !se.full:
-							r.err = dir.Append(journalName(se.host, se.kind, s.boot), gz.Bytes())
-						default:
-							r.tmp, r.err = dir.WriteTemp(name, gz.Bytes())
-						}
+						r.tmp, r.err = dir.WriteTemp(name, gz.Bytes())
 					}
 				}
 				r.bytes = gz.Len()
