@@ -534,6 +534,9 @@ func (r *Rings) LeanView(host, kind string, fine *View) *View {
 	if !ok || fine == nil || !fine.Covers(start, r.Period.Seconds(), count) {
 		return r.fresh(s)
 	}
+	// The cached view is out of date, and would keep the buckets it lists
+	// alive after the ring let them go: a reader builds a new one.
+	s.ref.view.Store(nil)
 	if s.stale || s.closed == nil {
 		s.closed = s.ring.Frozen()
 		s.stale = false

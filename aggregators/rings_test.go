@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+	"weak"
 
 	"github.com/ringwatch/ringwatch/aggregators"
 )
@@ -657,4 +659,39 @@ func compareViews(t *testing.T, period string, a, b *aggregators.View) {
 			}
 		}
 	}
+}
+
+// TestLeanViewsLetEvictedBucketsGo: a lean view drops its series' cached
+// view once that is out of date, so that the buckets the ring has let go
+// of are not kept alive by a view nobody has asked for since (the
+// snapshotter takes the longer periods lean, every 30 s).
+func TestLeanViewsLetEvictedBucketsGo(t *testing.T) {
+	f := aggregators.NewFlattener(nil, nil)
+	var rs [aggregators.NumPeriods]*aggregators.Rings
+	for i, p := range aggregators.Periods {
+		rs[i] = aggregators.NewRings(p)
+	}
+	aggregators.Chain(rs[:])
+	var hs [aggregators.NumPeriods]aggregators.Handle
+	var errs [aggregators.NumPeriods]error
+	const t0 = 1_800_000_000
+	add := func(from, to int64) {
+		for ts := from; ts < to; ts++ {
+			v := flat(t, f, fmt.Sprintf(`{"timestamp":%d,"cpu":%d}`, ts, ts%97))
+			aggregators.AddChained(rs[:], hs[:], v, time.Unix(ts, 0), errs[:])
+		}
+	}
+	add(t0, t0+30)
+	first := weak.Make(rs[1].View("h1", "toy").Closed[0]) // the 15m view, cached
+	add(t0+30, t0+1000)                                   // past the 15m ring's 900 s
+	lean := rs[1].LeanView("h1", "toy", rs[0].View("h1", "toy"))
+	if !lean.OpenDerived {
+		t.Fatal("the 15m view is not lean")
+	}
+	runtime.GC()
+	if first.Value() != nil {
+		t.Fatal("the first 15m bucket, gone from the ring, is still kept alive")
+	}
+	runtime.KeepAlive(lean)
+	runtime.KeepAlive(&rs) // the rings, and whatever they hold, stay reachable
 }
