@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/metrics"
 	"slices"
 	"strconv"
 	"testing"
@@ -28,7 +29,10 @@ import (
 // mean and maximum differ as in a live hub), and reports the live heap per host
 // (target: at most 256 KB) and, for the baseline of the same run, the bytes
 // of one sample as published; and one host's state file as the snapshotter
-// writes it: its size, and the time to encode and compress it.
+// writes it: its size, and the time to encode and compress it. For the
+// garbage collector: the live objects per host, and the processor time a
+// full collection of the 1,000 hosts' heap takes (gc-cpu-ms; a fleet hub
+// collects every 20 to 35 s, gctrace says).
 //
 //	go test -run '^$' -bench HeapPerHost -benchtime 1x ./cmd/ringwatch/
 func BenchmarkHeapPerHost(b *testing.B) {
@@ -81,9 +85,11 @@ func BenchmarkHeapPerHost(b *testing.B) {
 		}
 		b.ReportMetric(float64(time.Since(began).Microseconds())/rounds/1000, "snapshot-ms/host")
 		runtime.GC()
+		b.ReportMetric(gcCPU(5)*1000, "gc-cpu-ms")
 		var after runtime.MemStats
 		runtime.ReadMemStats(&after)
 		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/hosts/1024, "heap-KB/host")
+		b.ReportMetric(float64(after.HeapObjects-before.HeapObjects)/hosts, "objects/host")
 		// What the process holds from the system for its heap, released
 		// pages left out: about its resident memory, which the garbage
 		// collector's target (GOGC) sets above the live heap.
@@ -93,6 +99,20 @@ func BenchmarkHeapPerHost(b *testing.B) {
 		b.ReportMetric(float64(len(file))/1024, "file-KB/host")
 		runtime.KeepAlive(p)
 	}
+}
+
+// gcCPU is the processor time one full collection of the heap takes, the
+// mean of rounds collections: the collector's marking, which grows with the
+// number of live objects and pointers more than with their bytes.
+func gcCPU(rounds int) float64 {
+	s := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
+	metrics.Read(s)
+	before := s[0].Value.Float64()
+	for range rounds {
+		runtime.GC()
+	}
+	metrics.Read(s)
+	return (s[0].Value.Float64() - before) / float64(rounds)
 }
 
 // BenchmarkJournalEntry encodes and compresses the journal entry of one
