@@ -147,8 +147,8 @@ func (d *Dir) WriteTemp(name string, data []byte) (tmp string, err error) {
 }
 
 // Append adds data at the end of name, creating it and its folder
-// (MkdirHost) if need be, without syncing (Sync makes a batch durable). A crash may leave a torn end, which
-// the journal's reader stops at.
+// (MkdirHost) if need be, without syncing (Sync makes a batch durable). A
+// crash may leave a torn end, which the journal's reader stops at.
 //
 // The file stays open for the next append to it (up to maxAppenders
 // files), until Remove or RemoveAll removes it or Close: every host's
