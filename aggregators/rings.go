@@ -537,12 +537,18 @@ func (r *Rings) LeanView(host, kind string, fine *View) *View {
 	// The cached view is out of date, and would keep the buckets it lists
 	// alive after the ring let them go: a reader builds a new one.
 	s.ref.view.Store(nil)
+	return &View{Host: s.host, Kind: s.kind, Period: r.Period, Layout: s.layout, Closed: r.closedList(s), Version: s.version,
+		Open: &Bucket{Start: start, Count: count, frozen: true}, OpenDerived: true}
+}
+
+// closedList is s's closed buckets as views share them, built again from
+// the ring only when a bucket closed since.
+func (r *Rings) closedList(s *series) []*Bucket {
 	if s.stale || s.closed == nil {
 		s.closed = s.ring.Frozen()
 		s.stale = false
 	}
-	return &View{Host: s.host, Kind: s.kind, Period: r.Period, Layout: s.layout, Closed: s.closed, Version: s.version,
-		Open: &Bucket{Start: start, Count: count, frozen: true}, OpenDerived: true}
+	return s.closed
 }
 
 func (r *Rings) fresh(s *series) *View {
@@ -573,11 +579,7 @@ func (r *Rings) fresh(s *series) *View {
 			open.frozen = true
 		}
 	}
-	if s.stale || s.closed == nil {
-		s.closed = s.ring.Frozen()
-		s.stale = false
-	}
-	v := &View{Host: s.host, Kind: s.kind, Period: r.Period, Layout: s.layout, Closed: s.closed, Open: open, Version: s.version}
+	v := &View{Host: s.host, Kind: s.kind, Period: r.Period, Layout: s.layout, Closed: r.closedList(s), Open: open, Version: s.version}
 	s.ref.view.Store(v)
 	return v
 }

@@ -60,15 +60,23 @@ func (v *View) Since(prev []*Bucket, u *Unpacker, skip func(*Bucket) bool) []*Bu
 		}
 		out = append(out, u.unpack(b, v.Layout))
 	}
-	if o := v.Open; o != nil {
-		// An open bucket of a lean view is covered by the shorter period
-		// by construction (Rings.LeanView), so skip names it; it is never
-		// written, as it holds no accumulators.
-		if named := skip != nil && skip(o); !named && !v.OpenDerived {
-			out = append(out, o)
-		}
+	if o := v.OpenToWrite(skip); o != nil {
+		out = append(out, o)
 	}
 	return out
+}
+
+// OpenToWrite is the open bucket for a writer of v's buckets, or nil: none
+// when v has none, or when skip (when not nil) returns true for it. An open
+// bucket of a lean view is covered by the shorter period by construction
+// (Rings.LeanView), so skip names it; it is never written, as it holds no
+// accumulators.
+func (v *View) OpenToWrite(skip func(*Bucket) bool) *Bucket {
+	o := v.Open
+	if o == nil || skip != nil && skip(o) || v.OpenDerived {
+		return nil
+	}
+	return o
 }
 
 // Covers reports whether v's buckets within [start, start+width) hold

@@ -212,7 +212,7 @@ func fileContent(views map[string]*aggregators.View) (own [aggregators.NumPeriod
 				own[i] = append(own[i], b)
 			}
 		}
-		if o := v.Open; o != nil && !(skip != nil && skip(o)) && !v.OpenDerived { // as in View.Since
+		if o := v.OpenToWrite(skip); o != nil {
 			own[i] = append(own[i], o)
 		}
 	}

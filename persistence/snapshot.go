@@ -516,8 +516,7 @@ func (s *Snapshotter) write(dir *Dir, todo []*series, began time.Time, batch boo
 		wg.Go(func() {
 			m := writers.Get().(*writerMemory)
 			defer writers.Put(m)
-			raw, gz, u := m.raw, &m.gz, &m.u
-			defer func() { m.raw = raw }()
+			gz, u := &m.gz, &m.u
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= len(todo) {
@@ -536,11 +535,11 @@ func (s *Snapshotter) write(dir *Dir, todo []*series, began time.Time, batch boo
 							m.old = old
 						}
 					}
-					r.file, raw, r.copied, r.err = encodeFile(gz, raw, u, se.host, se.kind, se.layout, se.views, se.last, began, old, se.file)
+					r.file, m.raw, r.copied, r.err = encodeFile(gz, m.raw, u, se.host, se.kind, se.layout, se.views, se.last, began, old, se.file)
 				} else {
 					lists, derived := EntryContent(se.views, &se.prev, u)
-					raw = EncodeEntry(raw[:0], se.host, se.kind, se.layout, lists, derived, se.last, began, se.sameNodes)
-					r.err = GzipEntry(gz, raw)
+					m.raw = EncodeEntry(m.raw[:0], se.host, se.kind, se.layout, lists, derived, se.last, began, se.sameNodes)
+					r.err = GzipEntry(gz, m.raw)
 				}
 				switch {
 				case r.err != nil:
