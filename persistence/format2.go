@@ -222,10 +222,17 @@ func appendBuckets(dst []byte, l *aggregators.Layout, bs []*aggregators.Bucket) 
 	dst = append(dst, `],"numbers":[`...)
 	firstNum, firstPresent := true, true
 	var present []byte
+	// Each node's accumulators are gathered across the buckets once, and
+	// every column is written from them: the buckets' arrays are apart in
+	// memory, and a node's columns took up to seven passes over them.
+	var colMem [128]aggregators.Acc
+	col := colMem[:0]
 	for _, n := range l.Nodes {
+		col = col[:0]
 		seen, minEq, maxEq, nEq := false, true, true, true
 		for _, b := range bs {
-			a, ok := b.AccOf(n)
+			a, ok := b.AccOf(n) // (absent: N is 0)
+			col = append(col, a)
 			if !ok {
 				continue
 			}
@@ -244,7 +251,7 @@ func appendBuckets(dst []byte, l *aggregators.Layout, bs []*aggregators.Bucket) 
 			firstPresent = false
 			present = append(present, `{"node":`...)
 			present = strconv.AppendInt(present, int64(n.Index), 10)
-			present = appendColumn(append(present, `,"n":`...), bs, n, func(a aggregators.Acc) float64 { return float64(a.N) }, "0")
+			present = appendCounts(append(present, `,"n":`...), col)
 			present = append(present, '}')
 			continue
 		}
@@ -254,15 +261,15 @@ func appendBuckets(dst []byte, l *aggregators.Layout, bs []*aggregators.Bucket) 
 		firstNum = false
 		dst = append(dst, `{"node":`...)
 		dst = strconv.AppendInt(dst, int64(n.Index), 10)
-		dst = appendNumbers(dst, "sum", bs, n, func(a aggregators.Acc) float64 { return a.Val })
+		dst = appendNumbers(dst, "sum", col, fieldVal)
 		if !minEq {
-			dst = appendNumbers(dst, "min", bs, n, func(a aggregators.Acc) float64 { return a.Min })
+			dst = appendNumbers(dst, "min", col, fieldMin)
 		}
 		if !maxEq {
-			dst = appendNumbers(dst, "max", bs, n, func(a aggregators.Acc) float64 { return a.Max })
+			dst = appendNumbers(dst, "max", col, fieldMax)
 		}
 		if !nEq {
-			dst = appendColumn(append(dst, `,"n":`...), bs, n, func(a aggregators.Acc) float64 { return float64(a.N) }, "0")
+			dst = appendCounts(append(dst, `,"n":`...), col)
 		}
 		dst = append(dst, '}')
 	}
@@ -310,16 +317,34 @@ func appendBuckets(dst []byte, l *aggregators.Layout, bs []*aggregators.Bucket) 
 // is a float64 exactly, and so is every sum of them on the way back.
 const maxDelta = 1 << 53
 
-// appendNumbers writes one field of number node n across the buckets as
-// ,"key":[...], absent as null; when every value is a whole number (byte
-// counts, counters, timestamps), as ,"dkey":[...], each the difference from
-// the value before it (the first from 0), which for slowly changing series
-// is shorter and repeats more, so gzip packs it tighter.
-func appendNumbers(dst []byte, key string, bs []*aggregators.Bucket, n *aggregators.Node, field func(aggregators.Acc) float64) []byte {
+// The fields of an accumulator that appendNumbers writes.
+const (
+	fieldVal = iota
+	fieldMin
+	fieldMax
+)
+
+func field(a *aggregators.Acc, f int) float64 {
+	switch f {
+	case fieldMin:
+		return a.Min
+	case fieldMax:
+		return a.Max
+	}
+	return a.Val
+}
+
+// appendNumbers writes one field of a number node's accumulators across
+// the buckets (col, absent ones with N 0) as ,"key":[...], absent as null;
+// when every value is a whole number (byte counts, counters, timestamps),
+// as ,"dkey":[...], each the difference from the value before it (the
+// first from 0), which for slowly changing series is shorter and repeats
+// more, so gzip packs it tighter.
+func appendNumbers(dst []byte, key string, col []aggregators.Acc, f int) []byte {
 	whole := true
-	for _, b := range bs {
-		if a, ok := b.AccOf(n); ok {
-			v := field(a)
+	for i := range col {
+		if a := &col[i]; a.N > 0 {
+			v := field(a, f)
 			if v != math.Trunc(v) || math.Abs(v) > maxDelta || (v == 0 && math.Signbit(v)) { // -0 keeps its sign as written
 				whole = false
 				break
@@ -327,17 +352,27 @@ func appendNumbers(dst []byte, key string, bs []*aggregators.Bucket, n *aggregat
 		}
 	}
 	if !whole {
-		dst = append(append(append(dst, `,"`...), key...), `":`...)
-		return appendColumn(dst, bs, n, field, "null")
+		dst = append(append(append(dst, `,"`...), key...), `":[`...)
+		for i := range col {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			if a := &col[i]; a.N > 0 {
+				dst = aggregators.AppendFloat(dst, field(a, f))
+			} else {
+				dst = append(dst, "null"...)
+			}
+		}
+		return append(dst, ']')
 	}
 	dst = append(append(append(dst, `,"d`...), key...), `":[`...)
 	var prev int64
-	for i, b := range bs {
+	for i := range col {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		if a, ok := b.AccOf(n); ok {
-			v := int64(field(a))
+		if a := &col[i]; a.N > 0 {
+			v := int64(field(a, f))
 			dst = strconv.AppendInt(dst, v-prev, 10)
 			prev = v
 		} else {
@@ -347,19 +382,15 @@ func appendNumbers(dst []byte, key string, bs []*aggregators.Bucket, n *aggregat
 	return append(dst, ']')
 }
 
-// appendColumn writes one field of node n across the buckets, absent as
-// missing.
-func appendColumn(dst []byte, bs []*aggregators.Bucket, n *aggregators.Node, field func(aggregators.Acc) float64, missing string) []byte {
+// appendCounts writes the accumulators' counts across the buckets (col),
+// absent as 0.
+func appendCounts(dst []byte, col []aggregators.Acc) []byte {
 	dst = append(dst, '[')
-	for i, b := range bs {
+	for i := range col {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		if a, ok := b.AccOf(n); ok {
-			dst = aggregators.AppendFloat(dst, field(a))
-		} else {
-			dst = append(dst, missing...)
-		}
+		dst = strconv.AppendUint(dst, uint64(col[i].N), 10)
 	}
 	return append(dst, ']')
 }
