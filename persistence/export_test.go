@@ -30,4 +30,6 @@ func FileParts(s *Snapshotter, host, kind string) [][2]int {
 // SnapshotDue runs one of s's passes over every series that changed, as
 // Run does every second (the series' views taken lean, Source.LeanViews),
 // where SnapshotAll is the final pass.
-func SnapshotDue(s *Snapshotter) error { return s.snapshot(func(string) bool { return true }, false) }
+func SnapshotDue(s *Snapshotter) error {
+	return s.snapshot(func(string, string) bool { return true }, false)
+}

@@ -10,6 +10,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -406,7 +407,7 @@ func TestJournalGrowsToOneAndAHalfFiles(t *testing.T) {
 	}
 	size := func(pattern string) int64 { return bytesOf(t, filepath.Join(dir, "mid", pattern)) }
 	// Interval 1 s: the whole file again after 2 to 6 entries.
-	s := &persistence.Snapshotter{Dir: dir, Interval: time.Second, Source: p, Log: quiet}
+	s := &persistence.Snapshotter{Dir: dir, Interval: time.Second, Source: p, Log: quiet, Lockstep: true} // (the rule itself: no lead)
 	more(3600)
 	if err := s.SnapshotAll(); err != nil {
 		t.Fatal(err)
@@ -447,7 +448,7 @@ func TestWholeFileIsWrittenAgainOnceItsJournalIsAsLarge(t *testing.T) {
 	}
 	size := func(pattern string) int64 { return bytesOf(t, filepath.Join(dir, pattern)) }
 	// Interval 1 s: an entry a second; the whole file again after 2 to 6.
-	s := &persistence.Snapshotter{Dir: dir, Interval: time.Second, Source: p, Log: quiet}
+	s := &persistence.Snapshotter{Dir: dir, Interval: time.Second, Source: p, Log: quiet, Lockstep: true} // (the rule itself: no lead)
 	write := func(s *persistence.Snapshotter) {
 		t.Helper()
 		if err := s.SnapshotAll(); err != nil {
@@ -493,4 +494,66 @@ func TestWholeFileIsWrittenAgainOnceItsJournalIsAsLarge(t *testing.T) {
 	if dump(q, "old") != dump(p, "old") {
 		t.Fatalf("after the file was written again:\n%s\nlive:\n%s", dump(q, "old"), dump(p, "old"))
 	}
+}
+
+// TestRewritesOfAFleetThatStartedTogetherSpread: hosts that appear
+// together write their first whole files together; their next whole files
+// are spread over two intervals' worth of passes (Snapshotter.leadOf), so
+// no pass writes more than a few of them, and they stay spread in the
+// cycle after. In lockstep (no lead), every host's file is written again
+// in one pass: the wave the lead removes.
+func TestRewritesOfAFleetThatStartedTogetherSpread(t *testing.T) {
+	const hosts, passes = 100, 70
+	// wholeFiles runs the passes, 30 s of samples for every host before
+	// each (the journal's cadence at a 5-minute interval), and returns how
+	// many whole files each pass wrote.
+	wholeFiles := func(lockstep bool) []int {
+		p := pipeline.New([]aggregators.Kind{toy}, nil, nil, quiet)
+		s := &persistence.Snapshotter{Dir: t.TempDir(), Interval: 5 * time.Minute, Source: p, Log: quiet, Lockstep: lockstep}
+		ts := int64(100000)
+		var out []int
+		for range passes {
+			for i := range hosts {
+				for k := range int64(10) {
+					feed(t, p, fmt.Sprintf("h%03d", i), ts+3*k, float64(i+int(k)), "")
+				}
+			}
+			ts += 30
+			before := s.Stats()
+			if err := s.SnapshotAll(); err != nil {
+				t.Fatal(err)
+			}
+			after := s.Stats()
+			out = append(out, int((after.Writes-after.JournalEntries)-(before.Writes-before.JournalEntries)))
+		}
+		return out
+	}
+	lockstep, spread := wholeFiles(true), wholeFiles(false)
+	if lockstep[0] != hosts || spread[0] != hosts {
+		t.Fatalf("first pass: %d and %d whole files, want %d (every host's first)", lockstep[0], spread[0], hosts)
+	}
+	if slices.Max(lockstep[1:]) != hosts {
+		t.Fatalf("in lockstep, whole files written again per pass: %v; want every host's in one pass", lockstep)
+	}
+	total, busiest, passesWith := 0, 0, 0
+	for _, n := range spread[1:] {
+		total += n
+		busiest = max(busiest, n)
+		if n > 0 {
+			passesWith++
+		}
+	}
+	// Two intervals' worth of passes is 20: about 5 files a pass. The lead
+	// shortens a host's first cycle only: at most one file more a host.
+	if total < hosts || total > sum(lockstep[1:])+hosts || busiest > hosts/5 || passesWith < 15 {
+		t.Fatalf("whole files written again per pass: %v (in lockstep %v); want every host's at least once, in 15 passes or more, at most %d in one, and at most one more a host than in lockstep",
+			spread, lockstep, hosts/5)
+	}
+}
+
+func sum(ns []int) (total int) {
+	for _, n := range ns {
+		total += n
+	}
+	return total
 }

@@ -128,6 +128,10 @@ type Snapshotter struct {
 	First   string
 	Workers int
 
+	// Lockstep gives every series a whole cycle before its first whole
+	// file is written again (see leadOf): for tests of the rule itself.
+	Lockstep bool
+
 	boot int64 // the journal this run appends to (Unix nanoseconds of the first pass)
 
 	written  map[string]writtenAs // key -> what was written, and when; owned by Run
@@ -153,6 +157,7 @@ type writtenAs struct {
 	journalBytes int
 	fileBytes    int
 	nodes        int
+	lead         int        // entries counted ahead in this cycle (leadOf)
 	file         *fileIndex // where the last whole file put its parts (nil: not written by this run)
 }
 
@@ -297,7 +302,7 @@ func (s *Snapshotter) Run(ctx context.Context) error {
 	for tick := int64(0); ; tick++ {
 		select {
 		case <-t.C:
-			_ = s.snapshot(func(key string) bool { return slotOf(key, slots) == tick%slots }, false)
+			_ = s.snapshot(func(host, kind string) bool { return slotOf(host, kind, slots) == tick%slots }, false)
 		case <-ctx.Done():
 			_ = s.SnapshotAll()
 			if d := s.dir.Swap(nil); d != nil {
@@ -334,16 +339,49 @@ func (s *Snapshotter) maxEntries() int { return 3 * s.baseEvery() }
 // journal may grow to 1.5 times the file's bytes. A full host's file is
 // worth 33 or 34 entries: written about every 17 minutes at the default
 // interval; a young host's small file, after two intervals.
+//
+// A series' first cycle after its first whole file is shortened by its
+// lead (leadOf): entries counted as if written, each as large as the mean
+// of those written.
 func (s *Snapshotter) rewriteDue(w writtenAs) bool {
-	return w.entries >= s.maxEntries() || (w.entries >= s.baseEvery() && 2*w.journalBytes >= 3*w.fileBytes)
+	n, journal := w.entries+w.lead, w.journalBytes
+	if w.lead > 0 && w.entries > 0 {
+		journal += w.journalBytes * w.lead / w.entries
+	}
+	return n >= s.maxEntries() || (n >= s.baseEvery() && 2*journal >= 3*w.fileBytes)
 }
 
-// slotOf spreads series over slots: FNV-1a of the key.
-func slotOf(key string, slots int64) int64 {
-	h := uint32(2166136261)
+// leadOf is how many entries a series' first cycle counts ahead: from 0 to
+// two intervals' worth, by a hash of its key. Hosts that appear together
+// (a fleet starting, a hub started beside it) write their first files
+// together; without a lead they would write every whole file again
+// together too, each cycle, thousands of files within a few passes and
+// the collector's work with them. The leads spread their rewrites over two
+// intervals, and the rewrites stay spread: the cycles that follow are
+// whole, and about equally long for hosts alike. A series restored from
+// disk keeps the count it was loaded with (SeedWith), and no lead.
+func (s *Snapshotter) leadOf(key string) int {
+	if s.Lockstep {
+		return 0
+	}
+	h := uint64(14695981039346656037) // FNV-1a, 64 bits: apart from slotOf's
 	for i := 0; i < len(key); i++ {
-		h ^= uint32(key[i])
-		h *= 16777619
+		h ^= uint64(key[i])
+		h *= 1099511628211
+	}
+	return int(h % uint64(s.baseEvery()))
+}
+
+// slotOf spreads series over slots: FNV-1a of the series' key
+// (aggregators.SeriesKey), hashed in its parts: every series is asked
+// every second, and building its key was most of that.
+func slotOf(host, kind string, slots int64) int64 {
+	h := uint32(2166136261)
+	for _, part := range [...]string{host, "\x00", kind} {
+		for i := 0; i < len(part); i++ {
+			h ^= uint32(part[i])
+			h *= 16777619
+		}
 	}
 	return int64(h % uint32(slots))
 }
@@ -372,7 +410,7 @@ func (s *Snapshotter) SnapshotAll() error { return s.snapshot(nil, true) }
 
 // snapshot writes the series that due accepts (nil: all) and that changed,
 // in chunks when batch (see write).
-func (s *Snapshotter) snapshot(due func(key string) bool, batch bool) error {
+func (s *Snapshotter) snapshot(due func(host, kind string) bool, batch bool) error {
 	began := time.Now()
 	if s.written == nil {
 		s.written, s.migrated = map[string]writtenAs{}, map[string]bool{}
@@ -431,9 +469,9 @@ func (s *Snapshotter) snapshot(due func(key string) bool, batch bool) error {
 			}
 			writes++
 			total += uint64(r.bytes)
-			before := s.written[r.se.key]
+			before, had := s.written[r.se.key]
 			w := writtenAs{sig: r.se.sig, at: began.UnixNano(), entries: before.entries + 1, file: r.se.file,
-				journalBytes: before.journalBytes + r.bytes, fileBytes: before.fileBytes}
+				journalBytes: before.journalBytes + r.bytes, fileBytes: before.fileBytes, lead: before.lead}
 			if r.se.layout != nil {
 				w.nodes = len(r.se.layout.Nodes)
 			}
@@ -443,7 +481,10 @@ func (s *Snapshotter) snapshot(due func(key string) bool, batch bool) error {
 				}
 			}
 			if r.se.full {
-				w.entries, w.file, w.journalBytes, w.fileBytes = 0, r.file, 0, r.bytes
+				w.entries, w.file, w.journalBytes, w.fileBytes, w.lead = 0, r.file, 0, r.bytes, 0
+				if !had {
+					w.lead = s.leadOf(r.se.key)
+				}
 				copied += uint64(r.copied)
 				s.dropJournals(dir, r.se.host, r.se.kind)
 				if !s.migrated[r.se.key] { // the format 1 file this one replaces
@@ -629,7 +670,7 @@ func (s *Snapshotter) dropJournals(dir *Dir, host, kind string) {
 
 // changed gathers the series that due accepts and that changed since they
 // were last written, the First host's first.
-func (s *Snapshotter) changed(due func(key string) bool) []*series {
+func (s *Snapshotter) changed(due func(host, kind string) bool) []*series {
 	all := map[string]*series{}
 	get := func(host, kind string) *series {
 		k := aggregators.SeriesKey(host, kind)
@@ -647,7 +688,7 @@ func (s *Snapshotter) changed(due func(key string) bool) []*series {
 		}
 	} else {
 		for l := range s.Source.RangeLatest {
-			if !due(aggregators.SeriesKey(l.Host, l.Kind)) {
+			if !due(l.Host, l.Kind) {
 				continue
 			}
 			se := get(l.Host, l.Kind)
