@@ -7,7 +7,8 @@
 # rewrites come in a wave (every 10 minutes before 2026-12-05, about every
 # 16.5 after), so a window should hold several. The collector's share comes
 # from each hub's gctrace (GODEBUG=gctrace=1): the processor time of the
-# cycles that ended in the window.
+# cycles that ended in the window. Each hub's CPU is also printed minute by
+# minute over the window, with its quietest, busiest and median minute.
 set -u
 START=${START:-15} WINDOW=${WINDOW:-10}
 declare -A BIN=([old]=${1:?old binary} [new]=${2:?new binary})
@@ -39,7 +40,22 @@ snap() { # side -> "ticks received rss"
 }
 declare -A A B G
 for s in old new; do A[$s]=$(snap $s); G[$s]=$(($(gcs $s)+1)); echo "$s at ${START}m: ${A[$s]}"; done
-sleep $((WINDOW*60))
+# Each hub's CPU minute by minute over the window: a wave of rewrites
+# shows as its busiest minutes.
+declare -A PREV MINUTES
+for s in old new; do PREV[$s]=$(awk '{print $14+$15}' /proc/${PID[$s]}/stat); done
+for ((m = 0; m < WINDOW; m++)); do
+  sleep 60
+  for s in old new; do
+    t=$(awk '{print $14+$15}' /proc/${PID[$s]}/stat)
+    MINUTES[$s]+="$(((t - PREV[$s]) / 60)) " # ticks of 10 ms over 60 s: percent of a core
+    PREV[$s]=$t
+  done
+done
+for s in old new; do
+  echo "$s, percent of a core by minute: ${MINUTES[$s]}"
+  echo ${MINUTES[$s]} | tr ' ' '\n' | sort -n | awk '{a[NR]=$1} END {printf "'$s': quietest minute %d %%, busiest %d %%, median %d %%\n", a[1], a[NR], a[int((NR+1)/2)]}'
+done
 for s in old new; do B[$s]=$(snap $s); echo "$s at $((START+WINDOW))m: ${B[$s]}"; done
 for s in old new; do
   read t0 r0 _ <<<"${A[$s]}"; read t1 r1 _ <<<"${B[$s]}"
