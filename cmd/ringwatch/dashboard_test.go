@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -52,8 +54,15 @@ func startBrowser(t *testing.T) *browser {
 	if path == "" {
 		t.Skip("no Chromium here (apt-get install chromium; .ci/run installs it)")
 	}
+	// The profile folder is the test's own: chromedp's, removed as soon as
+	// the browser exits, was left behind when Chromium's helper processes
+	// wrote into it a moment later.
+	profile, err := os.MkdirTemp("", "ringwatch-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox,
-		chromedp.WindowSize(1280, 900)) // chromedp makes and removes its own profile folder
+		chromedp.WindowSize(1280, 900), chromedp.UserDataDir(profile))
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx, chromedp.WithErrorf(func(format string, args ...any) {
 		if msg := fmt.Sprintf(format, args...); !strings.Contains(msg, "unhandled node event") { // events newer than chromedp
@@ -61,7 +70,20 @@ func startBrowser(t *testing.T) *browser {
 		}
 	}))
 	b := &browser{ctx: ctx}
-	t.Cleanup(func() { cancel(); cancelAlloc() })
+	t.Cleanup(func() {
+		cancel()
+		cancelAlloc()
+		// Removed again while a helper process still writes into it.
+		bustest.Eventually(t, 10*time.Second, func() error {
+			if err := os.RemoveAll(profile); err != nil {
+				return err
+			}
+			if _, err := os.Stat(profile); !errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("the browser's profile folder %s is still there (%v)", profile, err)
+			}
+			return nil
+		})
+	})
 	chromedp.ListenTarget(ctx, func(ev any) {
 		switch e := ev.(type) {
 		case *runtime.EventExceptionThrown:
