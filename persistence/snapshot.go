@@ -374,7 +374,7 @@ func (s *Snapshotter) leadOf(key string) int {
 
 // slotOf spreads series over slots: FNV-1a of the series' key
 // (aggregators.SeriesKey), hashed in its parts: every series is asked
-// every second, and building its key was most of that.
+// every second, and its key need not be built for that.
 func slotOf(host, kind string, slots int64) int64 {
 	h := uint32(2166136261)
 	for _, part := range [...]string{host, "\x00", kind} {

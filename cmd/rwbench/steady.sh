@@ -3,9 +3,11 @@
 #
 # Two hubs side by side (two builds of ringwatch), each with 2,000
 # full hosts (loadgen --backfill) at 1 Hz; after START minutes, each hub's
-# CPU per sample over WINDOW minutes, at full rings. Each host's whole-file
-# rewrites come in a wave (every 10 minutes before 2026-12-05, about every
-# 16.5 after), so a window should hold several. The collector's share comes
+# CPU per sample over WINDOW minutes, at full rings. Each host's whole file
+# is written again about every 17 minutes (in one wave for hosts that
+# started together, before the rewrites were spread on 2026-12-05), so a
+# window should hold one such cycle, for every host's rewrite to count
+# once in both builds: START=30 WINDOW=17. The collector's share comes
 # from each hub's gctrace (GODEBUG=gctrace=1): the processor time of the
 # cycles that ended in the window. Each hub's CPU is also printed minute by
 # minute over the window, with its quietest, busiest and median minute.
