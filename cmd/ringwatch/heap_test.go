@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"io"
 	"math"
+	"math/bits"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -97,8 +98,105 @@ func BenchmarkHeapPerHost(b *testing.B) {
 		b.ReportMetric(float64(sampleBytes), "sample-bytes")
 		b.ReportMetric(float64(packed)/float64(buckets), "packed-B/bucket")
 		b.ReportMetric(float64(len(file))/1024, "file-KB/host")
+		b.ReportMetric(valuesBound(views)/1024, "bound-KB/host")
 		runtime.KeepAlive(p)
 	}
+}
+
+// valuesBound is, in bytes, the best the encodings the fleet issue names
+// (delta and XOR of closed buckets, as time-series databases do) could do
+// for the values alone of one host's closed buckets (views), granting
+// them more than any encoder has: each value costs only the bits that
+// differ from the best of its predictors (the same value of the bucket
+// before; for a maximum, the bucket's minimum; for a sum, N times it),
+// with no control bits, length prefixes, counts, presence or headers, and
+// a bucket the shorter period covers (which the state files name instead
+// of writing) costs nothing. Fractions cost the meaningful bits of their
+// XOR with the predictor (Gorilla's, leading and trailing zero bits left
+// out); whole numbers and decimals of up to three places the bits of
+// their difference at the pair's scale, plus a sign bit; a value equal to
+// its predictor one bit. The load generator's fractions (CPU and memory
+// percentages, a disk's share used) come from random walks of float64
+// steps, like gopsutil's tick ratios, and the sums of float32 speeds need
+// float64: their low bits are noise that no predictor removes.
+func valuesBound(views map[string]*aggregators.View) float64 {
+	var total float64
+	for i, per := range aggregators.Periods {
+		v := views[per.Name]
+		var u aggregators.Unpacker
+		before := map[[2]int]float64{}
+		for _, pb := range v.Closed {
+			if i > 0 && views[aggregators.Periods[i-1].Name].Covers(pb.Start, per.Seconds(), pb.Count) {
+				continue // the shorter period holds its samples: free
+			}
+			w := u.Unpack(pb, v.Layout)
+			for _, n := range v.Layout.Nodes {
+				a, ok := w.AccOf(n)
+				if !ok || n.Type != aggregators.Number {
+					continue
+				}
+				stats := []float64{a.Val, a.Min, a.Max}
+				if a.Min == a.Max { // one value: the series did not move
+					stats = stats[1:2]
+				}
+				for k, x := range stats {
+					key := [2]int{n.Index, k}
+					prev, had := before[key]
+					before[key] = x
+					var refs []float64
+					if had {
+						refs = append(refs, prev)
+					}
+					switch {
+					case len(stats) == 3 && k == 0:
+						refs = append(refs, float64(a.N)*a.Min)
+					case k == 2:
+						refs = append(refs, a.Min)
+					}
+					total += float64(valueBits(x, refs))
+				}
+			}
+		}
+	}
+	return total / 8
+}
+
+// valueBits is the fewest bits x costs against any of refs (valuesBound).
+func valueBits(x float64, refs []float64) int {
+	best := 64 + 1
+	for _, r := range refs {
+		if r == x {
+			return 1
+		}
+		sx, xok := decimalScale(x)
+		sr, rok := decimalScale(r)
+		if xok && rok {
+			d := math.Abs(x-r) * math.Pow10(max(sx, sr))
+			best = min(best, bits.Len64(uint64(math.Round(d)))+1)
+			continue
+		}
+		xor := math.Float64bits(x) ^ math.Float64bits(r)
+		best = min(best, 64-bits.LeadingZeros64(xor)-bits.TrailingZeros64(xor))
+	}
+	if len(refs) == 0 { // the first of its series: whole
+		if s, ok := decimalScale(x); ok {
+			return bits.Len64(uint64(math.Round(math.Abs(x)*math.Pow10(s)))) + 1
+		}
+		return 64
+	}
+	return best
+}
+
+// decimalScale is the fewest decimal places (at most three) that hold x
+// exactly, as the packed buckets' decimal form finds them.
+func decimalScale(x float64) (int, bool) {
+	for s := 0; s <= 3; s++ {
+		p := math.Pow10(s)
+		if r := math.Round(x * p); math.Abs(r) < 1<<53 && r/p == x {
+			return s, true
+		}
+	}
+	return 0, false
 }
 
 // gcCPU is the processor time one full collection of the heap takes, the
@@ -472,4 +570,28 @@ func TestRewritesHoldNoOldFiles(t *testing.T) {
 	}
 	runtime.KeepAlive(&enc) // what the next file would copy from, as a hub keeps it
 	runtime.KeepAlive(p)    // the host's rings, as in a hub
+}
+
+// TestValueBitsCostsWhatDiffers pins the costs BenchmarkHeapPerHost's
+// bound-KB/host adds up: what its README row cites.
+func TestValueBitsCostsWhatDiffers(t *testing.T) {
+	for _, c := range []struct {
+		x    float64
+		refs []float64
+		want int
+	}{
+		{42.125, []float64{42.125}, 1},                          // equal to its predictor
+		{1003, []float64{1000}, 3},                              // whole: 2 bits of difference and a sign
+		{20.5, []float64{20.25}, 6},                             // decimals at the pair's scale: 25 hundredths
+		{1 + 0x1p-20, []float64{1 + 0x1p-20 + 0x1p-30}, 1},      // fractions: one meaningful bit of XOR
+		{1 + 0x1p-20, []float64{9e9, 1 + 0x1p-20 + 0x1p-30}, 1}, // the best of the predictors
+		{math.Nextafter(0.3, 1), []float64{0.3}, 3},             // the last bits: ...34 against ...33
+		{math.Pi, []float64{math.E}, 52},                        // alike in sign and exponent only
+		{5, nil, 4},                                             // the first of its series, whole
+		{math.Pi, nil, 64},                                      // the first, a fraction
+	} {
+		if got := valueBits(c.x, c.refs); got != c.want {
+			t.Errorf("valueBits(%v, %v) = %d, want %d", c.x, c.refs, got, c.want)
+		}
+	}
 }
