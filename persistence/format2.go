@@ -221,7 +221,10 @@ func appendBuckets(dst []byte, l *aggregators.Layout, bs []*aggregators.Bucket) 
 	}
 	dst = append(dst, `],"numbers":[`...)
 	firstNum, firstPresent := true, true
-	var present []byte
+	scratch := presentScratch.Get().(*[]byte)
+	defer presentScratch.Put(scratch)
+	present := (*scratch)[:0]
+	defer func() { *scratch = present[:0] }()
 	// Each node's accumulators are gathered across the buckets once, and
 	// every column is written from them: the buckets' arrays are apart in
 	// memory, and a node's columns took up to seven passes over them.
@@ -394,6 +397,11 @@ func appendCounts(dst []byte, col []aggregators.Acc) []byte {
 	}
 	return append(dst, ']')
 }
+
+// presentScratch lends appendBuckets the memory it gathers the present
+// column in, from call to call: allocated anew, it was 4 % of a fleet
+// hub's allocation at full rings (an allocation profile, 2026-12-05).
+var presentScratch = sync.Pool{New: func() any { return new([]byte) }}
 
 // gzipWriters and entryWriters are reused: a compressor's state is most of
 // a megabyte.
