@@ -117,6 +117,7 @@ func TestBadRequestsGetJSONErrors(t *testing.T) {
 		{"GET", si + "period=5m&aggregate=cpu_average&offset=1e3", auth, 400, `invalid offset`},
 		{"GET", si + "host=nosuch", auth, 404, `unknown host \"nosuch\"`},
 		{"GET", si + "agent_name=nosuch", auth, 404, `unknown host \"nosuch\"`},
+		{"GET", si + "host=web.example.com", auth, 404, `unknown host \"web.example.com\" (looked up as \"web-example-com\")`},
 		{"GET", si + "period=5m&aggregate=cpu_average&host=nosuch", auth, 404, `unknown host`},
 		{"GET", "/api/v1/metrics/uptime?host=ghost", auth, 404, `unknown host`},
 		{"GET", "/api/v1/metrics/nosuchkind", auth, 404, `unknown metrics kind \"nosuchkind\"`},

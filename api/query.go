@@ -88,6 +88,7 @@ func (s *Server) parseQuery(kindName string, v url.Values) (*query, error) {
 		// list gives each host's token as its address.
 		q.host = v.Get("agent_addr")
 	}
+	asked := q.host
 	if q.host == "" {
 		q.host = s.cfg.OwnHost
 	} else {
@@ -118,6 +119,9 @@ func (s *Server) parseQuery(kindName string, v url.Values) (*query, error) {
 		}
 	}
 	if !s.known(q.host) {
+		if asked != "" && asked != q.host { // say what was asked, and what it was looked up as
+			return nil, notFound("unknown host %q (looked up as %q)", asked, q.host)
+		}
 		return nil, notFound("unknown host %q", q.host)
 	}
 	var b strings.Builder
