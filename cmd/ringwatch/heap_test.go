@@ -98,33 +98,39 @@ func BenchmarkHeapPerHost(b *testing.B) {
 		b.ReportMetric(float64(sampleBytes), "sample-bytes")
 		b.ReportMetric(float64(packed)/float64(buckets), "packed-B/bucket")
 		b.ReportMetric(float64(len(file))/1024, "file-KB/host")
-		b.ReportMetric(valuesBound(views)/1024, "bound-KB/host")
+		bound, values := valuesBound(views)
+		b.ReportMetric(bound/1024, "bound-KB/host")
+		b.ReportMetric(float64(values), "bound-values/host")
 		runtime.KeepAlive(p)
 	}
 }
 
-// valuesBound is, in bytes, the best the encodings the fleet issue names
-// (delta and XOR of closed buckets, as time-series databases do) could do
-// for the values alone of one host's closed buckets (views), granting
-// them more than any encoder has: each value costs only the bits that
-// differ from the best of its predictors (the same value of the bucket
-// before; for a maximum, the bucket's minimum; for a sum, N times it),
-// with no control bits, length prefixes, counts, presence or headers, and
-// a bucket the shorter period covers (which the state files name instead
-// of writing) costs nothing. Fractions cost the meaningful bits of their
-// XOR with the predictor (Gorilla's, leading and trailing zero bits left
-// out); whole numbers and decimals of up to three places the bits of
-// their difference at the pair's scale, plus a sign bit; a value equal to
-// its predictor one bit. The load generator's fractions (CPU and memory
-// percentages, a disk's share used) come from random walks of float64
-// steps, like gopsutil's tick ratios, and the sums of float32 speeds need
-// float64: their low bits are noise that no predictor removes.
-func valuesBound(views map[string]*aggregators.View) float64 {
+// valuesBound is, in bytes, the least the encodings the fleet issue names
+// (delta and XOR of closed buckets, as time-series databases do) could
+// take for the values alone of one host's closed buckets (views), granting
+// them more than any encoder has, and how many values that is. Each value
+// costs only the bits that differ from the best of its predictors: the
+// bucket before's minimum, maximum and value (the sum, or a counter's last
+// value); for a maximum, the bucket's minimum; for a value, the bucket's
+// maximum and N times its minimum or maximum. Nothing is charged for
+// control bits, length prefixes, which predictor was used, counts,
+// presence or headers, and a bucket the shorter period covers (which the
+// state files name instead of writing) costs nothing. Fractions cost the
+// meaningful bits of their XOR with the predictor (Gorilla's, leading and
+// trailing zero bits left out); whole numbers and decimals of up to three
+// places the bits of their difference at the pair's scale, trailing zero
+// bits left out (byte counts in 512-byte sectors and 4 KiB pages), plus a
+// sign bit; a value equal to a predictor one bit. The load generator's
+// fractions (CPU and memory percentages, a disk's share used) come from
+// random walks of float64 steps, like gopsutil's tick ratios, and the sums
+// of float32 speeds need float64: their low bits are noise that no
+// predictor removes.
+func valuesBound(views map[string]*aggregators.View) (bytes float64, values int) {
 	var total float64
 	for i, per := range aggregators.Periods {
 		v := views[per.Name]
 		var u aggregators.Unpacker
-		before := map[[2]int]float64{}
+		before := map[int]aggregators.Acc{} // by node: its accumulator in the bucket before
 		for _, pb := range v.Closed {
 			if i > 0 && views[aggregators.Periods[i-1].Name].Covers(pb.Start, per.Seconds(), pb.Count) {
 				continue // the shorter period holds its samples: free
@@ -135,30 +141,33 @@ func valuesBound(views map[string]*aggregators.View) float64 {
 				if !ok || n.Type != aggregators.Number {
 					continue
 				}
-				stats := []float64{a.Val, a.Min, a.Max}
+				// Coded in the order minimum, maximum, value (the sum, or
+				// a counter's last value), each against what is known by
+				// then.
+				stats := []float64{a.Min, a.Max, a.Val}
 				if a.Min == a.Max { // one value: the series did not move
-					stats = stats[1:2]
+					stats = stats[:1]
 				}
+				prev, had := before[n.Index]
+				before[n.Index] = a
 				for k, x := range stats {
-					key := [2]int{n.Index, k}
-					prev, had := before[key]
-					before[key] = x
 					var refs []float64
 					if had {
-						refs = append(refs, prev)
+						refs = append(refs, prev.Min, prev.Max, prev.Val)
 					}
-					switch {
-					case len(stats) == 3 && k == 0:
-						refs = append(refs, float64(a.N)*a.Min)
-					case k == 2:
+					switch k {
+					case 1:
 						refs = append(refs, a.Min)
+					case 2:
+						refs = append(refs, a.Max, float64(a.N)*a.Min, float64(a.N)*a.Max)
 					}
 					total += float64(valueBits(x, refs))
+					values++
 				}
 			}
 		}
 	}
-	return total / 8
+	return total / 8, values
 }
 
 // valueBits is the fewest bits x costs against any of refs (valuesBound).
@@ -171,8 +180,9 @@ func valueBits(x float64, refs []float64) int {
 		sx, xok := decimalScale(x)
 		sr, rok := decimalScale(r)
 		if xok && rok {
-			d := math.Abs(x-r) * math.Pow10(max(sx, sr))
-			best = min(best, bits.Len64(uint64(math.Round(d)))+1)
+			d := uint64(math.Round(math.Abs(x-r) * math.Pow10(max(sx, sr))))
+			d >>= bits.TrailingZeros64(d | 1<<63) // zeros every value of the series has (4 KiB pages) are free
+			best = min(best, bits.Len64(d)+1)
 			continue
 		}
 		xor := math.Float64bits(x) ^ math.Float64bits(r)
@@ -587,6 +597,7 @@ func TestValueBitsCostsWhatDiffers(t *testing.T) {
 		{1 + 0x1p-20, []float64{9e9, 1 + 0x1p-20 + 0x1p-30}, 1}, // the best of the predictors
 		{math.Nextafter(0.3, 1), []float64{0.3}, 3},             // the last bits: ...34 against ...33
 		{math.Pi, []float64{math.E}, 52},                        // alike in sign and exponent only
+		{12288, []float64{4096}, 2},                             // whole, in 4 KiB pages: their zeros are free
 		{5, nil, 4},                                             // the first of its series, whole
 		{math.Pi, nil, 64},                                      // the first, a fraction
 	} {
