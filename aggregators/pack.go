@@ -52,12 +52,12 @@ const (
 
 const maxExactInt = 1 << 53
 
-// decimal finds x as m/10^s with the fewest decimals s (at most 3): a
+// Decimal finds x as m/10^s with the fewest decimals s (at most 3): a
 // whole number, or a value read from text with a few decimals (hwmon's
 // millidegrees, /proc/loadavg's hundredths), which float32 cannot hold
 // exactly and whose float64 mantissa is long. float64(m)/10^s is one
 // correctly rounded division, so reading it back gives x bit for bit.
-func decimal(x float64) (m int64, s int, ok bool) {
+func Decimal(x float64) (m int64, s int, ok bool) {
 	if x > -maxExactInt && x < maxExactInt && x == float64(int64(x)) {
 		return int64(x), 0, !(x == 0 && math.Signbit(x)) // -0 keeps its sign as a float
 	}
@@ -82,7 +82,7 @@ func encode(x float64) value {
 	if x == 0 && !math.Signbit(x) {
 		return value{form: formZero}
 	}
-	if m, s, ok := decimal(x); ok {
+	if m, s, ok := Decimal(x); ok {
 		return value{formDec, uint64(m<<1^m>>63)<<2 | uint64(s)}
 	}
 	if float64(float32(x)) == x {

@@ -222,9 +222,8 @@ func appendBuckets(dst []byte, l *aggregators.Layout, bs []*aggregators.Bucket) 
 	dst = append(dst, `],"numbers":[`...)
 	firstNum, firstPresent := true, true
 	scratch := presentScratch.Get().(*[]byte)
-	defer presentScratch.Put(scratch)
 	present := (*scratch)[:0]
-	defer func() { *scratch = present[:0] }()
+	defer func() { *scratch = present[:0]; presentScratch.Put(scratch) }() // grown, for the next call
 	// Each node's accumulators are gathered across the buckets once, and
 	// every column is written from them: the buckets' arrays are apart in
 	// memory, and a node's columns took up to seven passes over them.

@@ -177,8 +177,8 @@ func valueBits(x float64, refs []float64) int {
 		if r == x {
 			return 1
 		}
-		sx, xok := decimalScale(x)
-		sr, rok := decimalScale(r)
+		_, sx, xok := aggregators.Decimal(x)
+		_, sr, rok := aggregators.Decimal(r)
 		if xok && rok {
 			d := uint64(math.Round(math.Abs(x-r) * math.Pow10(max(sx, sr))))
 			d >>= bits.TrailingZeros64(d | 1<<63) // zeros every value of the series has (4 KiB pages) are free
@@ -189,24 +189,12 @@ func valueBits(x float64, refs []float64) int {
 		best = min(best, 64-bits.LeadingZeros64(xor)-bits.TrailingZeros64(xor))
 	}
 	if len(refs) == 0 { // the first of its series: whole
-		if s, ok := decimalScale(x); ok {
-			return bits.Len64(uint64(math.Round(math.Abs(x)*math.Pow10(s)))) + 1
+		if m, _, ok := aggregators.Decimal(x); ok {
+			return bits.Len64(uint64(max(m, -m))) + 1
 		}
 		return 64
 	}
 	return best
-}
-
-// decimalScale is the fewest decimal places (at most three) that hold x
-// exactly, as the packed buckets' decimal form finds them.
-func decimalScale(x float64) (int, bool) {
-	for s := 0; s <= 3; s++ {
-		p := math.Pow10(s)
-		if r := math.Round(x * p); math.Abs(r) < 1<<53 && r/p == x {
-			return s, true
-		}
-	}
-	return 0, false
 }
 
 // gcCPU is the processor time one full collection of the heap takes, the
